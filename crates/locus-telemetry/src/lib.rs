@@ -1,0 +1,1 @@
+//! Locus telemetry (to be written).
