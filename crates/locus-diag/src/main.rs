@@ -1,1 +1,56 @@
-fn main() {}
+//! `locus-diag`: the user's and developer's tool for Locus telemetry — run the demo app,
+//! read the Debug screen, browse the diagnostics in a bucket, manage retention, and see
+//! exactly what the community filter would let through.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "locus-diag", version, about = "Locus telemetry: demo, Debug screen, diagnostics browser")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a simulated Locus app (100 Hz tracking loop) with telemetry on.
+    Demo(cmd::demo::Args),
+    /// Show the flight recorder of a data dir (the Debug screen, text form).
+    Buffer(cmd::buffer::Args),
+    /// Show telemetry status: recorder, breakers, settings.
+    Status(cmd::status::Args),
+    /// List diagnostics files in a destination (`s3://bucket` or `file:///dir`).
+    Ls(cmd::ls::Args),
+    /// Print the records of one diagnostics file.
+    Cat(cmd::cat::Args),
+    /// Show or apply the diagnostics retention rule of a destination.
+    Lifecycle(cmd::lifecycle::Args),
+    /// Read text on stdin, write what the community filter lets through, line for line.
+    Scrub(cmd::scrub::Args),
+    /// Print the exact community report that would be sent now.
+    Preview(cmd::preview::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Buffer(a) => cmd::buffer::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::Cat(a) => cmd::cat::run(a),
+        Command::Lifecycle(a) => cmd::lifecycle::run(a),
+        Command::Scrub(a) => cmd::scrub::run(a),
+        Command::Preview(a) => cmd::preview::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("locus-diag: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,3 @@
-//! Locus telemetry (to be written).
+//! Locus telemetry (being written).
+pub mod record;
+pub mod sink;

@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod buffer;
+pub mod cat;
+pub mod demo;
+pub mod lifecycle;
+pub mod ls;
+pub mod preview;
+pub mod scrub;
+pub mod status;
