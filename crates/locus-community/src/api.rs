@@ -1,0 +1,139 @@
+//! Read-only JSON endpoints: `GET /v1/versions`, `GET /v1/versions/{version}` (both take
+//! `?days=N`) and `GET /healthz`. A withheld version answers exactly like an unknown
+//! one (404), so probing a version name tells nothing about fewer than k devices.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{self, Series, VersionHealth, VersionsReport};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::stats::Snapshot;
+
+/// Query parameters of the aggregate views.
+#[derive(Debug, Deserialize)]
+pub struct WindowParams {
+    /// Window in days (1..=3650), default `--window-days`.
+    pub days: Option<String>,
+}
+
+/// Resolves the window in days from the query.
+pub fn window_days(
+    st: &AppState,
+    q: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<u32, ApiError> {
+    let Query(params) = q.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    match params.days {
+        None => Ok(st.config.window_days),
+        Some(d) => match d.trim().parse::<u32>() {
+            Ok(n) if (1..=3650).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadQuery(
+                "days must be a whole number from 1 to 3650".into(),
+            )),
+        },
+    }
+}
+
+/// Loads the window's aggregates; with `with_series`, the chart's daily series too.
+pub async fn load(
+    st: &AppState,
+    days: u32,
+    with_series: bool,
+) -> Result<(VersionsReport, Vec<Series>), ApiError> {
+    let now = Utc::now();
+    let since_ts = now.timestamp() - i64::from(days) * 86_400;
+    let since = DateTime::from_timestamp(since_ts, 0).unwrap_or(now);
+    let versions = st.store.versions(since_ts).await?;
+    let signatures = st.store.signatures(since_ts).await?;
+    let report = aggregate::build(versions, signatures, st.config.k, days, since, now);
+    let series = if with_series {
+        aggregate::series(st.store.days(since_ts).await?, &report)
+    } else {
+        Vec::new()
+    };
+    Ok((report, series))
+}
+
+/// `GET /v1/versions`.
+pub async fn list_versions(
+    State(st): State<Arc<AppState>>,
+    q: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<VersionsReport>, ApiError> {
+    let days = window_days(&st, q)?;
+    Ok(Json(load(&st, days, false).await?.0))
+}
+
+/// The answer of `GET /v1/versions/{version}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VersionAnswer {
+    /// The window, in days.
+    pub window_days: u32,
+    /// Start of the window.
+    pub since: DateTime<Utc>,
+    /// The k-anonymity threshold in force.
+    pub k: u32,
+    /// The version's health.
+    #[serde(flatten)]
+    pub health: VersionHealth,
+}
+
+/// `GET /v1/versions/{version}`.
+pub async fn get_version(
+    State(st): State<Arc<AppState>>,
+    Path(version): Path<String>,
+    q: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<VersionAnswer>, ApiError> {
+    let days = window_days(&st, q)?;
+    let (report, _) = load(&st, days, false).await?;
+    let k = report.k;
+    let since = report.since;
+    let health = report
+        .versions
+        .into_iter()
+        .find(|v| v.version == version)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no data to show for this version in the last {days} days \
+                 (unknown, or seen on fewer than {k} devices)"
+            ))
+        })?;
+    Ok(Json(VersionAnswer {
+        window_days: days,
+        since,
+        k,
+        health,
+    }))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    backend: &'static str,
+    counters: Snapshot,
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+pub async fn healthz(State(st): State<Arc<AppState>>) -> Response {
+    let ok = st.store.ping().await.is_ok();
+    let body = Health {
+        status: if ok { "ok" } else { "database unavailable" },
+        backend: match st.store.backend() {
+            crate::store::Backend::Sqlite => "sqlite",
+            crate::store::Backend::Postgres => "postgres",
+        },
+        counters: st.counters.snapshot(),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

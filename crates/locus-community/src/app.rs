@@ -1,0 +1,112 @@
+//! The HTTP application: shared state, the router, and serving with graceful shutdown
+//! (SIGTERM or ctrl-c: stop accepting, finish requests in flight, close the pool).
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::ratelimit::RateLimiter;
+use crate::stats::Counters;
+use crate::store::{Store, StoreError};
+use crate::{api, dashboard, ingest};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The settings.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// Accept/refuse counters.
+    pub counters: Counters,
+    /// Per-client-address limit (memory only).
+    pub client_limiter: RateLimiter<IpAddr>,
+    /// Per-pseudonym limit (memory only).
+    pub pseudonym_limiter: RateLimiter<String>,
+}
+
+impl AppState {
+    /// Opens the database of `config` and builds the state.
+    pub async fn open(config: Config) -> Result<Arc<AppState>, StoreError> {
+        let store = Store::connect(&config.db, config.db_max_connections).await?;
+        Ok(Arc::new(AppState {
+            client_limiter: RateLimiter::new(config.rate_limit_per_client),
+            pseudonym_limiter: RateLimiter::new(config.rate_limit_per_pseudonym),
+            config,
+            store,
+            counters: Counters::default(),
+        }))
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    // The ingest handlers read the body themselves with their own limit; this is a
+    // backstop for every other route.
+    let limit = state.config.max_body;
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/healthz", get(api::healthz))
+        .route("/v1/reports", post(ingest::post_report))
+        .route("/v1/deletions", post(ingest::post_deletion))
+        .route("/v1/versions", get(api::list_versions))
+        .route("/v1/versions/{version}", get(api::get_version))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({"error": "not_found", "message": "no such route"})),
+    )
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then drains and closes.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    store.close().await;
+    result
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,49 @@
+//! The collector's settings: the flags of `locus-community serve`, usable as a plain
+//! struct by tests that run the router in-process.
+
+use std::net::SocketAddr;
+
+/// Settings of one collector process.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://FILE` (created on first start) or `postgres://...`.
+    #[arg(long, default_value = "sqlite://community.db")]
+    pub db: String,
+    /// Most database connections this process opens.
+    #[arg(long, default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// A version seen on fewer distinct pseudonyms than this is withheld.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
+    /// Largest request body accepted, in bytes, both as sent and after gunzip.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_body: usize,
+    /// Requests per minute one client address may make (burst of the same size); 0 = off.
+    #[arg(long, default_value_t = 600)]
+    pub rate_limit_per_client: u32,
+    /// Reports per minute one pseudonym may send (burst of the same size); 0 = off.
+    #[arg(long, default_value_t = 60)]
+    pub rate_limit_per_pseudonym: u32,
+    /// Default window of the aggregates and dashboard, in days (`?days=N` overrides).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub window_days: u32,
+}
+
+impl Config {
+    /// Defaults for `db`, everything else as the CLI's defaults.
+    pub fn new(db: impl Into<String>) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: db.into(),
+            db_max_connections: 8,
+            k: 5,
+            max_body: 64 * 1024,
+            rate_limit_per_client: 600,
+            rate_limit_per_pseudonym: 60,
+            window_days: 30,
+        }
+    }
+}

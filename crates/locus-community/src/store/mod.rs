@@ -1,0 +1,336 @@
+//! Storage of reports: one [`Store`] over SQLite (the embedded default) or PostgreSQL
+//! (shared by several stateless collectors). The SQL is written once, portable between the
+//! two, and run on whichever pool the URL chose: [`on_pool!`] expands a body once per
+//! backend so each copy is type-checked against its own driver.
+//!
+//! Everything here is plain data in, plain rows out; the rules about what may be shown
+//! (k-anonymity, rates, comparisons) live in `aggregate`.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use locus_report::HealthReport;
+use sqlx::{PgPool, SqlitePool};
+
+/// The schema, built into the binary and applied on start (idempotent).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The `--db` URL names no backend this build has.
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    /// The driver failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the built-in migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in a local file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite (WAL mode, created on first start).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool and `$db` to its database type.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $db:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                $body
+            }
+            Store::Postgres($pool) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// What happened to an offered report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Stored now.
+    Stored,
+    /// Already stored, or forgotten by a deletion: nothing written.
+    Duplicate,
+}
+
+/// Per-version totals over a window.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VersionRow {
+    /// App version.
+    pub version: String,
+    /// Sessions (exited + crashed + abnormal).
+    pub sessions: i64,
+    /// Crashed sessions.
+    pub crashed: i64,
+    /// Abnormal sessions.
+    pub abnormal: i64,
+    /// Distinct pseudonyms.
+    pub devices: i64,
+    /// Distinct pseudonyms with at least one crashed session.
+    pub crashed_devices: i64,
+}
+
+/// One crash signature of one version over a window.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SignatureRow {
+    /// App version.
+    pub version: String,
+    /// Signature (16 hex).
+    pub signature: String,
+    /// `panic` or `signal`.
+    pub kind: String,
+    /// A scrubbed message seen with it.
+    pub message: String,
+    /// A source location seen with it.
+    pub location: String,
+    /// Crashes counted.
+    pub count: i64,
+    /// Distinct pseudonyms that reported it.
+    pub devices: i64,
+}
+
+/// One version's sessions on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayRow {
+    /// App version.
+    pub version: String,
+    /// Days since the Unix epoch (UTC) of the reports' period end.
+    pub day: i64,
+    /// Sessions.
+    pub sessions: i64,
+    /// Crashed sessions.
+    pub crashed: i64,
+    /// Distinct pseudonyms.
+    pub devices: i64,
+}
+
+const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_version, platform, \
+     os_family, period_start, period_end, received_at, exited, crashed, abnormal) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+     WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $1) \
+     ON CONFLICT (report_id) DO NOTHING";
+
+const INSERT_CRASH: &str = "INSERT INTO crashes (report_id, signature, kind, message, location, \
+     count) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, signature) DO NOTHING";
+
+const INSERT_METRIC: &str = "INSERT INTO metrics (report_id, name, kind, count, sum, min, max) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id, name) DO NOTHING";
+
+const FORGET_IDS: &str = "INSERT INTO forgotten (report_id) \
+     SELECT report_id FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
+const DELETE_CRASHES: &str =
+    "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
+const DELETE_METRICS: &str =
+    "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
+const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
+
+const VERSIONS: &str = "SELECT app_version AS version, \
+     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, \
+     CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
+     COUNT(DISTINCT pseudonym) AS devices, \
+     COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices \
+     FROM reports WHERE period_end >= $1 GROUP BY app_version";
+
+const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
+     MIN(c.kind) AS kind, MIN(c.message) AS message, MIN(c.location) AS location, \
+     CAST(SUM(c.count) AS BIGINT) AS count, COUNT(DISTINCT r.pseudonym) AS devices \
+     FROM crashes c JOIN reports r ON r.report_id = c.report_id \
+     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature";
+
+const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
+     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, \
+     COUNT(DISTINCT pseudonym) AS devices \
+     FROM reports WHERE period_end >= $1 GROUP BY app_version, period_end / 86400";
+
+impl Store {
+    /// Opens (and for SQLite creates) the database named by `url` and applies the
+    /// built-in migrations. `max_connections` bounds the pool.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            Store::Sqlite(sqlite::connect(url, max_connections).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::Postgres(postgres::connect(url, max_connections).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        on_pool!(&store, |pool, _Db| MIGRATOR.run(pool).await)?;
+        Ok(store)
+    }
+
+    /// Which backend this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Answers whether the database is reachable.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool, _Db| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Stores a validated report once: a report id already stored, or forgotten by a
+    /// deletion, is not written again.
+    pub async fn insert(&self, r: &HealthReport, received_at: i64) -> Result<Insert, StoreError> {
+        // One signature or metric name may appear twice in a report: merge, don't fail.
+        let mut crashes: BTreeMap<&str, (&str, &str, &str, i64)> = BTreeMap::new();
+        for c in &r.crashes {
+            let e = crashes.entry(c.signature.as_str()).or_insert((
+                c.kind.as_str(),
+                c.message.as_str(),
+                c.location.as_str(),
+                0,
+            ));
+            e.3 += i64::from(c.count);
+        }
+        // Postgres BIGINT is signed: clamp the (absurd) counts above i64::MAX.
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, _Db| {
+            // The first statement writes, so SQLite takes its write lock up front (a
+            // read-then-write transaction could fail to upgrade under concurrency).
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(INSERT_REPORT)
+                .bind(&r.report_id)
+                .bind(&r.pseudonym)
+                .bind(&r.app_version)
+                .bind(&r.platform)
+                .bind(&r.os_family)
+                .bind(r.period_start.timestamp())
+                .bind(r.period_end.timestamp())
+                .bind(received_at)
+                .bind(i64::from(r.sessions.exited))
+                .bind(i64::from(r.sessions.crashed))
+                .bind(i64::from(r.sessions.abnormal))
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Insert::Duplicate);
+            }
+            for (sig, (kind, message, location, count)) in &crashes {
+                sqlx::query(INSERT_CRASH)
+                    .bind(&r.report_id)
+                    .bind(*sig)
+                    .bind(*kind)
+                    .bind(*message)
+                    .bind(*location)
+                    .bind(*count)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for m in &r.metrics {
+                sqlx::query(INSERT_METRIC)
+                    .bind(&r.report_id)
+                    .bind(&m.name)
+                    .bind(&m.kind)
+                    .bind(clamp(m.count))
+                    .bind(m.sum)
+                    .bind(m.min)
+                    .bind(m.max)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(Insert::Stored)
+        })
+    }
+
+    /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is
+    /// not stored again. Returns how many reports were deleted.
+    pub async fn delete_pseudonym(&self, pseudonym: &str) -> Result<u64, StoreError> {
+        on_pool!(self, |pool, _Db| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(FORGET_IDS)
+                .bind(pseudonym)
+                .execute(&mut *tx)
+                .await?;
+            for sql in [DELETE_CRASHES, DELETE_METRICS] {
+                sqlx::query(sql).bind(pseudonym).execute(&mut *tx).await?;
+            }
+            let done = sqlx::query(DELETE_REPORTS)
+                .bind(pseudonym)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Totals per version for reports whose period ended at or after `since` (Unix s).
+    pub async fn versions(&self, since: i64) -> Result<Vec<VersionRow>, StoreError> {
+        let rows = on_pool!(self, |pool, Db| {
+            sqlx::query_as::<Db, VersionRow>(VERSIONS)
+                .bind(since)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Crash signatures per version since `since`.
+    pub async fn signatures(&self, since: i64) -> Result<Vec<SignatureRow>, StoreError> {
+        let rows = on_pool!(self, |pool, Db| {
+            sqlx::query_as::<Db, SignatureRow>(SIGNATURES)
+                .bind(since)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Sessions per version per UTC day since `since`.
+    pub async fn days(&self, since: i64) -> Result<Vec<DayRow>, StoreError> {
+        let rows = on_pool!(self, |pool, Db| {
+            sqlx::query_as::<Db, DayRow>(DAYS)
+                .bind(since)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows)
+    }
+
+    /// How many reports are stored (all time); for tests and `/healthz`.
+    pub async fn report_count(&self) -> Result<i64, StoreError> {
+        let n: i64 = on_pool!(self, |pool, _Db| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n)
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        on_pool!(self, |pool, _Db| pool.close().await)
+    }
+}
