@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flate2::read::MultiGzDecoder;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use locus_report::{DeletionRequest, HealthReport, SCHEMA_VERSION};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -176,16 +176,7 @@ pub async fn read_json_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(ApiError::TooLarge(max));
-    }
-    let bytes = match Limited::new(body, max).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(ApiError::TooLarge(max))
-        }
-        Err(_) => return Err(ApiError::BadBody),
-    };
+    let bytes = read_limited(body, max, declared.is_some_and(|n| n > max as u64)).await?;
     if !gzip {
         return Ok(bytes);
     }
@@ -198,6 +189,40 @@ pub async fn read_json_body(
         return Err(ApiError::TooLarge(max));
     }
     Ok(out.into())
+}
+
+/// How much of an oversized body is read and discarded before answering 413, so that a
+/// client still sending gets the answer instead of a reset connection. Beyond this the
+/// connection is simply closed.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Reads at most `max` bytes of `body`; past that (or when the declared length already
+/// is), drains up to [`DRAIN_LIMIT`] and fails with [`ApiError::TooLarge`].
+async fn read_limited(mut body: Body, max: usize, too_large: bool) -> Result<Bytes, ApiError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    let mut over = too_large;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::BadBody)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > max {
+            over = true;
+        }
+        if over {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if over {
+        return Err(ApiError::TooLarge(max));
+    }
+    Ok(buf.into())
 }
 
 /// Only the schema version, read before the full parse so that a report of another
