@@ -8,7 +8,11 @@ use std::process::ExitCode;
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "locus-diag", version, about = "Locus telemetry: demo, Debug screen, diagnostics browser")]
+#[command(
+    name = "locus-diag",
+    version,
+    about = "Locus telemetry: demo, Debug screen, diagnostics browser"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,3 +1,13 @@
-//! Locus telemetry (being written).
+//! Fail-open runtime telemetry for Locus (being written).
+pub mod crash;
+pub mod dispatch;
+mod layer;
 pub mod record;
+pub mod recorder;
+pub mod settings;
 pub mod sink;
+mod telemetry;
+
+pub use layer::TelemetryLayer;
+pub use settings::Settings;
+pub use telemetry::{ShutdownReport, Status, Telemetry};

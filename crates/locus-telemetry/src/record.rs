@@ -146,7 +146,11 @@ pub struct LogRecord {
     /// The message.
     pub message: String,
     /// Key/value fields, in the order they were given.
-    #[serde(default, with = "fields_as_object", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        with = "fields_as_object",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub fields: Vec<(String, Value)>,
 }
 
@@ -301,9 +305,8 @@ impl Record {
     /// One line of JSON (no trailing newline), with `seq`, `ts`, `kind` and `level` first.
     pub fn to_json_line(&self) -> String {
         // Infallible: every value in the model serialises (non-finite floats become null).
-        serde_json::to_string(&JsonLine::from(self)).unwrap_or_else(|e| {
-            format!(r#"{{"seq":{},"kind":"invalid","error":"{e}"}}"#, self.seq)
-        })
+        serde_json::to_string(&JsonLine::from(self))
+            .unwrap_or_else(|e| format!(r#"{{"seq":{},"kind":"invalid","error":"{e}"}}"#, self.seq))
     }
 
     /// Parses a line written by [`Record::to_json_line`].
@@ -327,8 +330,16 @@ impl Record {
                 "{head} CRASH ({:?}) in thread '{}' at {}: {}",
                 c.crash, c.thread, c.location, c.message
             ),
-            Body::Metric(m) => format!("{head} metric {} {} = {}", m.metric.as_str(), m.name, m.value),
-            Body::Session(s) => format!("{head} session {:?} {} (app {})", s.event, s.session_id, s.app_version),
+            Body::Metric(m) => format!(
+                "{head} metric {} {} = {}",
+                m.metric.as_str(),
+                m.name,
+                m.value
+            ),
+            Body::Session(s) => format!(
+                "{head} session {:?} {} (app {})",
+                s.event, s.session_id, s.app_version
+            ),
         }
     }
 }
@@ -472,6 +483,9 @@ mod tests {
     fn nanosecond_timestamps_survive() {
         let r = crash();
         let back = Record::from_json_line(&r.to_json_line()).unwrap();
-        assert_eq!(back.ts.timestamp_nanos_opt(), Some(1_790_000_000_123_456_789));
+        assert_eq!(
+            back.ts.timestamp_nanos_opt(),
+            Some(1_790_000_000_123_456_789)
+        );
     }
 }

@@ -1,10 +1,302 @@
-//! `locus-diag demo` (to be written).
+//! `locus-diag demo`: a simulated Locus app. A tracking loop takes GPS fixes at 100 Hz
+//! and logs them through `tracing` (coordinates, battery, sync errors — the lines a real
+//! tracker writes), records metrics, optionally panics once in a worker thread, and
+//! shuts telemetry down within its deadline. It prints what happened and exits 0
+//! whatever telemetry did: that is the point of the exercise.
+
+use locus_telemetry::{Settings, Telemetry};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
 
 /// Arguments of `locus-diag demo`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The app's data dir (ring, session marker, device id, embedded bucket).
+    #[arg(long, default_value = "./locus-demo")]
+    pub data_dir: PathBuf,
+    /// How long the tracking loop runs.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Panic once in a worker thread half-way through.
+    #[arg(long)]
+    pub crash: bool,
+    /// Device id (default: generated once and kept in the data dir).
+    #[arg(long)]
+    pub device_id: Option<String>,
+    /// App version to report.
+    #[arg(long, default_value = "1.2.0")]
+    pub app_version: String,
+    /// Settings file (TOML); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Diagnostics destination, `s3://bucket[/prefix]` or `file:///dir`
+    /// (default `file://<data-dir>/bucket`).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Opt in to community telemetry for this run and send to this endpoint.
+    #[arg(long)]
+    pub community: Option<String>,
+    /// Disable uploads to the diagnostics destination (`enable_s3_diagnostics = false`).
+    #[arg(long)]
+    pub no_upload: bool,
+    /// Fixes per second.
+    #[arg(long, default_value_t = 100)]
+    pub hz: u32,
+    /// Seconds between uploads during the run.
+    #[arg(long)]
+    pub upload_interval: Option<u64>,
+}
+
+/// Tracking-loop iteration times.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopStats {
+    /// Median.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest.
+    pub max: Duration,
+    /// Iterations run.
+    pub iterations: usize,
+}
+
+impl LoopStats {
+    fn from(mut samples: Vec<Duration>) -> LoopStats {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            samples
+                .get(((samples.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        LoopStats {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: samples.last().copied().unwrap_or_default(),
+            iterations: samples.len(),
+        }
+    }
+}
+
+fn settings_from(args: &Args) -> (Settings, Option<String>) {
+    let (mut s, problem) = match &args.config {
+        Some(path) => match Settings::from_toml_file(path) {
+            Ok(s) => (s, None),
+            Err(e) => (Settings::default(), Some(e.to_string())),
+        },
+        None => (Settings::default(), None),
+    };
+    s.data_dir = args.data_dir.clone();
+    s.app_version = args.app_version.clone();
+    if args.device_id.is_some() {
+        s.device_id = args.device_id.clone();
+    }
+    if args.bucket.is_some() {
+        s.destination = args.bucket.clone();
+    }
+    if let Some(url) = &args.community {
+        s.enable_community_telemetry = true;
+        s.community_url = Some(url.clone());
+    }
+    if args.no_upload {
+        s.enable_s3_diagnostics = false;
+    }
+    if let Some(i) = args.upload_interval {
+        s.upload_interval_secs = i.max(1);
+    }
+    s.community_metrics = vec!["fix_latency_ms".into(), "battery_pct".into()];
+    (s, problem)
+}
+
+/// A tiny deterministic PRNG: the demo needs plausible numbers, not cryptography.
+struct Walk(u64);
+impl Walk {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Runs the demo and returns the loop statistics (used by the benchmark too).
+pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
+    let (settings, config_problem) = settings_from(args);
+    if let Some(p) = &config_problem {
+        let _ = writeln!(out, "warning: {p}; running with default settings");
+    }
+    let bucket_name = settings.destination_url();
+    let telemetry = Telemetry::start(settings);
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let status = telemetry.status();
+    let first_seq = telemetry.recorder().next_seq();
+
+    tracing::info!(device_id = %status.device_id, app_version = %args.app_version, "locus started");
+    tracing::info!("account alice.tracker@example.com signed in, syncing to {bucket_name}");
+
+    let worker = args.crash.then(|| {
+        let delay = Duration::from_secs_f64(args.seconds / 2.0);
+        std::thread::Builder::new()
+            .name("sync-worker".into())
+            .spawn(move || {
+                std::thread::sleep(delay);
+                let queue: Vec<u32> = Vec::new();
+                // The bug the demo ships with: an empty upload queue is indexed.
+                let first = queue.first().copied();
+                first.expect("sync queue unexpectedly empty")
+            })
+    });
+
+    let hz = args.hz.max(1);
+    let period = Duration::from_secs_f64(1.0 / f64::from(hz));
+    let iterations = (args.seconds * f64::from(hz)).max(1.0) as usize;
+    let mut rng = Walk(0x9E37_79B9_7F4A_7C15);
+    let (mut lat, mut lon) = (52.520008_f64, 13.404954_f64);
+    let mut battery = 96.0_f64;
+    let mut samples = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    for i in 0..iterations {
+        let t0 = Instant::now();
+        lat += (rng.next() - 0.5) * 1e-4;
+        lon += (rng.next() - 0.5) * 1e-4;
+        let accuracy = 3.0 + rng.next() * 9.0;
+        let speed = rng.next() * 14.0;
+        tracing::info!(
+            lat,
+            lon,
+            accuracy_m = accuracy,
+            speed_mps = speed,
+            "gps fix"
+        );
+        telemetry.histogram("fix_latency_ms", 4.0 + rng.next() * 20.0);
+        telemetry.counter("fixes", 1);
+        if i % 100 == 0 {
+            battery -= 0.05;
+            telemetry.gauge("battery_pct", battery);
+            tracing::debug!(battery_pct = battery, charging = false, "battery");
+        }
+        if i % 250 == 125 {
+            tracing::warn!(
+                attempt = 1,
+                status = 503,
+                "sync failed: PUT tracks/2026/11/27/segment-{i}.gpx: 503 Slow Down, retrying in 30s"
+            );
+        }
+        if i % 1000 == 999 {
+            tracing::info!(
+                "track segment closed near {lat:.6},{lon:.6}, {} fixes",
+                i + 1
+            );
+        }
+        samples.push(t0.elapsed());
+        let next = start + period * (i as u32 + 1);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let worker_outcome = worker.map(|w| match w {
+        Ok(handle) => handle.join().is_err(),
+        Err(_) => false,
+    });
+    tracing::info!("locus stopping");
+    let stats = LoopStats::from(samples);
+
+    let report = telemetry.shutdown(telemetry.settings().shutdown_deadline());
+    let status = telemetry.status();
+    let snap = telemetry.recorder().snapshot();
+    let written = telemetry.recorder().next_seq() - first_seq;
+    let dropped = snap
+        .records
+        .first()
+        .map_or(0, |r| r.seq.saturating_sub(first_seq))
+        + snap.missing;
+    let _ = writeln!(
+        out,
+        "locus-diag demo: {} fixes at {hz} Hz in {:.1} s",
+        stats.iterations,
+        start.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "  previous session:  {}",
+        status.previous_session.as_str()
+    );
+    if let Some(crashed) = worker_outcome {
+        let _ = writeln!(
+            out,
+            "  worker crash:      {}",
+            if crashed {
+                "panicked once (tombstone recorded)"
+            } else {
+                "did not happen"
+            }
+        );
+    }
+    let _ = writeln!(out, "  records written:   {written}");
+    let _ = writeln!(
+        out,
+        "  records dropped:   {dropped} (overwritten in the ring before they could be read)"
+    );
+    let _ = writeln!(
+        out,
+        "  tracking loop:     p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        stats.p50.as_secs_f64() * 1e6,
+        stats.p99.as_secs_f64() * 1e6,
+        stats.max.as_secs_f64() * 1e6
+    );
+    if let Some(d) = &status.dispatch {
+        for line in d.summary_lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  shutdown:          {:.0} ms{}",
+        report.took.as_secs_f64() * 1e3,
+        if report.dispatcher_finished {
+            ""
+        } else {
+            " (dispatcher left behind at the deadline)"
+        }
+    );
+    let _ = writeln!(out, "  device id:         {}", status.device_id);
+    match &status.recorder.backend {
+        locus_telemetry::recorder::Backend::File(p) => {
+            let _ = writeln!(out, "  flight recorder:   {}", p.display());
+        }
+        locus_telemetry::recorder::Backend::Memory(why) => {
+            let _ = writeln!(
+                out,
+                "  flight recorder:   in memory ({})",
+                why.as_deref().unwrap_or("by choice")
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  diagnostics:       {}",
+        if status.s3_diagnostics {
+            bucket_name.as_str()
+        } else {
+            "disabled"
+        }
+    );
+    for p in &status.problems {
+        let _ = writeln!(out, "  problem:           {p}");
+    }
+    let _ = writeln!(
+        out,
+        "  Debug screen:      locus-diag buffer --data-dir {} --last 20",
+        args.data_dir.display()
+    );
+    stats
+}
 
 /// Runs `locus-diag demo`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`demo` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    run_demo(&args, &mut out);
+    Ok(())
 }

@@ -1,0 +1,79 @@
+//! Crash capture: tombstones for panics and fatal signals that survive process death,
+//! and the session marker that lets the next start tell how the previous session ended.
+//!
+//! The hooks find the recorder through one atomic pointer (no lock, no allocation), so
+//! they are safe in a panicking thread and in a signal handler. Targets are leaked on
+//! purpose: a signal handler may still hold a pointer to the one it read.
+
+mod panic;
+pub mod session;
+mod signal;
+
+use crate::recorder::{FlightRecorder, WeakRecorder};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What a hook needs to write a tombstone.
+pub(crate) struct CrashTarget {
+    /// Weak, so a shut-down recorder releases its ring file; upgrading is lock-free.
+    pub recorder: WeakRecorder,
+    pub app_version: String,
+    pub os: String,
+    started: Instant,
+}
+
+impl CrashTarget {
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+static CRASHES: AtomicU64 = AtomicU64::new(0);
+
+/// Crashes recorded by the hooks in this process.
+pub(crate) fn crashes_seen() -> u64 {
+    CRASHES.load(Ordering::Relaxed)
+}
+
+fn count_crash() {
+    CRASHES.fetch_add(1, Ordering::Relaxed);
+}
+
+static TARGET: AtomicPtr<CrashTarget> = AtomicPtr::new(std::ptr::null_mut());
+
+fn current_target() -> Option<&'static CrashTarget> {
+    let p = TARGET.load(Ordering::Acquire);
+    // SAFETY: non-null pointers in TARGET come from Box::leak and are never freed.
+    unsafe { p.as_ref() }
+}
+
+/// The OS and architecture, e.g. `linux-x86_64`.
+pub fn os_string() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Points crash capture at `recorder` and installs the panic hook and signal handlers
+/// (once per process; later calls only move the target).
+pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, signals: bool) {
+    let target = Box::leak(Box::new(CrashTarget {
+        recorder: recorder.downgrade(),
+        app_version: app_version.to_owned(),
+        os: os_string(),
+        started: Instant::now(),
+    }));
+    TARGET.store(target, Ordering::Release);
+    panic::install();
+    if signals {
+        signal::install();
+    }
+}
+
+/// Stops writing tombstones into `recorder` (if it is still the target), e.g. after
+/// shutdown. The hooks stay installed and chain as before.
+pub(crate) fn detach(recorder: &FlightRecorder) {
+    if let Some(t) = current_target() {
+        if t.recorder.ring_ptr() == recorder.ring_ptr() {
+            TARGET.store(std::ptr::null_mut(), Ordering::Release);
+        }
+    }
+}

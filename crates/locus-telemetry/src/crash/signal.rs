@@ -1,0 +1,127 @@
+//! Fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT): a minimal tombstone from an
+//! async-signal-safe handler, then the process dies as it would have.
+//!
+//! The handler only does what is safe in a signal context: atomic loads, a stack
+//! buffer, `clock_gettime`, and lock-free writes into dedicated ring chunks (never the
+//! thread's own lease, which the signal may have interrupted). Then it restores the
+//! previous disposition and re-raises, or calls the previously installed handler, so
+//! Rust's own stack-overflow report and any crash reporter installed before us still run.
+
+use super::current_target;
+use crate::record::CrashKind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+const SIGNALS: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
+
+/// The dispositions in place before ours, by signal (index as in `SIGNALS`).
+static mut PREVIOUS: [std::mem::MaybeUninit<libc::sigaction>; 5] =
+    [std::mem::MaybeUninit::zeroed(); 5];
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static INSTALL: Once = Once::new();
+
+fn name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGSEGV => "SIGSEGV (invalid memory access)",
+        libc::SIGBUS => "SIGBUS (bus error)",
+        libc::SIGILL => "SIGILL (illegal instruction)",
+        libc::SIGFPE => "SIGFPE (arithmetic exception)",
+        libc::SIGABRT => "SIGABRT (abort)",
+        _ => "fatal signal",
+    }
+}
+
+/// Installs the handlers once per process.
+pub(crate) fn install() {
+    INSTALL.call_once(|| {
+        for (i, &sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: sigaction with a zeroed struct filled as documented; PREVIOUS is
+            // written only here, once, before INSTALLED is published.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = handler as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let prev = std::ptr::addr_of_mut!(PREVIOUS[i]).cast::<libc::sigaction>();
+                libc::sigaction(sig, &action, prev);
+            }
+        }
+        INSTALLED.store(true, Ordering::Release);
+    });
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    if let Some((target, recorder)) =
+        current_target().and_then(|t| Some((t, t.recorder.upgrade()?)))
+    {
+        let mut tid_buf = [0u8; 24];
+        let tid = format_tid(&mut tid_buf);
+        recorder.crash::<384>(
+            CrashKind::Signal,
+            sig,
+            target.uptime_ms(),
+            [
+                name(sig).as_bytes(),
+                b"",
+                tid,
+                b"",
+                target.app_version.as_bytes(),
+                target.os.as_bytes(),
+            ],
+        );
+    }
+    let Some(i) = SIGNALS.iter().position(|&s| s == sig) else {
+        return;
+    };
+    if !INSTALLED.load(Ordering::Acquire) {
+        return;
+    }
+    // SAFETY: PREVIOUS[i] was initialised by `install` before INSTALLED was set.
+    unsafe {
+        let prev = std::ptr::addr_of!(PREVIOUS[i]).cast::<libc::sigaction>();
+        let handler = (*prev).sa_sigaction;
+        if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
+            if (*prev).sa_flags & libc::SA_SIGINFO != 0 {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(handler);
+                f(sig, info, ctx);
+            } else {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+                f(sig);
+            }
+            return;
+        }
+        // Restore the default action and let the signal kill us as it would have: a
+        // fault re-executes the faulting instruction on return; raise covers the rest.
+        libc::sigaction(sig, prev, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+}
+
+/// "tid 12345" into a stack buffer, without allocating.
+fn format_tid(buf: &mut [u8; 24]) -> &[u8] {
+    // SAFETY: gettid has no preconditions.
+    let mut tid = unsafe { libc::gettid() } as u64;
+    let prefix = b"tid ";
+    buf[..4].copy_from_slice(prefix);
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (tid % 10) as u8;
+        n += 1;
+        tid /= 10;
+        if tid == 0 {
+            break;
+        }
+    }
+    for i in 0..n {
+        buf[4 + i] = digits[n - 1 - i];
+    }
+    &buf[..4 + n]
+}

@@ -1,0 +1,89 @@
+//! `tracing` integration: a [`Layer`] that writes every event, with its fields, into the
+//! flight recorder — no allocation, straight from the visitor into the record.
+//!
+//! Telemetry must never feed on itself: events from this crate, and any event emitted
+//! on the telemetry thread (the S3 and HTTP clients log through `tracing` too), are
+//! ignored, so an upload failure cannot log → record → upload → fail in a loop.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//! let rec = locus_telemetry::recorder::FlightRecorder::in_memory(64 * 1024);
+//! let subscriber = tracing_subscriber::registry().with(locus_telemetry::TelemetryLayer::new(rec.clone()));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(lat = 52.52, battery = 87u64, "gps fix");
+//! });
+//! assert_eq!(rec.recent(1)[0].to_text_line().contains("gps fix"), true);
+//! ```
+
+use crate::record::Level;
+use crate::recorder::{FieldValue, FieldWriter, FlightRecorder};
+use std::cell::Cell;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+thread_local! {
+    static TELEMETRY_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as telemetry's own: its events are not recorded.
+#[allow(dead_code)] // used by the dispatcher thread
+pub(crate) fn mark_telemetry_thread() {
+    TELEMETRY_THREAD.with(|t| t.set(true));
+}
+
+/// Whether the calling thread is telemetry's own.
+pub(crate) fn on_telemetry_thread() -> bool {
+    TELEMETRY_THREAD.with(|t| t.get())
+}
+
+/// A `tracing_subscriber` layer that records events into a [`FlightRecorder`].
+#[derive(Debug, Clone)]
+pub struct TelemetryLayer {
+    recorder: FlightRecorder,
+}
+
+impl TelemetryLayer {
+    /// A layer writing into `recorder`.
+    pub fn new(recorder: FlightRecorder) -> Self {
+        TelemetryLayer { recorder }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for TelemetryLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if meta.target().starts_with("locus_telemetry") || on_telemetry_thread() {
+            return;
+        }
+        self.recorder
+            .log_with(Level::from(meta.level()), meta.target(), |w| {
+                event.record(&mut Visitor { w });
+            });
+    }
+}
+
+struct Visitor<'a, 'e, 'b> {
+    w: &'a mut FieldWriter<'e, 'b>,
+}
+
+impl Visit for Visitor<'_, '_, '_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.w.field(field.name(), FieldValue::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.w.field(field.name(), FieldValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.w.field(field.name(), FieldValue::U64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.w.field(field.name(), FieldValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.w.field(field.name(), FieldValue::Str(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.w.debug_field(field.name(), value);
+    }
+}

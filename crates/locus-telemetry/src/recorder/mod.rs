@@ -1,0 +1,445 @@
+//! The Local Circular Buffer of the spec: a crash-safe flight recorder.
+//!
+//! A fixed-size ring file under the app's data dir, mapped into memory. Recording is
+//! lock-free, allocation-free and syscall-free: encode on the stack, take a sequence
+//! number, reserve slots in the thread's own chunk, copy, commit. Because the pages
+//! belong to the kernel, every record that returned survives the process dying by
+//! panic, abort or SIGKILL. If the file cannot be used the recorder falls back to a heap
+//! ring and says why in [`FlightRecorder::status`]; the app never notices.
+//!
+//! ```
+//! use locus_telemetry::recorder::{FieldValue, FlightRecorder};
+//! use locus_telemetry::record::Level;
+//! let dir = tempfile::tempdir().unwrap();
+//! let rec = FlightRecorder::open(&dir.path().join("recorder.ring"), 64 * 1024);
+//! rec.log(Level::Info, "locus::gps", "fix", &[("hdop", FieldValue::F64(0.8))]);
+//! let snap = rec.snapshot();
+//! assert_eq!(snap.records.len(), 1);
+//! assert!(rec.status().file_backed());
+//! ```
+
+mod decode;
+mod encode;
+mod file;
+pub mod layout;
+mod ring;
+
+use crate::record::{CrashKind, Level, MetricKind, Record, SessionEvent};
+use encode::{Encoder, StrSink};
+pub use encode::{FieldValue, TRUNCATION_MARKER};
+use ring::Ring;
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Stack buffer for ordinary records: messages longer than this are truncated.
+const HOT_BUF: usize = 4096;
+
+/// Why the ring file could not be used (the recorder then runs on the heap).
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// A file-system operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What we tried.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Another process owns the ring file.
+    #[error("{path} is in use by another process (only one writer may own a ring file)")]
+    Locked {
+        /// The ring file.
+        path: PathBuf,
+    },
+    /// The process may not create a file that large.
+    #[error("{path}: the ring needs more than the file-size limit of {limit} bytes")]
+    FileSizeLimit {
+        /// The ring file.
+        path: PathBuf,
+        /// The limit (RLIMIT_FSIZE).
+        limit: u64,
+    },
+    /// The file is too small to be a ring.
+    #[error("{path} is not a Locus ring file (too small or damaged header)")]
+    Geometry {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Where the recorder keeps its ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The crash-safe mapped file.
+    File(PathBuf),
+    /// The heap fallback, with the reason the file was not used.
+    Memory(Option<String>),
+}
+
+/// What [`FlightRecorder::status`] reports.
+#[derive(Debug, Clone)]
+pub struct RecorderStatus {
+    /// File or heap (and why).
+    pub backend: Backend,
+    /// Bytes of ring.
+    pub capacity_bytes: usize,
+    /// The next sequence number.
+    pub next_seq: u64,
+    /// Records found in the ring at open.
+    pub recovered: usize,
+    /// Records salvaged from a damaged file and re-appended.
+    pub salvaged: usize,
+    /// Where a damaged file's bytes were kept.
+    pub moved_aside: Option<PathBuf>,
+}
+
+impl RecorderStatus {
+    /// Whether records survive the process dying.
+    pub fn file_backed(&self) -> bool {
+        matches!(self.backend, Backend::File(_))
+    }
+}
+
+/// Records read back, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Valid records sorted by sequence number.
+    pub records: Vec<Record>,
+    /// Sequence numbers missing between the first and last record (overwritten or torn).
+    pub missing: u64,
+    /// Records whose content was truncated when written.
+    pub truncated: usize,
+}
+
+impl Snapshot {
+    fn from_found(mut found: Vec<decode::Found>) -> Snapshot {
+        found.sort_by_key(|f| f.record.seq);
+        found.dedup_by_key(|f| f.record.seq);
+        let truncated = found.iter().filter(|f| f.truncated).count();
+        let missing = match (found.first(), found.last()) {
+            (Some(a), Some(b)) => (b.record.seq - a.record.seq + 1) - found.len() as u64,
+            _ => 0,
+        };
+        Snapshot {
+            records: found.into_iter().map(|f| f.record).collect(),
+            missing,
+            truncated,
+        }
+    }
+}
+
+/// Reads the ring file of another (or a dead) process without disturbing it.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("recorder.ring");
+/// # drop(locus_telemetry::recorder::FlightRecorder::open(&path, 64 * 1024));
+/// let snap = locus_telemetry::recorder::read_ring_file(&path).unwrap();
+/// assert!(snap.records.is_empty());
+/// ```
+pub fn read_ring_file(path: &Path) -> Result<Snapshot, RecorderError> {
+    file::read_only(path).map(Snapshot::from_found)
+}
+
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+struct Shared {
+    ring: Ring,
+    status: RecorderStatus,
+}
+
+/// The flight recorder. Cheap to clone; all clones write to the same ring.
+#[derive(Clone)]
+pub struct FlightRecorder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FlightRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightRecorder")
+            .field("backend", &self.shared.status.backend)
+            .finish()
+    }
+}
+
+impl FlightRecorder {
+    /// Opens the ring file at `path` (about `ring_bytes` of records), or falls back to a
+    /// heap ring of the same size when the file cannot be used. Never fails.
+    pub fn open(path: &Path, ring_bytes: usize) -> FlightRecorder {
+        match Self::try_open(path, ring_bytes) {
+            Ok(r) => r,
+            Err(e) => Self::memory(ring_bytes, Some(e.to_string())),
+        }
+    }
+
+    /// Opens the ring file at `path`, or says why it cannot.
+    pub fn try_open(path: &Path, ring_bytes: usize) -> Result<FlightRecorder, RecorderError> {
+        let ring_bytes = layout::ring_bytes_for(ring_bytes);
+        let opened = file::open(path, ring_bytes)?;
+        let ring = Ring::new(opened.backing, &opened.recovered);
+        let status = RecorderStatus {
+            backend: Backend::File(path.to_path_buf()),
+            capacity_bytes: ring.capacity_bytes(),
+            next_seq: 0,
+            recovered: opened.recovered.len(),
+            salvaged: opened.salvaged.len(),
+            moved_aside: opened.moved_aside,
+        };
+        let rec = FlightRecorder {
+            shared: Arc::new(Shared { ring, status }),
+        };
+        let mut salvaged = opened.salvaged;
+        salvaged.sort_by_key(|f| f.record.seq);
+        for f in &salvaged {
+            rec.append_record(&f.record);
+        }
+        Ok(rec)
+    }
+
+    /// A heap-only recorder (records do not survive the process).
+    pub fn in_memory(ring_bytes: usize) -> FlightRecorder {
+        Self::memory(ring_bytes, None)
+    }
+
+    fn memory(ring_bytes: usize, reason: Option<String>) -> FlightRecorder {
+        let ring = Ring::heap(ring_bytes);
+        let status = RecorderStatus {
+            backend: Backend::Memory(reason),
+            capacity_bytes: ring.capacity_bytes(),
+            next_seq: 0,
+            recovered: 0,
+            salvaged: 0,
+            moved_aside: None,
+        };
+        FlightRecorder {
+            shared: Arc::new(Shared { ring, status }),
+        }
+    }
+
+    #[inline]
+    fn write<const N: usize>(
+        &self,
+        kind: u8,
+        level: u8,
+        dedicated: bool,
+        fill: impl FnOnce(&mut Encoder<'_>),
+    ) -> u64 {
+        let mut buf = [MaybeUninit::<u8>::uninit(); N];
+        let mut enc = Encoder::new(&mut buf);
+        fill(&mut enc);
+        let ring = &self.shared.ring;
+        let seq = ring.take_seq();
+        let bytes = enc.finish(seq, now_nanos(), kind, level);
+        ring.commit(bytes, dedicated);
+        seq
+    }
+
+    /// Records a log line; returns its sequence number. Never blocks or fails; long
+    /// text is truncated with [`TRUNCATION_MARKER`].
+    #[inline]
+    pub fn log(
+        &self,
+        level: Level,
+        target: &str,
+        message: &str,
+        fields: &[(&str, FieldValue<'_>)],
+    ) -> u64 {
+        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+            e.str(target.as_bytes(), false);
+            e.field("message", FieldValue::Str(message));
+            for (k, v) in fields {
+                e.field(k, *v);
+            }
+        })
+    }
+
+    /// Records a log line whose message may not be valid UTF-8 (read back lossily).
+    pub fn log_bytes(&self, level: Level, target: &str, message: &[u8]) -> u64 {
+        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+            e.str(target.as_bytes(), false);
+            e.field("message", FieldValue::Bytes(message));
+        })
+    }
+
+    /// Records a log line whose fields are written by `visit` (the `tracing` layer).
+    pub(crate) fn log_with(
+        &self,
+        level: Level,
+        target: &str,
+        visit: impl FnOnce(&mut FieldWriter<'_, '_>),
+    ) -> u64 {
+        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+            e.str(target.as_bytes(), false);
+            visit(&mut FieldWriter { enc: e });
+        })
+    }
+
+    /// Records a metric sample. Non-finite values are refused (`None`): a NaN would
+    /// poison every aggregate downstream.
+    pub fn metric(&self, name: &str, kind: MetricKind, value: f64) -> Option<u64> {
+        if !value.is_finite() {
+            return None;
+        }
+        Some(
+            self.write::<512>(layout::kind::METRIC, Level::Info as u8, false, |e| {
+                e.str(name.as_bytes(), false);
+                e.u8(kind as u8);
+                e.u64(value.to_bits());
+            }),
+        )
+    }
+
+    /// Records a session marker.
+    pub fn session(&self, event: SessionEvent, session_id: &str, app_version: &str) -> u64 {
+        self.write::<512>(layout::kind::SESSION, Level::Info as u8, false, |e| {
+            e.u8(event as u8);
+            e.str(session_id.as_bytes(), false);
+            e.str(app_version.as_bytes(), true);
+        })
+    }
+
+    /// Records a crash tombstone in chunks of its own (safe while a write of this thread
+    /// is interrupted). Uses a buffer of `N` bytes on the stack.
+    pub(crate) fn crash<const N: usize>(
+        &self,
+        kind: CrashKind,
+        signal: i32,
+        uptime_ms: u64,
+        texts: [&[u8]; 6],
+    ) -> u64 {
+        self.write::<N>(layout::kind::CRASH, Level::Fatal as u8, true, |e| {
+            e.u8(kind as u8);
+            e.i32(signal);
+            e.u64(uptime_ms);
+            for (i, t) in texts.iter().enumerate() {
+                e.str(t, i == texts.len() - 1);
+            }
+        })
+    }
+
+    /// Re-appends a record read from elsewhere (salvage), keeping its kind and content.
+    fn append_record(&self, r: &Record) {
+        use crate::record::Body;
+        match &r.body {
+            Body::Log(l) => {
+                let fields: Vec<(&str, FieldValue<'_>)> = l
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), field_value(v)))
+                    .collect();
+                self.log(l.level, &l.target, &l.message, &fields);
+            }
+            Body::Metric(m) => {
+                self.metric(&m.name, m.metric, m.value);
+            }
+            Body::Session(s) => {
+                self.session(s.event, &s.session_id, &s.app_version);
+            }
+            Body::Crash(c) => {
+                self.crash::<{ layout::MAX_RECORD }>(
+                    c.crash,
+                    c.signal.unwrap_or(0),
+                    c.uptime_ms,
+                    [
+                        c.message.as_bytes(),
+                        c.location.as_bytes(),
+                        c.thread.as_bytes(),
+                        c.backtrace.as_bytes(),
+                        c.app_version.as_bytes(),
+                        c.os.as_bytes(),
+                    ],
+                );
+            }
+        }
+    }
+
+    /// All valid records, oldest first, with a count of the missing ones.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::from_found(self.shared.ring.scan())
+    }
+
+    /// The newest `n` records, oldest first — the Debug screen.
+    pub fn recent(&self, n: usize) -> Vec<Record> {
+        let mut records = self.snapshot().records;
+        let skip = records.len().saturating_sub(n);
+        records.drain(..skip);
+        records
+    }
+
+    /// Backend, capacity and recovery figures.
+    pub fn status(&self) -> RecorderStatus {
+        let mut s = self.shared.status.clone();
+        s.next_seq = self.shared.ring.next_seq();
+        s
+    }
+
+    /// The next sequence number (records written so far in this ring's life + 1).
+    pub fn next_seq(&self) -> u64 {
+        self.shared.ring.next_seq()
+    }
+
+    pub(crate) fn ring_ptr(&self) -> *const () {
+        Arc::as_ptr(&self.shared).cast()
+    }
+
+    /// A reference that does not keep the ring alive (crash hooks hold one).
+    pub(crate) fn downgrade(&self) -> WeakRecorder {
+        WeakRecorder(Arc::downgrade(&self.shared))
+    }
+}
+
+/// A non-owning [`FlightRecorder`] reference; upgrading is lock-free.
+pub(crate) struct WeakRecorder(std::sync::Weak<Shared>);
+
+impl WeakRecorder {
+    pub fn upgrade(&self) -> Option<FlightRecorder> {
+        self.0.upgrade().map(|shared| FlightRecorder { shared })
+    }
+    pub fn ring_ptr(&self) -> *const () {
+        self.0.as_ptr().cast()
+    }
+}
+
+fn field_value(v: &crate::record::Value) -> FieldValue<'_> {
+    use crate::record::Value;
+    match v {
+        Value::Bool(b) => FieldValue::Bool(*b),
+        Value::I64(i) => FieldValue::I64(*i),
+        Value::U64(u) => FieldValue::U64(*u),
+        Value::F64(f) => FieldValue::F64(*f),
+        Value::Str(s) => FieldValue::Str(s),
+    }
+}
+
+/// Writes fields into a record being encoded (used by the `tracing` layer).
+pub(crate) struct FieldWriter<'e, 'b> {
+    enc: &'e mut Encoder<'b>,
+}
+
+impl FieldWriter<'_, '_> {
+    /// A scalar or string field.
+    pub fn field(&mut self, key: &str, value: FieldValue<'_>) {
+        self.enc.field(key, value);
+    }
+
+    /// A field formatted with `Debug` straight into the record.
+    pub fn debug_field(&mut self, key: &str, value: &dyn std::fmt::Debug) {
+        if self.enc.begin_str_field(key) {
+            let _ = std::fmt::write(
+                &mut StrSink {
+                    enc: self.enc,
+                    reserve: 96,
+                },
+                format_args!("{value:?}"),
+            );
+            self.enc.end_str();
+        }
+    }
+}

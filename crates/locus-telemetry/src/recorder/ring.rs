@@ -1,0 +1,218 @@
+//! The lock-free ring: slot memory (a shared file mapping or a heap fallback), chunk
+//! leases and the commit protocol.
+//!
+//! Why chunks: two threads appending to one shared cursor write neighbouring records on
+//! the same cache lines and pay ~160 ns each in ping-pong. Here each thread leases a
+//! 1 KiB chunk with one atomic operation and fills it privately; only the sequence
+//! counter is shared. A lease whose chunk has since been handed out again (the ring
+//! lapped it) is dropped and a new one taken. Crash paths never use the thread's lease
+//! (a signal may interrupt a write in progress): they take dedicated chunks.
+//!
+//! Every store into slot memory is an atomic `u64` store, so concurrent readers in this
+//! process (snapshots) and in others (`locus-diag buffer --follow`) never race in the
+//! language's sense; torn records are told apart by their checksum.
+
+use super::decode::{self, Found};
+use super::layout::{self, CHUNK_SLOTS, SLOT};
+use memmap2::MmapMut;
+use std::cell::Cell;
+use std::fs::File;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+/// Keeps a hot atomic on its own cache lines (adjacent-line prefetch included).
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub T);
+
+/// Where the slot memory lives.
+pub(crate) enum Backing {
+    /// A mapped ring file; the `File` holds the advisory lock for our lifetime.
+    File { map: MmapMut, _file: File },
+    /// The heap fallback.
+    Heap(Box<[AtomicU64]>),
+}
+
+/// The ring proper.
+pub(crate) struct Ring {
+    id: u64,
+    base: *const AtomicU64,
+    slots: usize,
+    n_chunks: u64,
+    chunk_cursor: Padded<AtomicU64>,
+    next_seq: Padded<AtomicU64>,
+    _backing: Backing,
+}
+
+// SAFETY: `base` points into `_backing`, which lives as long as the ring and is only
+// accessed through atomics.
+unsafe impl Send for Ring {}
+// SAFETY: as above; all shared mutation goes through atomics.
+unsafe impl Sync for Ring {}
+
+#[derive(Clone, Copy)]
+struct Lease {
+    ring: u64,
+    gen: u64,
+    next: usize,
+    end: usize,
+}
+
+thread_local! {
+    static LEASE: Cell<Lease> = const { Cell::new(Lease { ring: 0, gen: 0, next: 0, end: 0 }) };
+}
+
+static NEXT_RING_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Ring {
+    /// A ring over `backing`, continuing after the records `recovered` from it.
+    pub fn new(backing: Backing, recovered: &[Found]) -> Ring {
+        let (base, bytes) = match &backing {
+            Backing::File { map, .. } => (
+                // SAFETY: the mapping is at least HEADER_BYTES long (checked by the opener).
+                unsafe { map.as_ptr().add(layout::HEADER_BYTES) }.cast::<AtomicU64>(),
+                map.len() - layout::HEADER_BYTES,
+            ),
+            Backing::Heap(words) => (words.as_ptr(), words.len() * 8),
+        };
+        let slots = bytes / SLOT;
+        let newest = recovered.iter().max_by_key(|f| f.record.seq);
+        let next_seq = newest.map_or(1, |f| f.record.seq + 1);
+        let cursor = newest.map_or(0, |f| (f.slot / CHUNK_SLOTS) as u64 + 1);
+        Ring {
+            id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
+            base,
+            slots,
+            n_chunks: (slots / CHUNK_SLOTS) as u64,
+            chunk_cursor: Padded(AtomicU64::new(cursor)),
+            next_seq: Padded(AtomicU64::new(next_seq)),
+            _backing: backing,
+        }
+    }
+
+    /// A heap ring of about `bytes`.
+    pub fn heap(bytes: usize) -> Ring {
+        let words = layout::ring_bytes_for(bytes) / 8;
+        let mem: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Ring::new(Backing::Heap(mem), &[])
+    }
+
+    /// Bytes of slot memory.
+    pub fn capacity_bytes(&self) -> usize {
+        self.slots * SLOT
+    }
+
+    /// The sequence number the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.0.load(Ordering::Relaxed)
+    }
+
+    /// Takes the next sequence number.
+    #[inline]
+    pub fn take_seq(&self) -> u64 {
+        self.next_seq.0.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Leases `k` contiguous chunks; returns the absolute chunk number of the first.
+    fn lease_chunks(&self, k: u64) -> u64 {
+        let mut cur = self.chunk_cursor.0.load(Ordering::Relaxed);
+        loop {
+            let phys = cur % self.n_chunks;
+            // A multi-chunk record never wraps: skip to the start, leaving the tail
+            // chunks' older records in place.
+            let start = if phys + k > self.n_chunks {
+                cur + (self.n_chunks - phys)
+            } else {
+                cur
+            };
+            match self.chunk_cursor.0.compare_exchange_weak(
+                cur,
+                start + k,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return start,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    fn chunk_first_slot(&self, abs_chunk: u64) -> usize {
+        (abs_chunk % self.n_chunks) as usize * CHUNK_SLOTS
+    }
+
+    /// Reserves `n` slots for the calling thread, from its lease when possible.
+    #[inline]
+    fn reserve(&self, n: usize) -> usize {
+        if n > CHUNK_SLOTS {
+            return self.reserve_dedicated(n);
+        }
+        LEASE.with(|cell| {
+            let mut lease = cell.get();
+            let cursor = self.chunk_cursor.0.load(Ordering::Relaxed);
+            let fresh = lease.ring == self.id
+                && cursor <= lease.gen + self.n_chunks
+                && lease.end - lease.next >= n;
+            if !fresh {
+                let abs = self.lease_chunks(1);
+                let first = self.chunk_first_slot(abs);
+                lease = Lease {
+                    ring: self.id,
+                    gen: abs,
+                    next: first,
+                    end: first + CHUNK_SLOTS,
+                };
+            }
+            let start = lease.next;
+            lease.next += n;
+            cell.set(lease);
+            start
+        })
+    }
+
+    /// Reserves `n` slots in chunks of their own, without touching any thread state:
+    /// safe from a signal handler and for records larger than a chunk.
+    fn reserve_dedicated(&self, n: usize) -> usize {
+        let k = n.div_ceil(CHUNK_SLOTS) as u64;
+        let abs = self.lease_chunks(k);
+        self.chunk_first_slot(abs)
+    }
+
+    /// Writes an encoded record (commit word still zero) and commits it.
+    #[inline]
+    pub fn commit(&self, record: &[u8], dedicated: bool) {
+        let n = layout::slots_for(record.len());
+        let slot = if dedicated {
+            self.reserve_dedicated(n)
+        } else {
+            self.reserve(n)
+        };
+        // SAFETY: `slot + n <= self.slots` because leases never cross the end of the
+        // ring; `base` is valid for `slots * SLOT` bytes and 8-byte aligned.
+        let words = unsafe { self.base.add(slot * SLOT / 8) };
+        let word = |i: usize| -> &AtomicU64 {
+            // SAFETY: i < n * SLOT / 8, inside the reserved slots (see above).
+            unsafe { &*words.add(i) }
+        };
+        // Invalidate whatever record head was here before writing its body over.
+        word(0).store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (i, c) in record[8..].chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            word(i + 1).store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        word(0).store(layout::commit_word(&record[8..]), Ordering::Release);
+    }
+
+    /// Copies slot memory out (atomically word by word) and scans it for records.
+    pub fn scan(&self) -> Vec<Found> {
+        let words = self.slots * SLOT / 8;
+        let mut bytes = Vec::with_capacity(words * 8);
+        fence(Ordering::Acquire);
+        for i in 0..words {
+            // SAFETY: i < words, inside the slot memory.
+            let w = unsafe { &*self.base.add(i) }.load(Ordering::Acquire);
+            bytes.extend_from_slice(&w.to_le_bytes());
+        }
+        decode::scan(&bytes)
+    }
+}

@@ -1,0 +1,273 @@
+//! The handle the app holds: started from [`Settings`], never failing the app. It owns
+//! the recorder, crash capture, the session marker and (when uploads are enabled) the
+//! dispatcher thread, and offers logging, metrics, the Debug screen's `recent(n)`,
+//! `status()` and a bounded `shutdown(deadline)`.
+
+use crate::crash::{self, session, session::PreviousSession, session::Session};
+use crate::record::{Level, MetricKind, Record};
+use crate::recorder::{Backend, FieldValue, FlightRecorder, RecorderStatus};
+use crate::settings::{valid_device_id, Settings};
+use crate::TelemetryLayer;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The telemetry module, as the app holds it. Cheap to clone.
+///
+/// ```
+/// use locus_telemetry::{Settings, Telemetry};
+/// use locus_telemetry::record::Level;
+/// let dir = tempfile::tempdir().unwrap();
+/// let telemetry = Telemetry::start(Settings {
+///     data_dir: dir.path().to_path_buf(),
+///     enable_s3_diagnostics: false,
+///     ..Settings::default()
+/// });
+/// telemetry.log(Level::Info, "app", "tracking started", &[]);
+/// telemetry.gauge("battery_pct", 87.0);
+/// assert!(telemetry.recent(10).len() >= 3); // session start, log, metric
+/// telemetry.shutdown(std::time::Duration::from_millis(500));
+/// ```
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    recorder: FlightRecorder,
+    device_id: String,
+    previous: PreviousSession,
+    problems: Vec<String>,
+    session: Mutex<Option<Session>>,
+    dispatcher: Option<crate::dispatch::Dispatcher>,
+}
+
+/// Everything `status()` reports. Never contains secrets.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// The recorder's backend, capacity and recovery figures.
+    pub recorder: RecorderStatus,
+    /// Problems found at start (each one degraded something; the app runs on).
+    pub problems: Vec<String>,
+    /// How the previous session ended.
+    pub previous_session: session::Outcome,
+    /// The device id in use.
+    pub device_id: String,
+    /// `enable_s3_diagnostics` as in effect.
+    pub s3_diagnostics: bool,
+    /// `enable_community_telemetry` as in effect.
+    pub community_telemetry: bool,
+    /// The dispatcher's view: destinations, breakers, last shipped record.
+    pub dispatch: Option<crate::dispatch::DispatchStatus>,
+}
+
+/// What `shutdown` managed within its deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether the dispatcher thread finished (false: it was left behind, detached).
+    pub dispatcher_finished: bool,
+    /// How long shutdown took.
+    pub took: Duration,
+}
+
+impl Telemetry {
+    /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
+    /// locked ring) yields a degraded handle and a readable reason in `status()`.
+    pub fn start(settings: Settings) -> Telemetry {
+        let fallback = settings.clone();
+        match std::panic::catch_unwind(move || Self::start_inner(settings)) {
+            Ok(t) => t,
+            Err(_) => Self::degraded(
+                fallback,
+                "telemetry failed to start (internal panic)".into(),
+            ),
+        }
+    }
+
+    fn degraded(settings: Settings, why: String) -> Telemetry {
+        let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
+        let previous = session::previous(Path::new("/nonexistent"), &[]);
+        Telemetry {
+            inner: Arc::new(Inner {
+                device_id: settings
+                    .device_id
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+                settings: Settings {
+                    enable_s3_diagnostics: false,
+                    enable_community_telemetry: false,
+                    ..Settings::default()
+                },
+                recorder,
+                previous,
+                problems: vec![why],
+                session: Mutex::new(None),
+                dispatcher: None,
+            }),
+        }
+    }
+
+    fn start_inner(settings: Settings) -> Telemetry {
+        if let Err(e) = settings.validate() {
+            return Self::degraded(settings, e.to_string());
+        }
+        let mut problems = Vec::new();
+        let dir = settings.data_dir.clone();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            problems.push(format!("cannot create data dir {}: {e}", dir.display()));
+        }
+        let recorder = FlightRecorder::open(&dir.join("recorder.ring"), settings.ring_bytes);
+        if let Backend::Memory(Some(reason)) = &recorder.status().backend {
+            problems.push(format!(
+                "flight recorder on the heap (records will not survive a crash): {reason}"
+            ));
+        }
+        let device_id = settings
+            .device_id
+            .clone()
+            .unwrap_or_else(|| load_or_create_device_id(&dir, &mut problems));
+        let previous = session::previous(&dir, &recorder.snapshot().records);
+        crash::install(&recorder, &settings.app_version, true);
+        let (session, problem) = Session::begin(&dir, &recorder, &settings.app_version);
+        problems.extend(problem);
+        let dispatcher =
+            crate::dispatch::Dispatcher::start(&settings, &recorder, &device_id, &mut problems);
+        Telemetry {
+            inner: Arc::new(Inner {
+                settings,
+                recorder,
+                device_id,
+                previous,
+                problems,
+                session: Mutex::new(Some(session)),
+                dispatcher,
+            }),
+        }
+    }
+
+    /// The flight recorder (for direct, fastest-path recording).
+    pub fn recorder(&self) -> &FlightRecorder {
+        &self.inner.recorder
+    }
+
+    /// A `tracing_subscriber` layer that records into this telemetry.
+    pub fn layer(&self) -> TelemetryLayer {
+        TelemetryLayer::new(self.inner.recorder.clone())
+    }
+
+    /// Records a log line.
+    #[inline]
+    pub fn log(
+        &self,
+        level: Level,
+        target: &str,
+        message: &str,
+        fields: &[(&str, FieldValue<'_>)],
+    ) -> u64 {
+        self.inner.recorder.log(level, target, message, fields)
+    }
+
+    /// Adds to a counter.
+    pub fn counter(&self, name: &str, increment: u64) {
+        self.inner
+            .recorder
+            .metric(name, MetricKind::Counter, increment as f64);
+    }
+
+    /// Sets a gauge (non-finite values are refused).
+    pub fn gauge(&self, name: &str, value: f64) {
+        self.inner.recorder.metric(name, MetricKind::Gauge, value);
+    }
+
+    /// Records one observation of a distribution (non-finite values are refused).
+    pub fn histogram(&self, name: &str, value: f64) {
+        self.inner
+            .recorder
+            .metric(name, MetricKind::Histogram, value);
+    }
+
+    /// The newest `n` records, oldest first — the Debug screen.
+    pub fn recent(&self, n: usize) -> Vec<Record> {
+        self.inner.recorder.recent(n)
+    }
+
+    /// How the previous session in this data dir ended.
+    pub fn previous_session(&self) -> &PreviousSession {
+        &self.inner.previous
+    }
+
+    /// The settings in effect.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.settings.data_dir
+    }
+
+    /// Recorder, problems, previous session, switches and dispatcher state.
+    pub fn status(&self) -> Status {
+        Status {
+            recorder: self.inner.recorder.status(),
+            problems: self.inner.problems.clone(),
+            previous_session: self.inner.previous.outcome,
+            device_id: self.inner.device_id.clone(),
+            s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
+            community_telemetry: self.inner.settings.enable_community_telemetry,
+            dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
+        }
+    }
+
+    /// Asks the dispatcher to ship everything recorded so far and waits at most
+    /// `deadline`. Returns whether it finished in time.
+    pub fn flush(&self, deadline: Duration) -> bool {
+        match &self.inner.dispatcher {
+            Some(d) => d.flush(deadline),
+            None => true,
+        }
+    }
+
+    /// Records a clean exit, gives the dispatcher until `deadline` to ship what is left,
+    /// and stops it. Returns by the deadline whatever the network does.
+    pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        if let Ok(mut guard) = self.inner.session.lock() {
+            if let Some(mut s) = guard.take() {
+                s.end(&self.inner.recorder);
+            }
+        }
+        let dispatcher_finished = match &self.inner.dispatcher {
+            Some(d) => d.shutdown(deadline),
+            None => true,
+        };
+        crash::detach(&self.inner.recorder);
+        ShutdownReport {
+            dispatcher_finished,
+            took: started.elapsed(),
+        }
+    }
+}
+
+fn load_or_create_device_id(dir: &Path, problems: &mut Vec<String>) -> String {
+    let path: PathBuf = dir.join("device_id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if valid_device_id(id) {
+            return id.to_owned();
+        }
+        problems.push(format!(
+            "{} holds an invalid device id; generated a new one",
+            path.display()
+        ));
+    }
+    let id = session::random_hex(8);
+    if let Err(e) = std::fs::write(&path, format!("{id}\n")) {
+        problems.push(format!(
+            "cannot keep device id in {}: {e} (using {id} for this run)",
+            path.display()
+        ));
+    }
+    id
+}

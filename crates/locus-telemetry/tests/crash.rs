@@ -1,0 +1,177 @@
+//! Process death, for real: child processes (this test binary re-run in a child mode)
+//! that are SIGKILLed mid-stream, panic, or die of a fatal signal. The parent then reads
+//! what survived and starts telemetry on the same data dir to see the verdict.
+
+use locus_telemetry::crash::session::Outcome;
+use locus_telemetry::record::{Body, CrashKind, Level};
+use locus_telemetry::recorder::read_ring_file;
+use locus_telemetry::{Settings, Telemetry};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const MODE: &str = "LOCUS_CRASH_CHILD";
+const DIR: &str = "LOCUS_CRASH_DIR";
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        data_dir: dir.to_path_buf(),
+        enable_s3_diagnostics: false,
+        ring_bytes: 256 * 1024,
+        app_version: "9.9.9".into(),
+        ..Settings::default()
+    }
+}
+
+/// The child's side: does nothing unless started by a parent test below.
+#[test]
+fn child_entry() {
+    let (Ok(mode), Ok(dir)) = (std::env::var(MODE), std::env::var(DIR)) else {
+        return;
+    };
+    let telemetry = Telemetry::start(settings(Path::new(&dir)));
+    let out = std::io::stdout();
+    match mode.as_str() {
+        "log-forever" => loop {
+            let seq = telemetry.log(Level::Info, "child", "tick", &[]);
+            use std::io::Write;
+            let mut out = out.lock();
+            let _ = writeln!(out, "{seq}");
+            let _ = out.flush();
+        },
+        "panic" => {
+            telemetry.log(Level::Info, "child", "about to fail", &[]);
+            let v: Vec<u8> = Vec::new();
+            let idx = std::hint::black_box(3);
+            let _ = v[idx];
+        }
+        "segv" => {
+            telemetry.log(Level::Info, "child", "about to fault", &[]);
+            // SAFETY: none — a deliberate invalid write, the crash under test.
+            unsafe { std::ptr::write_volatile(std::hint::black_box(0x10usize) as *mut u8, 1) };
+        }
+        "abort" => {
+            telemetry.log(Level::Info, "child", "about to abort", &[]);
+            std::process::abort();
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+fn child(mode: &str, dir: &Path) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(MODE, mode)
+        .env(DIR, dir)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn sigkill_mid_stream_loses_nothing_logged_and_reads_as_abnormal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut proc = child("log-forever", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = proc.stdout.take().unwrap();
+    let mut logged = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Ok(seq) = line.trim().parse::<u64>() {
+            logged.push(seq);
+        }
+        if logged.len() == 2_000 {
+            proc.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    let status = proc.wait().unwrap();
+    assert!(!status.success(), "the child was killed");
+    assert_eq!(logged.len(), 2_000);
+
+    let snap = read_ring_file(&dir.path().join("recorder.ring")).unwrap();
+    let kept: std::collections::HashSet<u64> = snap.records.iter().map(|r| r.seq).collect();
+    let lost: Vec<u64> = logged
+        .iter()
+        .copied()
+        .filter(|s| !kept.contains(s))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "records the child had logged were lost: {:?}",
+        &lost[..lost.len().min(10)]
+    );
+
+    let t = Telemetry::start(settings(dir.path()));
+    assert_eq!(t.previous_session().outcome, Outcome::Abnormal);
+    t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn a_panicking_child_leaves_a_tombstone_and_reads_as_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("panic", dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let t = Telemetry::start(settings(dir.path()));
+    let prev = t.previous_session();
+    assert_eq!(prev.outcome, Outcome::Crashed);
+    let tomb = prev.tombstone.as_ref().expect("tombstone");
+    let Body::Crash(c) = &tomb.body else {
+        panic!("not a crash record")
+    };
+    assert_eq!(c.crash, CrashKind::Panic);
+    assert!(c.message.contains("index out of bounds"), "{}", c.message);
+    assert!(c.location.contains("tests/crash.rs"), "{}", c.location);
+    assert_eq!(c.app_version, "9.9.9");
+    assert!(!c.backtrace.is_empty());
+    t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn a_clean_exit_reads_as_exited() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(settings(dir.path()));
+    assert_eq!(t.previous_session().outcome, Outcome::FirstStart);
+    t.shutdown(Duration::from_millis(100));
+    drop(t);
+    let t = Telemetry::start(settings(dir.path()));
+    assert_eq!(t.previous_session().outcome, Outcome::Exited);
+    t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn a_segfault_leaves_a_signal_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("segv", dir.path()).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGSEGV),
+        "the child died of the signal it raised"
+    );
+    let t = Telemetry::start(settings(dir.path()));
+    let prev = t.previous_session();
+    assert_eq!(prev.outcome, Outcome::Crashed);
+    let Some(Body::Crash(c)) = prev.tombstone.as_ref().map(|r| &r.body) else {
+        panic!("no tombstone")
+    };
+    assert_eq!(c.crash, CrashKind::Signal);
+    assert_eq!(c.signal, Some(libc::SIGSEGV));
+    assert!(c.message.starts_with("SIGSEGV"));
+    t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn an_abort_leaves_a_signal_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("abort", dir.path()).output().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT));
+    let t = Telemetry::start(settings(dir.path()));
+    assert_eq!(t.previous_session().outcome, Outcome::Crashed);
+    t.shutdown(Duration::from_millis(100));
+}
