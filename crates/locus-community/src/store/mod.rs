@@ -40,25 +40,55 @@ pub enum Backend {
     Postgres,
 }
 
-/// A connection pool to one of the two backends.
+/// Connection pools to one of the two backends.
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// SQLite (WAL mode, created on first start).
-    Sqlite(SqlitePool),
+    /// SQLite (WAL mode, created on first start): one writer connection, so writes queue
+    /// in order in this process instead of spinning in SQLite's busy handler, and a pool
+    /// of readers that WAL lets run beside it.
+    Sqlite {
+        /// The single writer.
+        write: SqlitePool,
+        /// Readers.
+        read: SqlitePool,
+    },
     /// PostgreSQL.
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the concrete pool and `$db` to its database type.
+/// One pool of a [`Store`], chosen for reading or writing.
+enum Pool<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+
+impl Store {
+    fn writer(&self) -> Pool<'_> {
+        match self {
+            Store::Sqlite { write, .. } => Pool::Sqlite(write),
+            Store::Postgres(p) => Pool::Postgres(p),
+        }
+    }
+
+    fn reader(&self) -> Pool<'_> {
+        match self {
+            Store::Sqlite { read, .. } => Pool::Sqlite(read),
+            Store::Postgres(p) => Pool::Postgres(p),
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of a [`Pool`] and `$db` to its
+/// database type.
 macro_rules! on_pool {
-    ($store:expr, |$pool:ident, $db:ident| $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => {
+    ($pool_ref:expr, |$pool:ident, $db:ident| $body:expr) => {
+        match $pool_ref {
+            Pool::Sqlite($pool) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Sqlite;
                 $body
             }
-            Store::Postgres($pool) => {
+            Pool::Postgres($pool) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Postgres;
                 $body
@@ -172,27 +202,28 @@ impl Store {
     /// built-in migrations. `max_connections` bounds the pool.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
-            Store::Sqlite(sqlite::connect(url, max_connections).await?)
+            let (write, read) = sqlite::connect(url, max_connections).await?;
+            Store::Sqlite { write, read }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Store::Postgres(postgres::connect(url, max_connections).await?)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        on_pool!(&store, |pool, _Db| MIGRATOR.run(pool).await)?;
+        on_pool!(store.writer(), |pool, _Db| MIGRATOR.run(pool).await)?;
         Ok(store)
     }
 
     /// Which backend this store runs on.
     pub fn backend(&self) -> Backend {
         match self {
-            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Sqlite { .. } => Backend::Sqlite,
             Store::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Answers whether the database is reachable.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool, _Db| sqlx::query("SELECT 1")
+        on_pool!(self.reader(), |pool, _Db| sqlx::query("SELECT 1")
             .execute(pool)
             .await
             .map(|_| ()))?;
@@ -215,7 +246,7 @@ impl Store {
         }
         // Postgres BIGINT is signed: clamp the (absurd) counts above i64::MAX.
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        on_pool!(self, |pool, _Db| {
+        on_pool!(self.writer(), |pool, _Db| {
             // The first statement writes, so SQLite takes its write lock up front (a
             // read-then-write transaction could fail to upgrade under concurrency).
             let mut tx = pool.begin().await?;
@@ -268,7 +299,7 @@ impl Store {
     /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is
     /// not stored again. Returns how many reports were deleted.
     pub async fn delete_pseudonym(&self, pseudonym: &str) -> Result<u64, StoreError> {
-        on_pool!(self, |pool, _Db| {
+        on_pool!(self.writer(), |pool, _Db| {
             let mut tx = pool.begin().await?;
             sqlx::query(FORGET_IDS)
                 .bind(pseudonym)
@@ -288,7 +319,7 @@ impl Store {
 
     /// Totals per version for reports whose period ended at or after `since` (Unix s).
     pub async fn versions(&self, since: i64) -> Result<Vec<VersionRow>, StoreError> {
-        let rows = on_pool!(self, |pool, Db| {
+        let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, VersionRow>(VERSIONS)
                 .bind(since)
                 .fetch_all(pool)
@@ -299,7 +330,7 @@ impl Store {
 
     /// Crash signatures per version since `since`.
     pub async fn signatures(&self, since: i64) -> Result<Vec<SignatureRow>, StoreError> {
-        let rows = on_pool!(self, |pool, Db| {
+        let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, SignatureRow>(SIGNATURES)
                 .bind(since)
                 .fetch_all(pool)
@@ -310,7 +341,7 @@ impl Store {
 
     /// Sessions per version per UTC day since `since`.
     pub async fn days(&self, since: i64) -> Result<Vec<DayRow>, StoreError> {
-        let rows = on_pool!(self, |pool, Db| {
+        let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, DayRow>(DAYS)
                 .bind(since)
                 .fetch_all(pool)
@@ -321,7 +352,7 @@ impl Store {
 
     /// How many reports are stored (all time); for tests and `/healthz`.
     pub async fn report_count(&self) -> Result<i64, StoreError> {
-        let n: i64 = on_pool!(self, |pool, _Db| {
+        let n: i64 = on_pool!(self.reader(), |pool, _Db| {
             sqlx::query_scalar("SELECT COUNT(*) FROM reports")
                 .fetch_one(pool)
                 .await
@@ -331,6 +362,12 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
-        on_pool!(self, |pool, _Db| pool.close().await)
+        match self {
+            Store::Sqlite { write, read } => {
+                read.close().await;
+                write.close().await;
+            }
+            Store::Postgres(pool) => pool.close().await,
+        }
     }
 }

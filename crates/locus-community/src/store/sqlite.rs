@@ -1,6 +1,7 @@
 //! SQLite connection settings: the file is created on first start, WAL journal so
-//! readers never block the writer, and a busy timeout so concurrent writers queue
-//! instead of failing.
+//! readers never block the writer, one writer connection per process (writes queue in
+//! the pool, in order, instead of sleeping in SQLite's busy handler), and a busy timeout
+//! for writers of other processes sharing the file.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,8 +9,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-/// Opens a pool on `url` (`sqlite://path`, `sqlite::memory:`).
-pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, sqlx::Error> {
+/// Opens the (writer, readers) pools on `url` (`sqlite://path`, `sqlite::memory:`).
+pub(super) async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -20,11 +24,19 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
     }
-    // Each connection to `:memory:` would be a database of its own: keep one.
-    let max = if in_memory { 1 } else { max_connections.max(1) };
-    SqlitePoolOptions::new()
-        .max_connections(max)
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
+        .connect_with(options.clone())
+        .await?;
+    // Each connection to `:memory:` would be a database of its own: share the writer.
+    if in_memory {
+        return Ok((write.clone(), write));
+    }
+    let read = SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.read_only(true))
+        .await?;
+    Ok((write, read))
 }
