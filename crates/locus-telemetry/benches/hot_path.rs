@@ -1,1 +1,157 @@
-fn main() {}
+//! The hot path, side by side with its peers in one run: one GPS-fix event (message and
+//! three fields) through
+//! - our direct API into the mapped ring file,
+//! - `tracing::info!` with our layer,
+//! - `tracing::info!` with `tracing-subscriber`'s fmt layer writing through
+//!   `tracing-appender::non_blocking` to a file,
+//! - `sentry::add_breadcrumb` with a client whose transport drops envelopes,
+//! - and our direct API with two threads recording at once (time per record per thread).
+//!
+//! `cargo bench -p locus-telemetry --bench hot_path`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use locus_telemetry::record::Level;
+use locus_telemetry::recorder::{FieldValue, FlightRecorder};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+
+const LAT: f64 = 52.520_008;
+const LON: f64 = 13.404_954;
+const ACC: f64 = 4.2;
+
+fn ring(dir: &tempfile::TempDir) -> FlightRecorder {
+    let rec = FlightRecorder::open(&dir.path().join("recorder.ring"), 1024 * 1024);
+    assert!(
+        rec.status().file_backed(),
+        "bench must measure the mapped file"
+    );
+    rec
+}
+
+fn record_direct(rec: &FlightRecorder) {
+    rec.log(
+        Level::Info,
+        "locus::gps",
+        "gps fix",
+        &[
+            ("lat", FieldValue::F64(black_box(LAT))),
+            ("lon", FieldValue::F64(black_box(LON))),
+            ("accuracy_m", FieldValue::F64(black_box(ACC))),
+        ],
+    );
+}
+
+fn tracing_event() {
+    tracing::info!(
+        target: "locus::gps",
+        lat = black_box(LAT),
+        lon = black_box(LON),
+        accuracy_m = black_box(ACC),
+        "gps fix"
+    );
+}
+
+struct DropTransport;
+impl sentry::Transport for DropTransport {
+    fn send_envelope(&self, envelope: sentry::Envelope) {
+        drop(black_box(envelope));
+    }
+}
+
+fn hot_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hot_path");
+
+    let dir = tempfile::tempdir().unwrap();
+    let rec = ring(&dir);
+    g.bench_function("locus_direct", |b| b.iter(|| record_direct(&rec)));
+
+    let layer_dir = tempfile::tempdir().unwrap();
+    let layer_rec = ring(&layer_dir);
+    let subscriber =
+        tracing_subscriber::registry().with(locus_telemetry::TelemetryLayer::new(layer_rec));
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("locus_tracing_layer", |b| b.iter(tracing_event));
+    });
+
+    let log_dir = tempfile::tempdir().unwrap();
+    let appender = tracing_appender::rolling::never(log_dir.path(), "bench.log");
+    let (writer, _flush_guard) = tracing_appender::non_blocking(appender);
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("tracing_fmt_appender_nonblocking", |b| {
+            b.iter(tracing_event)
+        });
+    });
+
+    let client = Arc::new(sentry::Client::from(sentry::ClientOptions {
+        dsn: "https://public@sentry.invalid/1".parse().ok(),
+        transport: Some(Arc::new(|_: &sentry::ClientOptions| {
+            Arc::new(DropTransport) as Arc<dyn sentry::Transport>
+        })),
+        max_breadcrumbs: 100,
+        ..Default::default()
+    }));
+    let hub = Arc::new(sentry::Hub::new(
+        Some(client),
+        Arc::new(sentry::Scope::default()),
+    ));
+    sentry::Hub::run(hub, || {
+        g.bench_function("sentry_breadcrumb", |b| {
+            b.iter(|| {
+                let mut data = sentry::protocol::Map::new();
+                data.insert("lat".into(), black_box(LAT).into());
+                data.insert("lon".into(), black_box(LON).into());
+                data.insert("accuracy_m".into(), black_box(ACC).into());
+                sentry::add_breadcrumb(sentry::Breadcrumb {
+                    category: Some("locus::gps".into()),
+                    message: Some("gps fix".into()),
+                    level: sentry::Level::Info,
+                    data,
+                    ..Default::default()
+                });
+            })
+        });
+    });
+
+    // Two writers at once: each thread records `iters` records; the time reported is the
+    // wall time over `iters`, i.e. the cost of one record per thread under contention.
+    let two_dir = tempfile::tempdir().unwrap();
+    let two = ring(&two_dir);
+    g.bench_function("locus_direct_two_threads", |b| {
+        b.iter_custom(|iters| {
+            let barrier = Arc::new(Barrier::new(3));
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let rec = two.clone();
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        for _ in 0..iters {
+                            record_direct(&rec);
+                        }
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let start = Instant::now();
+            for h in handles {
+                h.join().unwrap();
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = hot_path
+}
+criterion_main!(benches);

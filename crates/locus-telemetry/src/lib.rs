@@ -1,4 +1,5 @@
 //! Fail-open runtime telemetry for Locus (being written).
+pub mod breaker;
 pub mod crash;
 pub mod dispatch;
 mod layer;
@@ -7,6 +8,7 @@ pub mod recorder;
 pub mod settings;
 pub mod sink;
 mod telemetry;
+pub mod worker;
 
 pub use layer::TelemetryLayer;
 pub use settings::Settings;

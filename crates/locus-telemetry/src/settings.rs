@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything the telemetry module is configured with.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Ship diagnostics to the user's bucket (spec default: true).
@@ -48,6 +48,14 @@ pub struct Settings {
     pub attempt_timeout_secs: u64,
     /// Force path-style S3 addressing (self-hosted S3).
     pub s3_path_style: bool,
+    /// S3 endpoint for self-hosted S3 (default: `AWS_ENDPOINT_URL`, else AWS).
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: `AWS_REGION`).
+    pub s3_region: Option<String>,
+    /// S3 access key id (default: `AWS_ACCESS_KEY_ID`).
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret key (default: `AWS_SECRET_ACCESS_KEY`). Never printed.
+    pub s3_secret_access_key: Option<String>,
     /// Metric names the app declares safe to summarise for the community.
     pub community_metrics: Vec<String>,
 }
@@ -69,8 +77,48 @@ impl Default for Settings {
             shutdown_deadline_ms: 500,
             attempt_timeout_secs: 10,
             s3_path_style: false,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             community_metrics: Vec::new(),
         }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    // Hand-written so the secret key can never reach a log line or a status screen.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("enable_s3_diagnostics", &self.enable_s3_diagnostics)
+            .field(
+                "enable_community_telemetry",
+                &self.enable_community_telemetry,
+            )
+            .field("data_dir", &self.data_dir)
+            .field("device_id", &self.device_id)
+            .field("app_version", &self.app_version)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("destination", &self.destination)
+            .field("community_url", &self.community_url)
+            .field("retention_days", &self.retention_days)
+            .field("upload_interval_secs", &self.upload_interval_secs)
+            .field("backoff_hours", &self.backoff_hours)
+            .field("shutdown_deadline_ms", &self.shutdown_deadline_ms)
+            .field("attempt_timeout_secs", &self.attempt_timeout_secs)
+            .field("s3_path_style", &self.s3_path_style)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field(
+                "s3_access_key_id",
+                &self.s3_access_key_id.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("community_metrics", &self.community_metrics)
+            .finish()
     }
 }
 
@@ -207,6 +255,15 @@ mod tests {
         assert_eq!(s.retention_days, 30);
         assert_eq!(s.backoff(), Duration::from_secs(6 * 3600));
         assert_eq!(Settings::from_toml_str("").unwrap(), s);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let s = Settings {
+            s3_secret_access_key: Some("wJalrXUtnFEMI/K7MDENG".into()),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("wJalr"));
     }
 
     #[test]

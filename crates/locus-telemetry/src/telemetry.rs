@@ -4,6 +4,7 @@
 //! `status()` and a bounded `shutdown(deadline)`.
 
 use crate::crash::{self, session, session::PreviousSession, session::Session};
+use crate::dispatch::Overrides;
 use crate::record::{Level, MetricKind, Record};
 use crate::recorder::{Backend, FieldValue, FlightRecorder, RecorderStatus};
 use crate::settings::{valid_device_id, Settings};
@@ -75,8 +76,27 @@ impl Telemetry {
     /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
     /// locked ring) yields a degraded handle and a readable reason in `status()`.
     pub fn start(settings: Settings) -> Telemetry {
+        Self::start_with(settings, Overrides::default())
+    }
+
+    /// Starts telemetry with substituted parts (a test clock, a custom sink).
+    ///
+    /// ```
+    /// use locus_telemetry::{Settings, Telemetry, dispatch::Overrides, breaker::ManualClock};
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let clock = Arc::new(ManualClock::new());
+    /// let t = Telemetry::start_with(
+    ///     Settings { data_dir: dir.path().into(), ..Settings::default() },
+    ///     Overrides { clock: Some(clock), ..Overrides::default() },
+    /// );
+    /// assert!(t.status().dispatch.is_some());
+    /// t.shutdown(std::time::Duration::from_millis(500));
+    /// ```
+    pub fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
         let fallback = settings.clone();
-        match std::panic::catch_unwind(move || Self::start_inner(settings)) {
+        let start = std::panic::AssertUnwindSafe(move || Self::start_inner(settings, overrides));
+        match std::panic::catch_unwind(start) {
             Ok(t) => t,
             Err(_) => Self::degraded(
                 fallback,
@@ -108,7 +128,7 @@ impl Telemetry {
         }
     }
 
-    fn start_inner(settings: Settings) -> Telemetry {
+    fn start_inner(settings: Settings, overrides: Overrides) -> Telemetry {
         if let Err(e) = settings.validate() {
             return Self::degraded(settings, e.to_string());
         }
@@ -131,8 +151,13 @@ impl Telemetry {
         crash::install(&recorder, &settings.app_version, true);
         let (session, problem) = Session::begin(&dir, &recorder, &settings.app_version);
         problems.extend(problem);
-        let dispatcher =
-            crate::dispatch::Dispatcher::start(&settings, &recorder, &device_id, &mut problems);
+        let dispatcher = crate::dispatch::Dispatcher::start(
+            &settings,
+            &recorder,
+            &device_id,
+            &overrides,
+            &mut problems,
+        );
         Telemetry {
             inner: Arc::new(Inner {
                 settings,

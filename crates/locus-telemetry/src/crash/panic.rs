@@ -32,6 +32,11 @@ fn record(info: &PanicHookInfo<'_>) {
     let Some(target) = current_target() else {
         return;
     };
+    // A panic in telemetry's own thread is caught there and logged as a failed upload;
+    // it is not a crash of the app and must not count as one.
+    if crate::layer::on_telemetry_thread() {
+        return;
+    }
     if IN_HOOK.with(|f| f.replace(true)) {
         return;
     }

@@ -1,39 +1,258 @@
-//! The isolated telemetry thread (being written).
+//! The Telemetry Dispatcher of the spec's diagram: one dedicated OS thread named
+//! `locus-telemetry` that owns its own async runtime (the app's runtime — or lack of
+//! one — is never used), wakes the workers on a timer and on demand, and is stopped
+//! within a deadline whatever the network does.
+//!
+//! Isolation is the point: the app's threads only ever touch the lock-free recorder.
+//! If this thread cannot start, or dies, the recorder keeps recording and `status()`
+//! says so.
 
+pub mod batch;
+
+use crate::breaker::{CircuitBreaker, Clock};
 use crate::recorder::FlightRecorder;
 use crate::settings::Settings;
-use std::time::Duration;
+use crate::sink::DiagnosticsSink;
+use crate::worker::s3::S3Worker;
+use crate::worker::{Control, DestinationStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// The dispatcher's view for `status()`.
+/// The dispatcher as `status()` shows it.
 #[derive(Debug, Clone, Default)]
-pub struct DispatchStatus {}
+pub struct DispatchStatus {
+    /// Whether the telemetry thread is running.
+    pub running: bool,
+    /// One entry per enabled destination.
+    pub destinations: Vec<DestinationStatus>,
+}
 
 impl DispatchStatus {
-    /// Lines for a summary.
+    /// Human-readable lines, one per destination.
     pub fn summary_lines(&self) -> Vec<String> {
-        Vec::new()
+        self.destinations
+            .iter()
+            .map(|d| {
+                let breaker = d.breaker.as_ref().map_or("?".to_owned(), |b| {
+                    format!("{} ({} consecutive failures)", b.state, b.consecutive_failures)
+                });
+                let mut line = format!(
+                    "{:<18} {} uploads ok, {} failed, {} attempts, {} skipped, breaker {breaker}; shipped through #{}",
+                    format!("{}:", d.name),
+                    d.uploads_ok,
+                    d.uploads_failed,
+                    d.attempts,
+                    d.skipped,
+                    d.shipped_through
+                );
+                if let Some(e) = &d.last_error {
+                    line.push_str(&format!("; last error: {e}"));
+                }
+                line
+            })
+            .collect()
     }
 }
 
-/// The telemetry thread.
-pub(crate) struct Dispatcher {}
+/// Things tests (and embedders) may substitute: the clock of the breakers and the
+/// diagnostics sink.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    /// Clock for the breakers (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// A diagnostics sink used instead of the one `destination` names.
+    pub diagnostics_sink: Option<Arc<dyn DiagnosticsSink>>,
+}
+
+/// The running telemetry thread.
+pub(crate) struct Dispatcher {
+    ctl: Arc<Control>,
+    statuses: Vec<Arc<Mutex<DestinationStatus>>>,
+    running: Arc<AtomicBool>,
+    exited: Mutex<Option<mpsc::Receiver<()>>>,
+}
 
 impl Dispatcher {
+    /// Starts the thread if any destination is enabled. Problems are reported, never
+    /// raised.
     pub fn start(
-        _s: &Settings,
-        _r: &FlightRecorder,
-        _d: &str,
-        _p: &mut Vec<String>,
+        settings: &Settings,
+        recorder: &FlightRecorder,
+        device_id: &str,
+        overrides: &Overrides,
+        problems: &mut Vec<String>,
     ) -> Option<Dispatcher> {
-        None
+        if !settings.enable_s3_diagnostics {
+            return None;
+        }
+        let clock = overrides
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::breaker::SystemClock));
+        let (breaker, problem) =
+            CircuitBreaker::load(&settings.data_dir, "s3", settings.backoff(), clock);
+        problems.extend(problem);
+        let s3_status = Arc::new(Mutex::new(DestinationStatus {
+            name: "s3".into(),
+            target: settings.destination_url(),
+            breaker: Some(breaker.snapshot()),
+            ..DestinationStatus::default()
+        }));
+        let statuses = vec![s3_status.clone()];
+        let ctl = Control::new(statuses.len());
+        let running = Arc::new(AtomicBool::new(true));
+        let (exit_tx, exit_rx) = mpsc::channel();
+
+        let thread_ctl = ctl.clone();
+        let thread_running = running.clone();
+        let settings = settings.clone();
+        let recorder = recorder.clone();
+        let device_id = device_id.to_owned();
+        let sink_override = overrides.diagnostics_sink.clone();
+        let spawned = std::thread::Builder::new()
+            .name("locus-telemetry".into())
+            .spawn(move || {
+                crate::layer::mark_telemetry_thread();
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    let Ok(rt) = rt else {
+                        recorder.log(
+                            crate::record::Level::Error,
+                            "locus_telemetry::dispatch",
+                            "cannot build the telemetry runtime; uploads disabled",
+                            &[],
+                        );
+                        return;
+                    };
+                    rt.block_on(async {
+                        let sink = match sink_override {
+                            Some(s) => Some(s),
+                            None => open_sink(&settings, &recorder, &s3_status).await,
+                        };
+                        let worker = sink.map(|sink| S3Worker {
+                            recorder: recorder.clone(),
+                            sink,
+                            device_id: device_id.clone(),
+                            breaker,
+                            cursor: batch::Cursor::load(&settings.data_dir, "s3"),
+                            attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
+                            limits: batch::BatchLimits::default(),
+                            retention_days: Some(settings.retention_days),
+                            status: s3_status.clone(),
+                        });
+                        let task = match worker {
+                            Some(w) => Some(tokio::spawn(w.run(thread_ctl.clone(), 0))),
+                            None => {
+                                thread_ctl.retire(0);
+                                None
+                            }
+                        };
+                        let interval = Duration::from_secs(settings.upload_interval_secs);
+                        loop {
+                            tokio::select! {
+                                _ = tokio::time::sleep(interval) => thread_ctl.wake_all(),
+                                _ = thread_ctl.stopped() => break,
+                            }
+                        }
+                        if let Some(task) = task {
+                            if let Err(e) = task.await {
+                                recorder.log(
+                                    crate::record::Level::Error,
+                                    "locus_telemetry::dispatch",
+                                    &format!("S3 worker stopped: {e}"),
+                                    &[],
+                                );
+                            }
+                        }
+                    });
+                }));
+                if outcome.is_err() {
+                    recorder.log(
+                        crate::record::Level::Error,
+                        "locus_telemetry::dispatch",
+                        "telemetry thread panicked; uploads stopped, recording continues",
+                        &[],
+                    );
+                }
+                thread_ctl.retire(0);
+                thread_running.store(false, Ordering::Release);
+                let _ = exit_tx.send(());
+            });
+        if let Err(e) = spawned {
+            problems.push(format!(
+                "cannot start the telemetry thread: {e}; recording continues without uploads"
+            ));
+            return None;
+        }
+        Some(Dispatcher {
+            ctl,
+            statuses,
+            running,
+            exited: Mutex::new(Some(exit_rx)),
+        })
     }
+
+    /// Status of the thread and each destination.
     pub fn status(&self) -> DispatchStatus {
-        DispatchStatus {}
+        DispatchStatus {
+            running: self.running.load(Ordering::Acquire),
+            destinations: self
+                .statuses
+                .iter()
+                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
+                .collect(),
+        }
     }
-    pub fn flush(&self, _d: Duration) -> bool {
-        true
+
+    /// Ships what is recorded now; waits at most `deadline`.
+    pub fn flush(&self, deadline: Duration) -> bool {
+        if !self.running.load(Ordering::Acquire) {
+            return false;
+        }
+        self.ctl.flush(deadline, false)
     }
-    pub fn shutdown(&self, _d: Duration) -> bool {
-        true
+
+    /// A last round, then stop; returns within `deadline` whatever the network does.
+    pub fn shutdown(&self, deadline: Duration) -> bool {
+        let start = Instant::now();
+        // Keep a little of the deadline to cancel in-flight requests and let the
+        // thread exit.
+        let grace = (deadline / 10).min(Duration::from_millis(50));
+        let flushed = self.running.load(Ordering::Acquire)
+            && self.ctl.flush(deadline.saturating_sub(grace), true);
+        self.ctl.request_stop();
+        let left = deadline.saturating_sub(start.elapsed());
+        let exited = match self.exited.lock().ok().and_then(|mut g| g.take()) {
+            Some(rx) => rx.recv_timeout(left).is_ok(),
+            None => true,
+        };
+        flushed && exited
+    }
+}
+
+/// Opens the destination named in the settings; a bad URL is recorded and disables the
+/// worker (it is a configuration error: retrying cannot fix it).
+async fn open_sink(
+    settings: &Settings,
+    recorder: &FlightRecorder,
+    status: &Arc<Mutex<DestinationStatus>>,
+) -> Option<Arc<dyn DiagnosticsSink>> {
+    match crate::sink::open_diagnostics(settings).await {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            let msg = format!("diagnostics destination unusable, uploads disabled: {e}");
+            recorder.log(
+                crate::record::Level::Error,
+                "locus_telemetry::s3",
+                &msg,
+                &[],
+            );
+            status.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(msg);
+            None
+        }
     }
 }

@@ -20,8 +20,9 @@ pub(crate) struct Opened {
     pub backing: Backing,
     /// Records found in place (the writer continues after them).
     pub recovered: Vec<Found>,
-    /// Records salvaged from an unusable file, to re-append.
-    pub salvaged: Vec<Found>,
+    /// Records salvaged from an unusable file, as raw bytes with their sequence numbers,
+    /// oldest first, to re-append unchanged.
+    pub salvaged: Vec<(u64, Vec<u8>)>,
     /// Where an unusable file's bytes were copied, if it happened.
     pub moved_aside: Option<PathBuf>,
 }
@@ -72,7 +73,19 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderErr
         let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0)).map_err(io(path, "seek"))?;
         file.read_to_end(&mut bytes).map_err(io(path, "read"))?;
-        salvaged = decode::scan(bytes.get(HEADER_BYTES..).unwrap_or(&[]));
+        let area = bytes.get(HEADER_BYTES..).unwrap_or(&[]);
+        let mut found = decode::scan(area);
+        found.sort_by_key(|f| f.record.seq);
+        found.dedup_by_key(|f| f.record.seq);
+        salvaged = found
+            .iter()
+            .filter_map(|f| {
+                let start = f.slot * layout::SLOT;
+                let len = u32::from_le_bytes(area.get(start + 8..start + 12)?.try_into().ok()?);
+                let raw = area.get(start..start + layout::RECORD_HEAD + len as usize)?;
+                Some((f.record.seq, raw.to_vec()))
+            })
+            .collect();
         let aside = aside_path(path);
         std::fs::write(&aside, &bytes).map_err(io(&aside, "copy aside"))?;
         moved_aside = Some(aside);

@@ -184,6 +184,11 @@ impl FlightRecorder {
         let ring_bytes = layout::ring_bytes_for(ring_bytes);
         let opened = file::open(path, ring_bytes)?;
         let ring = Ring::new(opened.backing, &opened.recovered);
+        // Salvaged records go back in byte for byte: same sequence numbers and times.
+        for (seq, raw) in &opened.salvaged {
+            ring.continue_after(*seq);
+            ring.commit(raw, false);
+        }
         let status = RecorderStatus {
             backend: Backend::File(path.to_path_buf()),
             capacity_bytes: ring.capacity_bytes(),
@@ -192,15 +197,9 @@ impl FlightRecorder {
             salvaged: opened.salvaged.len(),
             moved_aside: opened.moved_aside,
         };
-        let rec = FlightRecorder {
+        Ok(FlightRecorder {
             shared: Arc::new(Shared { ring, status }),
-        };
-        let mut salvaged = opened.salvaged;
-        salvaged.sort_by_key(|f| f.record.seq);
-        for f in &salvaged {
-            rec.append_record(&f.record);
-        }
-        Ok(rec)
+        })
     }
 
     /// A heap-only recorder (records do not survive the process).
@@ -324,42 +323,6 @@ impl FlightRecorder {
         })
     }
 
-    /// Re-appends a record read from elsewhere (salvage), keeping its kind and content.
-    fn append_record(&self, r: &Record) {
-        use crate::record::Body;
-        match &r.body {
-            Body::Log(l) => {
-                let fields: Vec<(&str, FieldValue<'_>)> = l
-                    .fields
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), field_value(v)))
-                    .collect();
-                self.log(l.level, &l.target, &l.message, &fields);
-            }
-            Body::Metric(m) => {
-                self.metric(&m.name, m.metric, m.value);
-            }
-            Body::Session(s) => {
-                self.session(s.event, &s.session_id, &s.app_version);
-            }
-            Body::Crash(c) => {
-                self.crash::<{ layout::MAX_RECORD }>(
-                    c.crash,
-                    c.signal.unwrap_or(0),
-                    c.uptime_ms,
-                    [
-                        c.message.as_bytes(),
-                        c.location.as_bytes(),
-                        c.thread.as_bytes(),
-                        c.backtrace.as_bytes(),
-                        c.app_version.as_bytes(),
-                        c.os.as_bytes(),
-                    ],
-                );
-            }
-        }
-    }
-
     /// All valid records, oldest first, with a count of the missing ones.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::from_found(self.shared.ring.scan())
@@ -404,17 +367,6 @@ impl WeakRecorder {
     }
     pub fn ring_ptr(&self) -> *const () {
         self.0.as_ptr().cast()
-    }
-}
-
-fn field_value(v: &crate::record::Value) -> FieldValue<'_> {
-    use crate::record::Value;
-    match v {
-        Value::Bool(b) => FieldValue::Bool(*b),
-        Value::I64(i) => FieldValue::I64(*i),
-        Value::U64(u) => FieldValue::U64(*u),
-        Value::F64(f) => FieldValue::F64(*f),
-        Value::Str(s) => FieldValue::Str(s),
     }
 }
 

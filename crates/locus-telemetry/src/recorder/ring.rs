@@ -105,6 +105,11 @@ impl Ring {
         self.next_seq.0.load(Ordering::Relaxed)
     }
 
+    /// Makes the next sequence number at least `seq + 1`.
+    pub fn continue_after(&self, seq: u64) {
+        self.next_seq.0.fetch_max(seq + 1, Ordering::Relaxed);
+    }
+
     /// Takes the next sequence number.
     #[inline]
     pub fn take_seq(&self) -> u64 {
@@ -192,7 +197,8 @@ impl Ring {
             // SAFETY: i < n * SLOT / 8, inside the reserved slots (see above).
             unsafe { &*words.add(i) }
         };
-        // Invalidate whatever record head was here before writing its body over.
+        // Invalidate whatever record head was here before writing its body over (a
+        // re-appended raw record arrives with its old commit word: it is recomputed).
         word(0).store(0, Ordering::Relaxed);
         fence(Ordering::Release);
         for (i, c) in record[8..].chunks(8).enumerate() {

@@ -1,8 +1,83 @@
 //! Destinations: the user's own bucket (primary) and the community service (secondary,
 //! opt-in). A sink makes one attempt per call; retries, timeouts around whole uploads
-//! and circuit breaking are the dispatcher's policy, so they are decided in one place.
+//! and circuit breaking are the worker policy's job (`worker::policy`), decided in one
+//! place and testable without a network.
 
 mod error;
 pub mod s3;
 
 pub use error::SinkError;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future of one sink call.
+pub type SinkFuture<'a, T = ()> = Pin<Box<dyn Future<Output = Result<T, SinkError>> + Send + 'a>>;
+
+/// Where diagnostics batches go: the user's bucket, a local directory, or (in tests)
+/// anything that behaves like one.
+pub trait DiagnosticsSink: Send + Sync + 'static {
+    /// Stores one object: exactly one attempt.
+    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>) -> SinkFuture<'a>;
+
+    /// Makes sure the retention rule exists with `days`; `Ok(description)` of what was
+    /// done. Sinks without retention answer `Ok` with a note.
+    fn ensure_retention(&self, _days: u32) -> SinkFuture<'_, String> {
+        Box::pin(async { Ok("retention not managed by this destination".to_owned()) })
+    }
+
+    /// The key prefix inside the destination (`""` or `"prefix/"`-less form).
+    fn prefix(&self) -> &str {
+        ""
+    }
+
+    /// The destination, for status and logs, without secrets.
+    fn describe(&self) -> String;
+}
+
+impl DiagnosticsSink for s3::DiagnosticsStore {
+    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>) -> SinkFuture<'a> {
+        Box::pin(s3::DiagnosticsStore::put(self, key, body))
+    }
+
+    fn ensure_retention(&self, days: u32) -> SinkFuture<'_, String> {
+        Box::pin(async move { self.lifecycle_apply(days).await.map(|o| o.to_string()) })
+    }
+
+    fn prefix(&self) -> &str {
+        self.destination().prefix()
+    }
+
+    fn describe(&self) -> String {
+        self.destination().to_string()
+    }
+}
+
+/// Opens the diagnostics destination the settings name (default: the embedded local
+/// bucket under the data dir), with S3 options from the settings and the environment.
+pub async fn open_diagnostics(
+    settings: &crate::Settings,
+) -> Result<std::sync::Arc<dyn DiagnosticsSink>, SinkError> {
+    let dest = s3::Destination::parse(&settings.destination_url())?;
+    let opts = s3_options(settings);
+    let store = s3::DiagnosticsStore::open(&dest, &opts).await?;
+    Ok(std::sync::Arc::new(store))
+}
+
+/// S3 options: explicit settings first, then the AWS environment variables.
+pub fn s3_options(settings: &crate::Settings) -> s3::S3Options {
+    let timeout = std::time::Duration::from_secs(settings.attempt_timeout_secs);
+    s3::S3Options {
+        endpoint: settings.s3_endpoint.clone(),
+        region: settings.s3_region.clone(),
+        access_key_id: settings.s3_access_key_id.clone(),
+        secret_access_key: settings
+            .s3_secret_access_key
+            .clone()
+            .map(s3::SecretString::new),
+        force_path_style: settings.s3_path_style,
+        connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
+        operation_timeout: timeout,
+        ..s3::S3Options::default()
+    }
+    .or_env()
+}

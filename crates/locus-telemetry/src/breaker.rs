@@ -1,0 +1,333 @@
+//! The circuit breaker of spec §4.3, one per destination: after more than 5 consecutive
+//! failed attempts (a retry counts: three failed uploads open it) the destination backs
+//! off for 6 hours and makes no network attempt at all; then a single probe decides
+//! between closed and another backoff.
+//!
+//! State is persisted in the data dir so that restarting the app does not reset it; a
+//! damaged state file reads as closed. The clock is injectable so tests cover hours in
+//! milliseconds. Pure policy: no I/O but the state file, no network.
+//!
+//! ```
+//! use locus_telemetry::breaker::{CircuitBreaker, ManualClock, Permit};
+//! use std::sync::Arc;
+//! let clock = Arc::new(ManualClock::new());
+//! let mut b = CircuitBreaker::in_memory("s3", std::time::Duration::from_secs(6 * 3600), clock.clone());
+//! for _ in 0..6 {
+//!     let p = b.permit();
+//!     b.on_failure(p);
+//! }
+//! assert!(matches!(b.permit(), Permit::Denied { .. }));
+//! clock.advance(std::time::Duration::from_secs(6 * 3600));
+//! assert_eq!(b.permit(), Permit::Probe);
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Consecutive failed attempts tolerated; one more opens the breaker (spec: "> 5").
+pub const FAILURE_THRESHOLD: u32 = 5;
+
+/// Where time comes from.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told (tests).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock standing at the current time.
+    pub fn new() -> Self {
+        ManualClock(Mutex::new(Utc::now()))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the breaker allows right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// Closed: an upload may make its attempt and one retry.
+    Closed,
+    /// The backoff is over: exactly one probe attempt.
+    Probe,
+    /// Open: no network attempt until then.
+    Denied {
+        /// When the backoff ends.
+        until: DateTime<Utc>,
+    },
+}
+
+/// The persisted state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BreakerState {
+    /// Failed attempts in a row.
+    pub consecutive_failures: u32,
+    /// End of the current backoff, if open.
+    pub open_until: Option<DateTime<Utc>>,
+    /// How many times it has opened, ever.
+    pub times_opened: u32,
+    /// The last failure's message (secrets never reach it).
+    pub last_error: Option<String>,
+}
+
+/// `closed`, `open` or `half-open` with the figures, for `status()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerSnapshot {
+    /// Destination name.
+    pub name: String,
+    /// `closed`, `open` (backing off) or `half-open` (next attempt is a probe).
+    pub state: String,
+    /// Failed attempts in a row.
+    pub consecutive_failures: u32,
+    /// End of the backoff, if open.
+    pub open_until: Option<DateTime<Utc>>,
+    /// Times opened, ever.
+    pub times_opened: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// One destination's breaker.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    name: String,
+    path: Option<PathBuf>,
+    state: BreakerState,
+    backoff: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl CircuitBreaker {
+    /// A breaker whose state is not persisted.
+    pub fn in_memory(name: &str, backoff: Duration, clock: Arc<dyn Clock>) -> Self {
+        CircuitBreaker {
+            name: name.to_owned(),
+            path: None,
+            state: BreakerState::default(),
+            backoff,
+            clock,
+        }
+    }
+
+    /// The state file of destination `name` in `data_dir`.
+    pub fn state_path(data_dir: &Path, name: &str) -> PathBuf {
+        data_dir.join(format!("breaker-{name}.json"))
+    }
+
+    /// Loads the persisted breaker; a missing file is closed, a damaged one is closed
+    /// and reported.
+    pub fn load(
+        data_dir: &Path,
+        name: &str,
+        backoff: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> (Self, Option<String>) {
+        let path = Self::state_path(data_dir, name);
+        let (state, problem) = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BreakerState::default(), None),
+            Err(e) => (
+                BreakerState::default(),
+                Some(format!(
+                    "cannot read {}: {e}; breaker starts closed",
+                    path.display()
+                )),
+            ),
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    BreakerState::default(),
+                    Some(format!(
+                        "{} is damaged ({e}); breaker starts closed",
+                        path.display()
+                    )),
+                ),
+            },
+        };
+        let b = CircuitBreaker {
+            name: name.to_owned(),
+            path: Some(path),
+            state,
+            backoff,
+            clock,
+        };
+        (b, problem)
+    }
+
+    /// Reads a persisted breaker without owning it (for `locus-diag status`).
+    pub fn read_snapshot(data_dir: &Path, name: &str) -> Option<BreakerSnapshot> {
+        let text = std::fs::read_to_string(Self::state_path(data_dir, name)).ok()?;
+        let state: BreakerState = serde_json::from_str(&text).ok()?;
+        let b = CircuitBreaker {
+            name: name.to_owned(),
+            path: None,
+            state,
+            backoff: Duration::ZERO,
+            clock: Arc::new(SystemClock),
+        };
+        Some(b.snapshot())
+    }
+
+    /// What may happen now.
+    pub fn permit(&self) -> Permit {
+        match self.state.open_until {
+            Some(until) if self.clock.now() < until => Permit::Denied { until },
+            Some(_) => Permit::Probe,
+            None => Permit::Closed,
+        }
+    }
+
+    /// An attempt made under `permit` succeeded.
+    pub fn on_success(&mut self) {
+        let was = self.state.clone();
+        self.state.consecutive_failures = 0;
+        self.state.open_until = None;
+        if self.state != was {
+            self.persist();
+        }
+    }
+
+    /// An attempt made under `permit` failed with `error`.
+    pub fn on_failure_with(&mut self, permit: Permit, error: &str) {
+        self.state.consecutive_failures = self.state.consecutive_failures.saturating_add(1);
+        self.state.last_error = Some(error.chars().take(300).collect());
+        let opens = permit == Permit::Probe || self.state.consecutive_failures > FAILURE_THRESHOLD;
+        if opens {
+            let backoff = chrono::Duration::from_std(self.backoff).unwrap_or(chrono::Duration::MAX);
+            self.state.open_until = Some(self.clock.now() + backoff);
+            self.state.times_opened = self.state.times_opened.saturating_add(1);
+        }
+        self.persist();
+    }
+
+    /// An attempt failed (no message).
+    pub fn on_failure(&mut self, permit: Permit) {
+        self.on_failure_with(permit, "failed");
+    }
+
+    /// The current state, for `status()`.
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        let state = match self.permit() {
+            Permit::Closed => "closed",
+            Permit::Probe => "half-open",
+            Permit::Denied { .. } => "open",
+        };
+        BreakerSnapshot {
+            name: self.name.clone(),
+            state: state.into(),
+            consecutive_failures: self.state.consecutive_failures,
+            open_until: self.state.open_until,
+            times_opened: self.state.times_opened,
+            last_error: self.state.last_error.clone(),
+        }
+    }
+
+    /// Writes the state atomically; a read-only data dir just keeps it in memory.
+    fn persist(&self) {
+        let Some(path) = &self.path else { return };
+        let Ok(json) = serde_json::to_vec(&self.state) else {
+            return;
+        };
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIX_HOURS: Duration = Duration::from_secs(6 * 3600);
+
+    fn fail(b: &mut CircuitBreaker) {
+        let p = b.permit();
+        b.on_failure(p);
+    }
+
+    #[test]
+    fn opens_after_more_than_five_and_probes_once_after_the_backoff() {
+        let clock = Arc::new(ManualClock::new());
+        let mut b = CircuitBreaker::in_memory("s3", SIX_HOURS, clock.clone());
+        for _ in 0..5 {
+            fail(&mut b);
+            assert_eq!(b.permit(), Permit::Closed);
+        }
+        fail(&mut b);
+        assert!(matches!(b.permit(), Permit::Denied { .. }));
+        clock.advance(SIX_HOURS - Duration::from_secs(1));
+        assert!(matches!(b.permit(), Permit::Denied { .. }));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.permit(), Permit::Probe);
+        fail(&mut b); // a failed probe backs off again at once
+        assert!(matches!(b.permit(), Permit::Denied { .. }));
+        clock.advance(SIX_HOURS);
+        assert_eq!(b.permit(), Permit::Probe);
+        b.on_success();
+        assert_eq!(b.permit(), Permit::Closed);
+        assert_eq!(b.snapshot().consecutive_failures, 0);
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let clock = Arc::new(ManualClock::new());
+        let mut b = CircuitBreaker::in_memory("s3", SIX_HOURS, clock);
+        for _ in 0..5 {
+            fail(&mut b);
+        }
+        b.on_success();
+        for _ in 0..5 {
+            fail(&mut b);
+        }
+        assert_eq!(b.permit(), Permit::Closed);
+    }
+
+    #[test]
+    fn state_survives_a_reload_and_damage_reads_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let (mut b, problem) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock.clone());
+        assert!(problem.is_none());
+        for _ in 0..6 {
+            fail(&mut b);
+        }
+        let (b2, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock.clone());
+        assert!(matches!(b2.permit(), Permit::Denied { .. }));
+        std::fs::write(CircuitBreaker::state_path(dir.path(), "s3"), b"{not json").unwrap();
+        let (b3, problem) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock);
+        assert_eq!(b3.permit(), Permit::Closed);
+        assert!(problem.unwrap().contains("damaged"));
+    }
+}

@@ -1,0 +1,203 @@
+//! The upload policy, decided apart from any transport: at most one retry, a hard
+//! timeout per attempt, the circuit breaker consulted before every attempt, and a panic
+//! in the transport caught as a failed attempt. Testable without a network.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use locus_telemetry::breaker::{CircuitBreaker, SystemClock};
+//! use locus_telemetry::worker::policy::{deliver, Delivery};
+//! use locus_telemetry::sink::SinkError;
+//! use std::{sync::Arc, time::Duration};
+//! let mut breaker = CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(SystemClock));
+//! let mut calls = 0;
+//! let outcome = deliver(&mut breaker, Duration::from_secs(1), || {
+//!     calls += 1;
+//!     async { Err::<(), _>(SinkError::Transport { destination: "t".into(), message: "503".into() }) }
+//! }).await;
+//! assert!(matches!(outcome, Delivery::Failed { attempts: 2, .. }));
+//! assert_eq!(calls, 2); // the first attempt and exactly one retry
+//! # });
+//! ```
+
+use crate::breaker::{CircuitBreaker, Permit};
+use crate::sink::SinkError;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// Attempts per upload while the breaker is closed: the first and one retry.
+pub const MAX_ATTEMPTS: u32 = 2;
+
+/// What became of one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// It arrived.
+    Delivered {
+        /// Attempts made (1 or 2).
+        attempts: u32,
+    },
+    /// Every allowed attempt failed; the payload is to be discarded.
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        error: String,
+    },
+    /// The breaker is open: no attempt was made.
+    Skipped {
+        /// When the backoff ends.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// Delivers one payload with `attempt` under the breaker's rules.
+pub async fn deliver<F, Fut>(
+    breaker: &mut CircuitBreaker,
+    timeout: Duration,
+    mut attempt: F,
+) -> Delivery
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), SinkError>>,
+{
+    let mut made = 0;
+    let mut last_error = String::new();
+    let first = breaker.permit();
+    let allowed = match first {
+        Permit::Denied { until } => return Delivery::Skipped { until },
+        Permit::Probe => 1,
+        Permit::Closed => MAX_ATTEMPTS,
+    };
+    while made < allowed {
+        let permit = breaker.permit();
+        if let Permit::Denied { .. } = permit {
+            break; // the last failure opened the breaker: no retry
+        }
+        made += 1;
+        // A transport that panics, whether building its future or polling it, has made a
+        // failed attempt; the panic stops here.
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(&mut attempt)) {
+            Ok(fut) => tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await,
+            Err(panic) => Ok(Err(panic)),
+        };
+        let error = match result {
+            Ok(Ok(Ok(()))) => {
+                breaker.on_success();
+                return Delivery::Delivered { attempts: made };
+            }
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Err(panic)) => format!("upload panicked: {}", panic_message(&panic)),
+            Err(_) => format!("attempt timed out after {} ms", timeout.as_millis()),
+        };
+        breaker.on_failure_with(permit, &error);
+        last_error = error;
+    }
+    Delivery::Failed {
+        attempts: made,
+        error: last_error,
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::ManualClock;
+    use std::sync::Arc;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn failing() -> impl Future<Output = Result<(), SinkError>> {
+        async {
+            Err(SinkError::Transport {
+                destination: "t".into(),
+                message: "HTTP 500".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn three_failed_uploads_open_the_breaker_then_nothing_is_attempted() {
+        let clock = Arc::new(ManualClock::new());
+        let mut b = CircuitBreaker::in_memory("t", Duration::from_secs(6 * 3600), clock.clone());
+        let mut calls = 0;
+        rt().block_on(async {
+            for _ in 0..3 {
+                let d = deliver(&mut b, Duration::from_secs(1), || {
+                    calls += 1;
+                    failing()
+                })
+                .await;
+                assert!(matches!(d, Delivery::Failed { attempts: 2, .. }));
+            }
+            assert_eq!(calls, 6);
+            let d = deliver(&mut b, Duration::from_secs(1), || {
+                calls += 1;
+                failing()
+            })
+            .await;
+            assert!(matches!(d, Delivery::Skipped { .. }));
+            assert_eq!(calls, 6, "no attempt while open");
+            clock.advance(Duration::from_secs(6 * 3600));
+            let d = deliver(&mut b, Duration::from_secs(1), || {
+                calls += 1;
+                failing()
+            })
+            .await;
+            assert!(
+                matches!(d, Delivery::Failed { attempts: 1, .. }),
+                "one probe, no retry: {d:?}"
+            );
+            assert_eq!(calls, 7);
+        });
+    }
+
+    #[test]
+    fn a_panicking_or_hanging_transport_is_a_failed_attempt() {
+        let mut b =
+            CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(ManualClock::new()));
+        rt().block_on(async {
+            let d = deliver(&mut b, Duration::from_millis(50), || async {
+                panic!("transport bug");
+            })
+            .await;
+            assert!(matches!(&d, Delivery::Failed { attempts: 2, error } if error.contains("transport bug")), "{d:?}");
+            let d = deliver(&mut b, Duration::from_millis(50), || std::future::pending()).await;
+            assert!(matches!(&d, Delivery::Failed { attempts: 2, error } if error.contains("timed out")), "{d:?}");
+        });
+    }
+
+    #[test]
+    fn a_retry_that_succeeds_delivers() {
+        let mut b =
+            CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(ManualClock::new()));
+        let mut n = 0;
+        let d = rt().block_on(deliver(&mut b, Duration::from_secs(1), || {
+            n += 1;
+            let ok = n == 2;
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    failing().await
+                }
+            }
+        }));
+        assert_eq!(d, Delivery::Delivered { attempts: 2 });
+        assert_eq!(b.snapshot().consecutive_failures, 0);
+    }
+}

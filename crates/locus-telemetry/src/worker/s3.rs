@@ -1,0 +1,162 @@
+//! The S3 diagnostics worker (spec §3.1): ships every record, full fidelity, to the
+//! user's bucket as gzip JSON Lines under `diagnostics/YYYY/MM/DD/<device>_<ts>.log.gz`.
+//! Each upload goes through the policy (one retry, breaker, timeout, panics caught); a
+//! failed upload is written into the recorder and its payload discarded.
+
+use super::policy::{deliver, Delivery};
+use super::{Control, DestinationStatus};
+use crate::breaker::CircuitBreaker;
+use crate::dispatch::batch::{next_batch, BatchLimits, Cursor};
+use crate::record::Level;
+use crate::recorder::{FieldValue, FlightRecorder};
+use crate::sink::s3::{encode_batch, object_key, KeyClock};
+use crate::sink::DiagnosticsSink;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Target of the records the worker writes about itself (never fed back by the layer).
+pub(crate) const TARGET: &str = "locus_telemetry::s3";
+
+pub(crate) struct S3Worker {
+    pub recorder: FlightRecorder,
+    pub sink: Arc<dyn DiagnosticsSink>,
+    pub device_id: String,
+    pub breaker: CircuitBreaker,
+    pub cursor: Cursor,
+    pub attempt_timeout: Duration,
+    pub limits: BatchLimits,
+    pub retention_days: Option<u32>,
+    pub status: Arc<Mutex<DestinationStatus>>,
+}
+
+impl S3Worker {
+    fn update(&self, f: impl FnOnce(&mut DestinationStatus)) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+        s.shipped_through = self.cursor.last();
+        s.breaker = Some(self.breaker.snapshot());
+    }
+
+    /// Runs until stopped: a round per wake-up.
+    pub async fn run(mut self, ctl: Arc<Control>, index: usize) {
+        self.update(|s| s.target = self.sink.describe());
+        if let Some(days) = self.retention_days {
+            self.ensure_retention(days).await;
+        }
+        loop {
+            let gen = ctl.flush_generation();
+            tokio::select! {
+                biased;
+                _ = ctl.stopped() => break,
+                _ = self.round(ctl.final_round()) => {}
+            }
+            ctl.ack(index, gen);
+            if ctl.stopping() {
+                break;
+            }
+            ctl.woken(index).await;
+        }
+        ctl.retire(index);
+    }
+
+    /// Best effort, once: the bucket's retention rule. Not an upload, so it neither
+    /// counts for nor waits on the breaker — but it is skipped while the breaker is open.
+    async fn ensure_retention(&mut self, days: u32) {
+        if !matches!(self.breaker.permit(), crate::breaker::Permit::Closed) {
+            return;
+        }
+        let res =
+            tokio::time::timeout(self.attempt_timeout, self.sink.ensure_retention(days)).await;
+        let (level, msg) = match res {
+            Ok(Ok(done)) => (Level::Info, done),
+            Ok(Err(e)) => (Level::Warn, format!("retention rule not applied: {e}")),
+            Err(_) => (
+                Level::Warn,
+                "retention rule not applied: timed out".to_owned(),
+            ),
+        };
+        self.recorder.log(
+            level,
+            TARGET,
+            &msg,
+            &[("retention_days", FieldValue::U64(u64::from(days)))],
+        );
+    }
+
+    async fn round(&mut self, final_round: bool) {
+        // A round ships what was recorded when it began; chasing the tail of a busy
+        // recorder would turn one wake-up into an upload per batch forever.
+        let until = self.recorder.next_seq().saturating_sub(1);
+        loop {
+            let mut snap = self.recorder.snapshot();
+            snap.records.retain(|r| r.seq <= until);
+            self.cursor.reconcile(snap.records.last().map(|r| r.seq));
+            let batch = next_batch(
+                &snap.records,
+                self.cursor.last(),
+                self.limits,
+                chrono::Utc::now(),
+                !final_round,
+            );
+            drop(snap);
+            let (Some(first), Some(last)) =
+                (batch.first().map(|r| r.seq), batch.last().map(|r| r.seq))
+            else {
+                return;
+            };
+            let body = encode_batch(&batch);
+            let key = object_key(
+                self.sink.prefix(),
+                &self.device_id,
+                KeyClock::global().next(),
+            );
+            let sink = self.sink.clone();
+            let mut attempts = 0u64;
+            let delivery = deliver(&mut self.breaker, self.attempt_timeout, || {
+                attempts += 1;
+                let sink = sink.clone();
+                let key = key.clone();
+                let body = body.clone();
+                async move { sink.put(&key, body).await }
+            })
+            .await;
+            match delivery {
+                Delivery::Delivered { .. } => {
+                    self.cursor.advance(last);
+                    self.update(|s| {
+                        s.uploads_ok += 1;
+                        s.attempts += attempts;
+                    });
+                }
+                Delivery::Failed {
+                    attempts: made,
+                    error,
+                } => {
+                    // Spec §4.2: log the failure to the local buffer, discard the payload.
+                    self.cursor.advance(last);
+                    self.recorder.log(
+                        Level::Warn,
+                        TARGET,
+                        "diagnostics upload failed; batch discarded (records stay in the flight recorder)",
+                        &[
+                            ("error", FieldValue::Str(&error)),
+                            ("attempts", FieldValue::U64(u64::from(made))),
+                            ("first_seq", FieldValue::U64(first)),
+                            ("last_seq", FieldValue::U64(last)),
+                        ],
+                    );
+                    self.update(|s| {
+                        s.uploads_failed += 1;
+                        s.attempts += attempts;
+                        s.last_error = Some(error);
+                    });
+                    return;
+                }
+                Delivery::Skipped { .. } => {
+                    self.update(|s| s.skipped += 1);
+                    return;
+                }
+            }
+        }
+    }
+}
