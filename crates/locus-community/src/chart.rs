@@ -35,7 +35,7 @@ pub fn render(series: &[Series], first_day: i64, last_day: i64) -> String {
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0_f64, f64::min);
     // Lower bound: a multiple of 5 % below the lowest point (at least 5 % of range).
-    let y_min = ((min_rate * 20.0).floor() / 20.0).min(0.95).max(0.0);
+    let y_min = ((min_rate * 20.0).floor() / 20.0).clamp(0.0, 0.95);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let x = |day: i64| LEFT + plot_w * (day - first_day) as f64 / (last_day - first_day) as f64;

@@ -18,6 +18,9 @@ pub enum ApiError {
     /// Body larger than the limit (as sent or after decompression).
     #[error("request body larger than {0} bytes (as sent or after gunzip)")]
     TooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    Timeout,
     /// The body could not be read.
     #[error("could not read the request body")]
     BadBody,
@@ -69,6 +72,7 @@ impl ApiError {
             }
             TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             BadBody => (StatusCode::BAD_REQUEST, "bad_body"),
+            Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             BadGzip => (StatusCode::BAD_REQUEST, "bad_gzip"),
             MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             SchemaMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "schema_mismatch"),

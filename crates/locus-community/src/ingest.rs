@@ -176,7 +176,10 @@ pub async fn read_json_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let bytes = read_limited(body, max, declared.is_some_and(|n| n > max as u64)).await?;
+    let too_large = declared.is_some_and(|n| n > max as u64);
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, read_limited(body, max, too_large))
+        .await
+        .map_err(|_| ApiError::Timeout)??;
     if !gzip {
         return Ok(bytes);
     }
@@ -195,6 +198,9 @@ pub async fn read_json_body(
 /// client still sending gets the answer instead of a reset connection. Beyond this the
 /// connection is simply closed.
 const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// How long a client may take to send its body (a slow sender holds a connection).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Reads at most `max` bytes of `body`; past that (or when the declared length already
 /// is), drains up to [`DRAIN_LIMIT`] and fails with [`ApiError::TooLarge`].

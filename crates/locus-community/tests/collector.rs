@@ -58,6 +58,15 @@ async fn ingest_plain_and_gzip(b: Backend) {
     assert_eq!(health["counters"]["accepted"], 2);
     let exit = s.terminate();
     assert!(exit.success(), "graceful shutdown on SIGTERM: {exit:?}");
+
+    // A restart on the same database keeps everything (migrations are idempotent).
+    let s = Server::start(&db, &["--k", "1"]);
+    let (status, v) = get_json(&c, &s, "/v1/versions/1.2.0").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["sessions"], 10);
+    assert_eq!(v["crashed"], 1);
+    assert_eq!(v["abnormal"], 1);
+    assert_eq!(v["devices"], 2);
 }
 
 async fn duplicates_are_stored_once(b: Backend) {
@@ -408,6 +417,8 @@ async fn aggregates_match_hand_computed_rates(b: Backend) {
     }
 }
 
+type Headers = Vec<(&'static str, &'static str)>;
+
 async fn bad_requests_get_clear_4xx_and_server_stays_up(b: Backend) {
     let db = TestDb::new(b).await;
     let mut s = Server::start(&db, &[]);
@@ -415,7 +426,8 @@ async fn bad_requests_get_clear_4xx_and_server_stays_up(b: Backend) {
     let json_ct = [("content-type", "application/json")];
     let good = serde_json::to_vec(&report(1, "1.2.0", 1, 0, 0, vec![], 1)).unwrap();
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (what, headers, body, expected status, expected error code)
+    let cases: Vec<(&str, Headers, Vec<u8>, u16, &str)> = vec![
         (
             "malformed JSON",
             json_ct.to_vec(),
