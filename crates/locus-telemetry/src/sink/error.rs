@@ -35,4 +35,59 @@ pub enum SinkError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The server answered with an error: its code and HTTP status, e.g.
+    /// `SignatureDoesNotMatch (403)`.
+    #[error("{destination}: {operation}: {code} ({status}){}", fmt_message(.message))]
+    Service {
+        /// Which destination.
+        destination: String,
+        /// Which call, e.g. `PutObject`.
+        operation: &'static str,
+        /// The service's error code, e.g. `SignatureDoesNotMatch`, `NoSuchBucket`.
+        code: String,
+        /// The HTTP status, e.g. 403.
+        status: u16,
+        /// The service's message (secrets removed).
+        message: String,
+    },
+    /// The object does not exist.
+    #[error("{destination}: no such object `{key}`")]
+    NotFound {
+        /// Which destination.
+        destination: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// An object key that cannot be used (empty, absolute, `..`, ...).
+    #[error("invalid object key `{key}`: {why}")]
+    InvalidKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A diagnostics file (or lifecycle file) could not be decoded.
+    #[error("cannot decode {what}: {why}")]
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// Why it failed.
+        why: String,
+    },
+    /// The retention rule did not read back as written.
+    #[error("{destination}: lifecycle rule not applied: {why}")]
+    Lifecycle {
+        /// Which destination.
+        destination: String,
+        /// What was found instead.
+        why: String,
+    },
+}
+
+fn fmt_message(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }

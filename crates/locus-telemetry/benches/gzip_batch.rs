@@ -1,0 +1,2 @@
+//! Gzip throughput and ratio of `encode_batch` (being written).
+fn main() {}
