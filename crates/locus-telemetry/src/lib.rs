@@ -3,6 +3,7 @@ pub mod breaker;
 pub mod crash;
 pub mod dispatch;
 mod layer;
+pub mod privacy;
 pub mod record;
 pub mod recorder;
 pub mod settings;

@@ -58,6 +58,8 @@ pub struct Settings {
     pub s3_secret_access_key: Option<String>,
     /// Metric names the app declares safe to summarise for the community.
     pub community_metrics: Vec<String>,
+    /// Seconds between community reports (default 86400: daily).
+    pub community_period_secs: u64,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             community_metrics: Vec::new(),
+            community_period_secs: 86_400,
         }
     }
 }
@@ -118,6 +121,7 @@ impl std::fmt::Debug for Settings {
                 &self.s3_secret_access_key.as_ref().map(|_| "<redacted>"),
             )
             .field("community_metrics", &self.community_metrics)
+            .field("community_period_secs", &self.community_period_secs)
             .finish()
     }
 }
@@ -207,6 +211,9 @@ impl Settings {
         }
         if self.attempt_timeout_secs == 0 || self.attempt_timeout_secs > 600 {
             return bad("attempt_timeout_secs", "must be between 1 and 600");
+        }
+        if self.community_period_secs == 0 {
+            return bad("community_period_secs", "must be at least 1");
         }
         if self.app_version.is_empty() || self.app_version.len() > 64 {
             return bad("app_version", "must be 1-64 characters");

@@ -8,6 +8,7 @@ use crate::dispatch::Overrides;
 use crate::record::{Level, MetricKind, Record};
 use crate::recorder::{Backend, FieldValue, FlightRecorder, RecorderStatus};
 use crate::settings::{valid_device_id, Settings};
+use crate::worker::community::CommunityShared;
 use crate::TelemetryLayer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,7 @@ struct Inner {
     problems: Vec<String>,
     session: Mutex<Option<Session>>,
     dispatcher: Option<crate::dispatch::Dispatcher>,
+    community: Option<Arc<CommunityShared>>,
 }
 
 /// Everything `status()` reports. Never contains secrets.
@@ -124,6 +126,7 @@ impl Telemetry {
                 problems: vec![why],
                 session: Mutex::new(None),
                 dispatcher: None,
+                community: None,
             }),
         }
     }
@@ -151,11 +154,15 @@ impl Telemetry {
         crash::install(&recorder, &settings.app_version, true);
         let (session, problem) = Session::begin(&dir, &recorder, &settings.app_version);
         problems.extend(problem);
+        let community =
+            CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
+        community.on_start(previous.outcome, &recorder);
         let dispatcher = crate::dispatch::Dispatcher::start(
             &settings,
             &recorder,
             &device_id,
             &overrides,
+            Some(community.clone()),
             &mut problems,
         );
         Telemetry {
@@ -167,6 +174,7 @@ impl Telemetry {
                 problems,
                 session: Mutex::new(Some(session)),
                 dispatcher,
+                community: Some(community),
             }),
         }
     }
@@ -240,9 +248,52 @@ impl Telemetry {
             previous_session: self.inner.previous.outcome,
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
-            community_telemetry: self.inner.settings.enable_community_telemetry,
+            community_telemetry: self.community_telemetry(),
             dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
         }
+    }
+
+    /// Whether community telemetry is on (the user's latest choice, else the setting).
+    pub fn community_telemetry(&self) -> bool {
+        self.inner.community.as_ref().is_some_and(|c| c.opted_in())
+    }
+
+    /// The user's opt-in choice, effective at once and kept across restarts. Switching
+    /// off stops sending, drops pending community data, rotates the pseudonym's salt and
+    /// sends one deletion request for the old pseudonym.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+    /// #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
+    /// assert!(!t.community_telemetry()); // off by default
+    /// t.set_community_telemetry(true).unwrap();
+    /// assert!(t.community_telemetry());
+    /// # t.shutdown(std::time::Duration::from_millis(100));
+    /// ```
+    pub fn set_community_telemetry(&self, enabled: bool) -> Result<(), String> {
+        let Some(c) = &self.inner.community else {
+            return Err("telemetry is degraded; the choice cannot be kept".into());
+        };
+        c.set(enabled, &self.inner.device_id, &self.inner.recorder)?;
+        if let Some(d) = &self.inner.dispatcher {
+            d.wake();
+        }
+        Ok(())
+    }
+
+    /// The exact community report that would be sent now (for a preview screen), and
+    /// whether its pseudonym is the stored one (`false`: not opted in yet, so it is
+    /// shown with a throwaway salt).
+    pub fn community_preview(&self) -> Option<(locus_report::HealthReport, bool)> {
+        let c = self.inner.community.as_ref()?;
+        let records = self.inner.recorder.snapshot().records;
+        Some(c.preview(
+            &records,
+            &self.inner.device_id,
+            &self.inner.settings.app_version,
+            &self.inner.settings.community_metrics,
+        ))
     }
 
     /// Asks the dispatcher to ship everything recorded so far and waits at most

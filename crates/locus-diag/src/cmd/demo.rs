@@ -48,6 +48,9 @@ pub struct Args {
     pub upload_interval: Option<u64>,
 }
 
+/// The metrics the demo app declares safe to summarise for the community.
+pub const COMMUNITY_METRICS: &[&str] = &["fix_latency_ms", "battery_pct"];
+
 /// Tracking-loop iteration times.
 #[derive(Debug, Clone, Copy)]
 pub struct LoopStats {
@@ -96,7 +99,6 @@ fn settings_from(args: &Args) -> (Settings, Option<String>) {
         s.destination = args.bucket.clone();
     }
     if let Some(url) = &args.community {
-        s.enable_community_telemetry = true;
         s.community_url = Some(url.clone());
     }
     if args.no_upload {
@@ -105,7 +107,9 @@ fn settings_from(args: &Args) -> (Settings, Option<String>) {
     if let Some(i) = args.upload_interval {
         s.upload_interval_secs = i.max(1);
     }
-    s.community_metrics = vec!["fix_latency_ms".into(), "battery_pct".into()];
+    if s.community_metrics.is_empty() {
+        s.community_metrics = COMMUNITY_METRICS.iter().map(|m| m.to_string()).collect();
+    }
     (s, problem)
 }
 
@@ -128,6 +132,12 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     }
     let bucket_name = settings.destination_url();
     let telemetry = Telemetry::start(settings);
+    if args.community.is_some() {
+        // `--community URL` is the user's opt-in for this run.
+        if let Err(e) = telemetry.set_community_telemetry(true) {
+            let _ = writeln!(out, "warning: cannot opt in to community telemetry: {e}");
+        }
+    }
     let subscriber = tracing_subscriber::registry().with(telemetry.layer());
     let _guard = tracing::subscriber::set_default(subscriber);
     let status = telemetry.status();

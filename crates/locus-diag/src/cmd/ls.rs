@@ -1,10 +1,84 @@
-//! `locus-diag ls` (to be written).
+//! `locus-diag ls DEST [--date YYYY-MM-DD]`: lists the diagnostics files of a destination
+//! (`s3://bucket[/prefix]` or `file:///dir`), one line per file — key, size, time —
+//! sorted by key (= by day, device, time). S3 credentials, region and endpoint come from
+//! the environment by the AWS conventions (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION`, `AWS_ENDPOINT_URL`, `LOCUS_S3_PATH_STYLE=1`).
+//!
+//! Also home of the small helpers the `cat` and `lifecycle` commands share: a
+//! current-thread runtime and opening a store from a URL.
+
+use anyhow::Context;
+use chrono::{NaiveDate, SecondsFormat};
+use locus_telemetry::sink::s3::{Destination, DiagnosticsStore, S3Options};
 
 /// Arguments of `locus-diag ls`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Destination: `s3://bucket[/prefix]` or `file:///dir`.
+    dest: String,
+    /// Only this UTC day's folder (`YYYY-MM-DD`).
+    #[arg(long)]
+    date: Option<NaiveDate>,
+    /// One JSON object per line (`key`, `size`, `last_modified`, `url`) instead of text.
+    #[arg(long)]
+    json: bool,
+}
 
 /// Runs `locus-diag ls`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`ls` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dest = parse_dest(&args.dest)?;
+    let rt = runtime()?;
+    let objects = rt.block_on(async {
+        let store = open(&dest).await?;
+        store
+            .list(args.date)
+            .await
+            .with_context(|| format!("cannot list {dest}"))
+    })?;
+    let width = objects.iter().map(|o| o.key.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for o in &objects {
+        let time = o.last_modified.to_rfc3339_opts(SecondsFormat::Millis, true);
+        if args.json {
+            out.push_str(
+                &serde_json::json!({
+                    "key": o.key,
+                    "size": o.size,
+                    "last_modified": time,
+                    "url": dest.object_url(&o.key),
+                })
+                .to_string(),
+            );
+        } else {
+            out.push_str(&format!("{:<width$}  {:>10}  {time}", o.key, o.size));
+        }
+        out.push('\n');
+    }
+    print!("{out}");
+    let total: u64 = objects.iter().map(|o| o.size).sum();
+    eprintln!(
+        "{} file{}, {total} bytes in {dest}{}",
+        objects.len(),
+        if objects.len() == 1 { "" } else { "s" },
+        args.date.map(|d| format!(" on {d}")).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Parses a destination URL with a helpful error.
+pub(crate) fn parse_dest(url: &str) -> anyhow::Result<Destination> {
+    Ok(Destination::parse(url)?)
+}
+
+/// A small current-thread runtime for one command.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start an async runtime")
+}
+
+/// Opens `dest` with S3 settings from the environment.
+pub(crate) async fn open(dest: &Destination) -> anyhow::Result<DiagnosticsStore> {
+    Ok(DiagnosticsStore::open(dest, &S3Options::from_env()).await?)
 }

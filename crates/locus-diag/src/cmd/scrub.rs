@@ -1,4 +1,8 @@
-//! `locus-diag scrub` (to be written).
+//! `locus-diag scrub`: reads text on stdin and writes, line for line, exactly what the
+//! community filter lets through — the very function the community worker uses. One
+//! output line per input line; bytes that are not UTF-8 are replaced, never dropped.
+
+use std::io::{BufRead, Write};
 
 /// Arguments of `locus-diag scrub`.
 #[derive(clap::Args)]
@@ -6,5 +10,25 @@ pub struct Args {}
 
 /// Runs `locus-diag scrub`.
 pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`scrub` is not implemented yet")
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = String::from_utf8_lossy(line);
+        // The filter keeps line breaks as they are; a lone \r inside a line would still
+        // split it on some terminals, so it is shown as a space.
+        let clean = locus_telemetry::privacy::scrub(&text).replace('\r', " ");
+        out.write_all(clean.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use locus_telemetry::breaker::CircuitBreaker;
 use locus_telemetry::dispatch::batch::Cursor;
 use locus_telemetry::recorder::read_ring_file;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `locus-diag status`.
@@ -20,6 +21,7 @@ pub struct Args {
 
 /// Runs `locus-diag status`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let dir = &args.data_dir;
     if !dir.is_dir() {
         anyhow::bail!(
@@ -59,24 +61,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "name": name, "shipped_through": cursor, "breaker": b,
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
 
-    println!("data dir:         {}", dir.display());
-    println!(
+    writeln!(out, "data dir:         {}", dir.display())?;
+    writeln!(
+        out,
         "device id:        {}",
         device_id.as_deref().unwrap_or("(none yet)")
-    );
+    )?;
     match &ring {
-        Ok(s) => println!(
+        Ok(s) => writeln!(
+            out,
             "flight recorder:  {} — {} records, newest #{}, {} missing",
             ring_path.display(),
             s.records.len(),
             s.records.last().map_or(0, |r| r.seq),
             s.missing
-        ),
-        Err(e) => println!("flight recorder:  unreadable: {e}"),
+        )?,
+        Err(e) => writeln!(out, "flight recorder:  unreadable: {e}")?,
     }
     if let Some(s) = &session {
         let state = if s["clean_exit"].as_bool() == Some(true) {
@@ -84,32 +88,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             "running, or ended without a clean exit"
         };
-        println!(
+        writeln!(
+            out,
             "last session:     {} (app {}) — {state}",
             s["session_id"].as_str().unwrap_or("?"),
             s["app_version"].as_str().unwrap_or("?")
-        );
+        )?;
     }
     if destinations.is_empty() {
-        println!("destinations:     none has run yet");
+        writeln!(out, "destinations:     none has run yet")?;
     }
     for (name, breaker, cursor) in destinations {
-        println!("{name}:");
-        println!("  shipped through #{cursor}");
+        writeln!(out, "{name}:")?;
+        writeln!(out, "  shipped through #{cursor}")?;
         match breaker {
             Some(b) => {
-                println!(
+                writeln!(
+                    out,
                     "  breaker          {} — {} consecutive failures, opened {} times",
                     b.state, b.consecutive_failures, b.times_opened
-                );
+                )?;
                 if let Some(until) = b.open_until {
-                    println!("  backoff ends     {}", until.to_rfc3339());
+                    writeln!(out, "  backoff ends     {}", until.to_rfc3339())?;
                 }
                 if let Some(e) = b.last_error {
-                    println!("  last error       {e}");
+                    writeln!(out, "  last error       {e}")?;
                 }
             }
-            None => println!("  breaker          closed (no failures recorded)"),
+            None => writeln!(out, "  breaker          closed (no failures recorded)")?,
         }
     }
     Ok(())

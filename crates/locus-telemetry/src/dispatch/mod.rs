@@ -10,9 +10,12 @@
 pub mod batch;
 
 use crate::breaker::{CircuitBreaker, Clock};
+use crate::record::Level;
 use crate::recorder::FlightRecorder;
 use crate::settings::Settings;
+use crate::sink::community::CommunityClient;
 use crate::sink::DiagnosticsSink;
+use crate::worker::community::{CommunityShared, CommunityWorker};
 use crate::worker::s3::S3Worker;
 use crate::worker::{Control, DestinationStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +69,9 @@ pub struct Overrides {
     pub diagnostics_sink: Option<Arc<dyn DiagnosticsSink>>,
 }
 
+/// Target of the records the dispatcher writes about itself.
+const TARGET: &str = "locus_telemetry::dispatch";
+
 /// The running telemetry thread.
 pub(crate) struct Dispatcher {
     ctl: Arc<Control>,
@@ -82,25 +88,72 @@ impl Dispatcher {
         recorder: &FlightRecorder,
         device_id: &str,
         overrides: &Overrides,
+        community: Option<Arc<CommunityShared>>,
         problems: &mut Vec<String>,
     ) -> Option<Dispatcher> {
-        if !settings.enable_s3_diagnostics {
+        let community_client = match (&community, &settings.community_url) {
+            (Some(_), Some(url)) => {
+                match CommunityClient::new(url, Duration::from_secs(settings.attempt_timeout_secs))
+                {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems.push(format!("community telemetry unavailable: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if !settings.enable_s3_diagnostics && community_client.is_none() {
             return None;
         }
         let clock = overrides
             .clock
             .clone()
             .unwrap_or_else(|| Arc::new(crate::breaker::SystemClock));
-        let (breaker, problem) =
-            CircuitBreaker::load(&settings.data_dir, "s3", settings.backoff(), clock);
-        problems.extend(problem);
-        let s3_status = Arc::new(Mutex::new(DestinationStatus {
-            name: "s3".into(),
-            target: settings.destination_url(),
-            breaker: Some(breaker.snapshot()),
-            ..DestinationStatus::default()
-        }));
-        let statuses = vec![s3_status.clone()];
+        let mut statuses = Vec::new();
+        let mut s3_parts = None;
+        if settings.enable_s3_diagnostics {
+            let (breaker, problem) =
+                CircuitBreaker::load(&settings.data_dir, "s3", settings.backoff(), clock.clone());
+            problems.extend(problem);
+            let status = Arc::new(Mutex::new(DestinationStatus {
+                name: "s3".into(),
+                target: settings.destination_url(),
+                breaker: Some(breaker.snapshot()),
+                ..DestinationStatus::default()
+            }));
+            statuses.push(status.clone());
+            s3_parts = Some((statuses.len() - 1, breaker, status));
+        }
+        let mut community_worker = None;
+        if let (Some(client), Some(shared)) = (community_client, community) {
+            let (breaker, problem) =
+                CircuitBreaker::load(&settings.data_dir, "community", settings.backoff(), clock);
+            problems.extend(problem);
+            let status = Arc::new(Mutex::new(DestinationStatus {
+                name: "community".into(),
+                target: client.describe(),
+                breaker: Some(breaker.snapshot()),
+                ..DestinationStatus::default()
+            }));
+            statuses.push(status.clone());
+            community_worker = Some((
+                statuses.len() - 1,
+                CommunityWorker {
+                    recorder: recorder.clone(),
+                    client,
+                    shared,
+                    device_id: device_id.to_owned(),
+                    app_version: settings.app_version.clone(),
+                    allowed_metrics: settings.community_metrics.clone(),
+                    period: Duration::from_secs(settings.community_period_secs),
+                    breaker,
+                    attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
+                    status,
+                },
+            ));
+        }
         let ctl = Control::new(statuses.len());
         let running = Arc::new(AtomicBool::new(true));
         let (exit_tx, exit_rx) = mpsc::channel();
@@ -111,6 +164,7 @@ impl Dispatcher {
         let recorder = recorder.clone();
         let device_id = device_id.to_owned();
         let sink_override = overrides.diagnostics_sink.clone();
+        let worker_count = statuses.len();
         let spawned = std::thread::Builder::new()
             .name("locus-telemetry".into())
             .spawn(move || {
@@ -121,36 +175,49 @@ impl Dispatcher {
                         .build();
                     let Ok(rt) = rt else {
                         recorder.log(
-                            crate::record::Level::Error,
-                            "locus_telemetry::dispatch",
+                            Level::Error,
+                            TARGET,
                             "cannot build the telemetry runtime; uploads disabled",
                             &[],
                         );
                         return;
                     };
                     rt.block_on(async {
-                        let sink = match sink_override {
-                            Some(s) => Some(s),
-                            None => open_sink(&settings, &recorder, &s3_status).await,
-                        };
-                        let worker = sink.map(|sink| S3Worker {
-                            recorder: recorder.clone(),
-                            sink,
-                            device_id: device_id.clone(),
-                            breaker,
-                            cursor: batch::Cursor::load(&settings.data_dir, "s3"),
-                            attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
-                            limits: batch::BatchLimits::default(),
-                            retention_days: Some(settings.retention_days),
-                            status: s3_status.clone(),
-                        });
-                        let task = match worker {
-                            Some(w) => Some(tokio::spawn(w.run(thread_ctl.clone(), 0))),
-                            None => {
-                                thread_ctl.retire(0);
-                                None
+                        let mut tasks = Vec::new();
+                        if let Some((index, breaker, status)) = s3_parts {
+                            let sink = match sink_override {
+                                Some(s) => Some(s),
+                                None => open_sink(&settings, &recorder, &status).await,
+                            };
+                            match sink {
+                                Some(sink) => {
+                                    let worker = S3Worker {
+                                        recorder: recorder.clone(),
+                                        sink,
+                                        device_id: device_id.clone(),
+                                        breaker,
+                                        cursor: batch::Cursor::load(&settings.data_dir, "s3"),
+                                        attempt_timeout: Duration::from_secs(
+                                            settings.attempt_timeout_secs,
+                                        ),
+                                        limits: batch::BatchLimits::default(),
+                                        retention_days: Some(settings.retention_days),
+                                        status,
+                                    };
+                                    tasks.push((
+                                        "S3",
+                                        tokio::spawn(worker.run(thread_ctl.clone(), index)),
+                                    ));
+                                }
+                                None => thread_ctl.retire(index),
                             }
-                        };
+                        }
+                        if let Some((index, worker)) = community_worker {
+                            tasks.push((
+                                "community",
+                                tokio::spawn(worker.run(thread_ctl.clone(), index)),
+                            ));
+                        }
                         let interval = Duration::from_secs(settings.upload_interval_secs);
                         loop {
                             tokio::select! {
@@ -158,12 +225,12 @@ impl Dispatcher {
                                 _ = thread_ctl.stopped() => break,
                             }
                         }
-                        if let Some(task) = task {
+                        for (name, task) in tasks {
                             if let Err(e) = task.await {
                                 recorder.log(
-                                    crate::record::Level::Error,
-                                    "locus_telemetry::dispatch",
-                                    &format!("S3 worker stopped: {e}"),
+                                    Level::Error,
+                                    TARGET,
+                                    &format!("{name} worker stopped: {e}"),
                                     &[],
                                 );
                             }
@@ -172,13 +239,15 @@ impl Dispatcher {
                 }));
                 if outcome.is_err() {
                     recorder.log(
-                        crate::record::Level::Error,
-                        "locus_telemetry::dispatch",
+                        Level::Error,
+                        TARGET,
                         "telemetry thread panicked; uploads stopped, recording continues",
                         &[],
                     );
                 }
-                thread_ctl.retire(0);
+                for i in 0..worker_count {
+                    thread_ctl.retire(i);
+                }
                 thread_running.store(false, Ordering::Release);
                 let _ = exit_tx.send(());
             });
@@ -194,6 +263,11 @@ impl Dispatcher {
             running,
             exited: Mutex::new(Some(exit_rx)),
         })
+    }
+
+    /// Wakes the workers for a round now, without waiting.
+    pub fn wake(&self) {
+        self.ctl.wake_all();
     }
 
     /// Status of the thread and each destination.

@@ -3,6 +3,7 @@
 //! and circuit breaking are the worker policy's job (`worker::policy`), decided in one
 //! place and testable without a network.
 
+pub mod community;
 mod error;
 pub mod s3;
 

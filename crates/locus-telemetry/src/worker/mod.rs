@@ -6,6 +6,7 @@
 //! This module holds what they share: how they are woken, stopped and acknowledged
 //! (flush), and the status each one publishes.
 
+pub mod community;
 pub mod policy;
 pub(crate) mod s3;
 

@@ -87,7 +87,7 @@ where
                 return Delivery::Delivered { attempts: made };
             }
             Ok(Ok(Err(e))) => e.to_string(),
-            Ok(Err(panic)) => format!("upload panicked: {}", panic_message(&panic)),
+            Ok(Err(panic)) => format!("upload panicked: {}", panic_message(&*panic)),
             Err(_) => format!("attempt timed out after {} ms", timeout.as_millis()),
         };
         breaker.on_failure_with(permit, &error);

@@ -1,0 +1,29 @@
+//! Privacy for the community path (spec §3.2): the free-text scrubber (the same
+//! function `locus-diag scrub` and the community server use, from `locus-privacy`) and
+//! the device-id pseudonym. The payload allow-list is the typed report itself
+//! (`locus_report::HealthReport`): nothing reaches the community that is not a field of it.
+//!
+//! ```
+//! let line = "fix at 52.520008, 13.404954 for bob@example.com";
+//! let clean = locus_telemetry::privacy::scrub(line);
+//! assert!(!clean.contains("52.520008") && !clean.contains("bob@example.com"));
+//! ```
+
+pub mod pseudonym;
+
+pub use locus_privacy::{find_pii, scrub, PiiKind};
+pub use pseudonym::Salt;
+
+/// Scrubs and shortens free text for the report: at most `max` bytes, cut on a
+/// character boundary.
+pub fn scrub_short(text: &str, max: usize) -> String {
+    let clean = scrub(text);
+    if clean.len() <= max {
+        return clean.into_owned();
+    }
+    let mut cut = max;
+    while !clean.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    clean[..cut].to_owned()
+}

@@ -1,0 +1,243 @@
+//! What the community worker keeps between rounds and restarts, in
+//! `<data_dir>/community.json`: the user's opt-in choice, the aggregates since the last
+//! report (session outcomes, crash signatures, allow-listed metric summaries) and a
+//! deletion request still to deliver. While opted out it keeps nothing but the choice
+//! and a pending deletion.
+
+use crate::record::{Body, CrashKind, Record};
+use chrono::{DateTime, Utc};
+use locus_report::limits;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Aggregated crash signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrashAgg {
+    /// `panic` or `signal`.
+    pub kind: String,
+    /// Scrubbed message.
+    pub message: String,
+    /// Scrubbed, shortened location.
+    pub location: String,
+    /// Occurrences.
+    pub count: u32,
+}
+
+/// Aggregated metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricAgg {
+    /// Counter, gauge or histogram.
+    pub kind: String,
+    /// Samples.
+    pub count: u64,
+    /// Sum.
+    pub sum: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// The persisted state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommunityState {
+    /// The user's choice made at runtime (overrides the settings default once made).
+    pub opted_in: Option<bool>,
+    /// Records up to this sequence number have been aggregated (or passed over).
+    pub cursor: u64,
+    /// Start of the current report period.
+    pub period_start: Option<DateTime<Utc>>,
+    /// Session outcomes in the period.
+    pub sessions: locus_report::SessionCounts,
+    /// Crash signatures in the period.
+    pub crashes: BTreeMap<String, CrashAgg>,
+    /// Metric summaries in the period.
+    pub metrics: BTreeMap<String, MetricAgg>,
+    /// Send at the next round (first start after a crash).
+    pub send_now: bool,
+    /// A pseudonym the server must forget (opt-out), until delivered.
+    pub pending_deletion: Option<String>,
+    /// Reports delivered, ever.
+    pub reports_sent: u64,
+}
+
+/// Path of the state file.
+pub fn state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("community.json")
+}
+
+impl CommunityState {
+    /// Loads the state; missing or damaged reads as empty (and says so).
+    pub fn load(data_dir: &Path) -> (CommunityState, Option<String>) {
+        let path = state_path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Err(_) => (CommunityState::default(), None),
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    CommunityState::default(),
+                    Some(format!(
+                        "{} is damaged ({e}); community state starts empty",
+                        path.display()
+                    )),
+                ),
+            },
+        }
+    }
+
+    /// Saves atomically; a read-only dir keeps it in memory.
+    pub fn save(&self, data_dir: &Path) {
+        let path = state_path(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        if let Ok(json) = serde_json::to_vec_pretty(self) {
+            if std::fs::write(&tmp, json).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+    }
+
+    /// Drops every aggregate (opt-out, or after a report left or was discarded).
+    pub fn clear_aggregates(&mut self, now: DateTime<Utc>) {
+        self.sessions = locus_report::SessionCounts::default();
+        self.crashes.clear();
+        self.metrics.clear();
+        self.send_now = false;
+        self.period_start = Some(now);
+    }
+
+    /// Whether there is anything to report.
+    pub fn has_data(&self) -> bool {
+        self.sessions.total() > 0 || !self.crashes.is_empty() || !self.metrics.is_empty()
+    }
+
+    /// Adds what `records` say (crashes, allow-listed metrics) to the aggregates.
+    pub fn absorb(&mut self, records: &[Record], allowed_metrics: &[String]) {
+        for r in records {
+            if r.seq <= self.cursor {
+                continue;
+            }
+            self.cursor = r.seq;
+            match &r.body {
+                Body::Crash(c) => {
+                    let kind = match c.crash {
+                        CrashKind::Panic => "panic",
+                        CrashKind::Signal => "signal",
+                    };
+                    let location = short_location(&c.location);
+                    let message = crate::privacy::scrub_short(&c.message, 200);
+                    let sig = signature(kind, &location, &message);
+                    if let Some(agg) = self.crashes.get_mut(&sig) {
+                        agg.count = agg.count.saturating_add(1);
+                    } else if self.crashes.len() < limits::MAX_CRASHES {
+                        self.crashes.insert(
+                            sig,
+                            CrashAgg {
+                                kind: kind.into(),
+                                message,
+                                location,
+                                count: 1,
+                            },
+                        );
+                    }
+                }
+                Body::Metric(m)
+                    if allowed_metrics.iter().any(|a| a == &m.name) && m.value.is_finite() =>
+                {
+                    if let Some(agg) = self.metrics.get_mut(&m.name) {
+                        agg.count += 1;
+                        agg.sum += m.value;
+                        agg.min = agg.min.min(m.value);
+                        agg.max = agg.max.max(m.value);
+                    } else if self.metrics.len() < limits::MAX_METRICS {
+                        self.metrics.insert(
+                            m.name.clone(),
+                            MetricAgg {
+                                kind: m.metric.as_str().into(),
+                                count: 1,
+                                sum: m.value,
+                                min: m.value,
+                                max: m.value,
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `src/track.rs:42` from `/home/alice/locus/src/track.rs:42:9`: the path from its last
+/// `src/` (or its last two components), the line, no column, scrubbed.
+pub fn short_location(location: &str) -> String {
+    let mut parts = location.rsplitn(3, ':');
+    let (file, line) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(_col), Some(line), Some(file)) if line.bytes().all(|b| b.is_ascii_digit()) => {
+            (file, Some(line))
+        }
+        _ => match location.rsplit_once(':') {
+            Some((file, line)) if line.bytes().all(|b| b.is_ascii_digit()) => (file, Some(line)),
+            _ => (location, None),
+        },
+    };
+    let file = file.replace('\\', "/");
+    let short = match file.rfind("src/") {
+        Some(i) => file[i..].to_owned(),
+        None => {
+            let comps: Vec<&str> = file.rsplit('/').take(2).collect();
+            comps.into_iter().rev().collect::<Vec<_>>().join("/")
+        }
+    };
+    let joined = match line {
+        Some(l) => format!("{short}:{l}"),
+        None => short,
+    };
+    crate::privacy::scrub_short(&joined, 200)
+}
+
+/// Stable across devices for the same bug: kind and location (message for signals,
+/// which have no location).
+pub fn signature(kind: &str, location: &str, message: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(kind.as_bytes());
+    h.update(b"|");
+    h.update(if location.is_empty() {
+        message.as_bytes()
+    } else {
+        location.as_bytes()
+    });
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_lose_user_paths_and_columns() {
+        assert_eq!(
+            short_location("/home/alice/code/locus/src/track.rs:42:9"),
+            "src/track.rs:42"
+        );
+        assert_eq!(
+            short_location("C:\\Users\\bob\\locus\\src\\gps\\fix.rs:7:1"),
+            "src/gps/fix.rs:7"
+        );
+        assert_eq!(short_location("/Users/carol/x/lib.rs:3"), "x/lib.rs:3");
+        assert_eq!(short_location(""), "");
+    }
+
+    #[test]
+    fn signatures_are_stable_and_distinct() {
+        let a = signature("panic", "src/a.rs:1", "x");
+        assert_eq!(a, signature("panic", "src/a.rs:1", "other message"));
+        assert_ne!(a, signature("panic", "src/a.rs:2", "x"));
+        assert_eq!(a.len(), 16);
+    }
+}
