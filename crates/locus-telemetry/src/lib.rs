@@ -1,4 +1,53 @@
-//! Fail-open runtime telemetry for Locus (being written).
+//! Fail-open runtime telemetry for Locus: logs, crash tombstones and health metrics that
+//! go first to the user's own bucket and — only if the user opts in — as anonymised
+//! aggregates to a community service. Telemetry may fail completely; the app must not
+//! notice.
+//!
+//! The modules follow the spec's diagram:
+//!
+//! ```text
+//! app ──log/tracing/metric──▶ recorder (Local Circular Buffer: lock-free mmap ring)
+//!                                │
+//!                         dispatch (thread `locus-telemetry`, own runtime, timer + flush)
+//!                           │                          │
+//!              worker::s3 (S3Worker)        worker::community (opt-in)
+//!              policy + breaker               policy + breaker + privacy
+//!                    │                                 │
+//!            sink::s3 → user's bucket        sink::community → community service
+//! ```
+//!
+//! `crash` writes tombstones from the panic hook and fatal-signal handlers, `settings`
+//! holds the spec's two switches (`enable_s3_diagnostics` = true,
+//! `enable_community_telemetry` = false), `breaker` the 6-hour circuit breaker.
+//!
+//! The whole story in one example — start, record through `tracing`, read the Debug
+//! screen, shut down within a deadline:
+//!
+//! ```
+//! use locus_telemetry::{Settings, Telemetry};
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use std::time::Duration;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! // Never fails: a bad setting or an unusable data dir gives a degraded handle.
+//! let telemetry = Telemetry::start(Settings {
+//!     data_dir: dir.path().to_path_buf(),
+//!     app_version: "1.2.0".into(),
+//!     // default destination: file://<data_dir>/bucket; use "s3://bucket" for S3
+//!     ..Settings::default()
+//! });
+//! let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(lat = 52.52, lon = 13.40, "gps fix"); // ~tens of ns, never blocks
+//! });
+//! telemetry.gauge("battery_pct", 87.0);
+//! for record in telemetry.recent(10) {
+//!     println!("{}", record.to_text_line()); // the Debug screen
+//! }
+//! let report = telemetry.shutdown(Duration::from_millis(500));
+//! assert!(report.took < Duration::from_secs(2));
+//! ```
+
 pub mod breaker;
 pub mod crash;
 pub mod dispatch;

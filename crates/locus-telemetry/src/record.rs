@@ -336,10 +336,13 @@ impl Record {
                 m.name,
                 m.value
             ),
-            Body::Session(s) => format!(
-                "{head} session {:?} {} (app {})",
-                s.event, s.session_id, s.app_version
-            ),
+            Body::Session(s) => {
+                let event = match s.event {
+                    SessionEvent::Start => "start",
+                    SessionEvent::CleanExit => "clean exit",
+                };
+                format!("{head} session {event} {} (app {})", s.session_id, s.app_version)
+            }
         }
     }
 }
