@@ -29,12 +29,12 @@ thread_local! {
 /// Marks the calling thread as telemetry's own: its events are not recorded.
 #[allow(dead_code)] // used by the dispatcher thread
 pub(crate) fn mark_telemetry_thread() {
-    TELEMETRY_THREAD.with(|t| t.set(true));
+    let _ = TELEMETRY_THREAD.try_with(|t| t.set(true));
 }
 
 /// Whether the calling thread is telemetry's own.
 pub(crate) fn on_telemetry_thread() -> bool {
-    TELEMETRY_THREAD.with(|t| t.get())
+    TELEMETRY_THREAD.try_with(|t| t.get()).unwrap_or(false)
 }
 
 /// A `tracing_subscriber` layer that records events into a [`FlightRecorder`].

@@ -37,12 +37,14 @@ fn record(info: &PanicHookInfo<'_>) {
     if crate::layer::on_telemetry_thread() {
         return;
     }
-    if IN_HOOK.with(|f| f.replace(true)) {
+    // Re-entry (a panic inside this hook), or a thread whose locals are already gone:
+    // write nothing rather than risk a panic inside the panic hook.
+    if IN_HOOK.try_with(|f| f.replace(true)).unwrap_or(true) {
         return;
     }
     count_crash();
     write_tombstone(target, info);
-    IN_HOOK.with(|f| f.set(false));
+    let _ = IN_HOOK.try_with(|f| f.set(false));
 }
 
 fn write_tombstone(target: &CrashTarget, info: &PanicHookInfo<'_>) {

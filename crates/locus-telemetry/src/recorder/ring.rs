@@ -150,27 +150,30 @@ impl Ring {
         if n > CHUNK_SLOTS {
             return self.reserve_dedicated(n);
         }
-        LEASE.with(|cell| {
-            let mut lease = cell.get();
-            let cursor = self.chunk_cursor.0.load(Ordering::Relaxed);
-            let fresh = lease.ring == self.id
-                && cursor <= lease.gen + self.n_chunks
-                && lease.end - lease.next >= n;
-            if !fresh {
-                let abs = self.lease_chunks(1);
-                let first = self.chunk_first_slot(abs);
-                lease = Lease {
-                    ring: self.id,
-                    gen: abs,
-                    next: first,
-                    end: first + CHUNK_SLOTS,
-                };
-            }
-            let start = lease.next;
-            lease.next += n;
-            cell.set(lease);
-            start
-        })
+        // `try_with`: a record written from a thread-local destructor must not panic.
+        LEASE
+            .try_with(|cell| {
+                let mut lease = cell.get();
+                let cursor = self.chunk_cursor.0.load(Ordering::Relaxed);
+                let fresh = lease.ring == self.id
+                    && cursor <= lease.gen + self.n_chunks
+                    && lease.end - lease.next >= n;
+                if !fresh {
+                    let abs = self.lease_chunks(1);
+                    let first = self.chunk_first_slot(abs);
+                    lease = Lease {
+                        ring: self.id,
+                        gen: abs,
+                        next: first,
+                        end: first + CHUNK_SLOTS,
+                    };
+                }
+                let start = lease.next;
+                lease.next += n;
+                cell.set(lease);
+                start
+            })
+            .unwrap_or_else(|_| self.reserve_dedicated(n))
     }
 
     /// Reserves `n` slots in chunks of their own, without touching any thread state:
