@@ -204,18 +204,24 @@ impl Dispatcher {
                                         retention_days: Some(settings.retention_days),
                                         status,
                                     };
-                                    tasks.push((
+                                    tasks.push(supervise(
                                         "S3",
-                                        tokio::spawn(worker.run(thread_ctl.clone(), index)),
+                                        index,
+                                        worker.run(thread_ctl.clone(), index),
+                                        &thread_ctl,
+                                        &recorder,
                                     ));
                                 }
                                 None => thread_ctl.retire(index),
                             }
                         }
                         if let Some((index, worker)) = community_worker {
-                            tasks.push((
+                            tasks.push(supervise(
                                 "community",
-                                tokio::spawn(worker.run(thread_ctl.clone(), index)),
+                                index,
+                                worker.run(thread_ctl.clone(), index),
+                                &thread_ctl,
+                                &recorder,
                             ));
                         }
                         let interval = Duration::from_secs(settings.upload_interval_secs);
@@ -225,15 +231,8 @@ impl Dispatcher {
                                 _ = thread_ctl.stopped() => break,
                             }
                         }
-                        for (name, task) in tasks {
-                            if let Err(e) = task.await {
-                                recorder.log(
-                                    Level::Error,
-                                    TARGET,
-                                    &format!("{name} worker stopped: {e}"),
-                                    &[],
-                                );
-                            }
+                        for task in tasks {
+                            let _ = task.await;
                         }
                     });
                 }));
@@ -249,6 +248,10 @@ impl Dispatcher {
                     thread_ctl.retire(i);
                 }
                 thread_running.store(false, Ordering::Release);
+                // Release our clone of the recorder (and with it, maybe, the ring file's
+                // lock) before saying we are done: a restart right after `shutdown`
+                // returned must be able to take the ring file back.
+                drop(recorder);
                 let _ = exit_tx.send(());
             });
         if let Err(e) = spawned {
@@ -306,6 +309,37 @@ impl Dispatcher {
         };
         flushed && exited
     }
+}
+
+/// Runs a worker as its own task; if it dies (a panic outside the upload boundary), the
+/// death is recorded and its flush acknowledgements are released, so the app's `flush`
+/// and `shutdown` never wait for a worker that is gone.
+fn supervise(
+    name: &'static str,
+    index: usize,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+    ctl: &Arc<Control>,
+    recorder: &FlightRecorder,
+) -> tokio::task::JoinHandle<()> {
+    let ctl = ctl.clone();
+    let recorder = recorder.clone();
+    let task = tokio::spawn(work);
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            let why = if e.is_panic() {
+                crate::worker::policy::panic_message(e.into_panic().as_ref())
+            } else {
+                "cancelled".to_owned()
+            };
+            recorder.log(
+                Level::Error,
+                TARGET,
+                &format!("{name} worker stopped: {why}; recording continues"),
+                &[],
+            );
+            ctl.retire(index);
+        }
+    })
 }
 
 /// Opens the destination named in the settings; a bad URL is recorded and disables the
