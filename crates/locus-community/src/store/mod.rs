@@ -6,6 +6,61 @@
 //! Everything here is plain data in, plain rows out; the rules about what may be shown
 //! (k-anonymity, rates, comparisons) live in `aggregate`.
 
+/// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
+/// evaluates to `Result<Insert, sqlx::Error>`. The first statement writes, so SQLite takes
+/// its write lock up front (a read-then-write transaction could fail to upgrade).
+macro_rules! insert_in_tx {
+    ($tx:ident, $report:expr, $received_at:expr) => {
+        async {
+            let r: &::locus_report::HealthReport = $report;
+            let received_at: i64 = $received_at;
+            let done = sqlx::query($crate::store::INSERT_REPORT)
+                .bind(&r.report_id)
+                .bind(&r.pseudonym)
+                .bind(&r.app_version)
+                .bind(&r.platform)
+                .bind(&r.os_family)
+                .bind(r.period_start.timestamp())
+                .bind(r.period_end.timestamp())
+                .bind(received_at)
+                .bind(i64::from(r.sessions.exited))
+                .bind(i64::from(r.sessions.crashed))
+                .bind(i64::from(r.sessions.abnormal))
+                .execute(&mut *$tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok::<_, sqlx::Error>($crate::store::Insert::Duplicate);
+            }
+            for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
+                sqlx::query($crate::store::INSERT_CRASH)
+                    .bind(&r.report_id)
+                    .bind(sig)
+                    .bind(kind)
+                    .bind(message)
+                    .bind(location)
+                    .bind(count)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for m in &r.metrics {
+                sqlx::query($crate::store::INSERT_METRIC)
+                    .bind(&r.report_id)
+                    .bind(&m.name)
+                    .bind(&m.kind)
+                    // BIGINT is signed: clamp the (absurd) counts above i64::MAX.
+                    .bind(i64::try_from(m.count).unwrap_or(i64::MAX))
+                    .bind(m.sum)
+                    .bind(m.min)
+                    .bind(m.max)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok($crate::store::Insert::Stored)
+        }
+        .await
+    };
+}
+
 mod postgres;
 mod sqlite;
 
@@ -13,6 +68,22 @@ use std::collections::BTreeMap;
 
 use locus_report::HealthReport;
 use sqlx::{PgPool, SqlitePool};
+
+/// A report's crash signatures by signature: one signature may appear twice in a
+/// report, so counts are merged rather than failing on the primary key.
+fn merged_crashes(r: &HealthReport) -> BTreeMap<&str, (&str, &str, &str, i64)> {
+    let mut crashes = BTreeMap::new();
+    for c in &r.crashes {
+        let e = crashes.entry(c.signature.as_str()).or_insert((
+            c.kind.as_str(),
+            c.message.as_str(),
+            c.location.as_str(),
+            0i64,
+        ));
+        e.3 = e.3.saturating_add(i64::from(c.count));
+    }
+    crashes
+}
 
 /// The schema, built into the binary and applied on start (idempotent).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -26,6 +97,9 @@ pub enum StoreError {
     /// The driver failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The SQLite writer task is gone (the store is shutting down).
+    #[error("the database writer has stopped")]
+    WriterGone,
     /// Applying the built-in migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -40,9 +114,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// Connection pools to one of the two backends.
+/// The database: connection pools to one of the two backends.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub struct Store {
+    inner: Inner,
+}
+
+#[derive(Debug, Clone)]
+enum Inner {
     /// SQLite (WAL mode, created on first start): one writer connection, so writes queue
     /// in order in this process instead of spinning in SQLite's busy handler, and a pool
     /// of readers that WAL lets run beside it.
@@ -51,6 +130,8 @@ pub enum Store {
         write: SqlitePool,
         /// Readers.
         read: SqlitePool,
+        /// Queues reports for the writer and commits them in batches.
+        batcher: sqlite::Batcher,
     },
     /// PostgreSQL.
     Postgres(PgPool),
@@ -64,16 +145,16 @@ enum Pool<'a> {
 
 impl Store {
     fn writer(&self) -> Pool<'_> {
-        match self {
-            Store::Sqlite { write, .. } => Pool::Sqlite(write),
-            Store::Postgres(p) => Pool::Postgres(p),
+        match &self.inner {
+            Inner::Sqlite { write, .. } => Pool::Sqlite(write),
+            Inner::Postgres(p) => Pool::Postgres(p),
         }
     }
 
     fn reader(&self) -> Pool<'_> {
-        match self {
-            Store::Sqlite { read, .. } => Pool::Sqlite(read),
-            Store::Postgres(p) => Pool::Postgres(p),
+        match &self.inner {
+            Inner::Sqlite { read, .. } => Pool::Sqlite(read),
+            Inner::Postgres(p) => Pool::Postgres(p),
         }
     }
 }
@@ -201,23 +282,29 @@ impl Store {
     /// Opens (and for SQLite creates) the database named by `url` and applies the
     /// built-in migrations. `max_connections` bounds the pool.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
-        let store = if url.starts_with("sqlite:") {
+        let inner = if url.starts_with("sqlite:") {
             let (write, read) = sqlite::connect(url, max_connections).await?;
-            Store::Sqlite { write, read }
+            let batcher = sqlite::Batcher::start(write.clone());
+            Inner::Sqlite {
+                write,
+                read,
+                batcher,
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::Postgres(postgres::connect(url, max_connections).await?)
+            Inner::Postgres(postgres::connect(url, max_connections).await?)
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
+        let store = Store { inner };
         on_pool!(store.writer(), |pool, _Db| MIGRATOR.run(pool).await)?;
         Ok(store)
     }
 
     /// Which backend this store runs on.
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite { .. } => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+        match &self.inner {
+            Inner::Sqlite { .. } => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -233,67 +320,16 @@ impl Store {
     /// Stores a validated report once: a report id already stored, or forgotten by a
     /// deletion, is not written again.
     pub async fn insert(&self, r: &HealthReport, received_at: i64) -> Result<Insert, StoreError> {
-        // One signature or metric name may appear twice in a report: merge, don't fail.
-        let mut crashes: BTreeMap<&str, (&str, &str, &str, i64)> = BTreeMap::new();
-        for c in &r.crashes {
-            let e = crashes.entry(c.signature.as_str()).or_insert((
-                c.kind.as_str(),
-                c.message.as_str(),
-                c.location.as_str(),
-                0,
-            ));
-            e.3 += i64::from(c.count);
+        match &self.inner {
+            // SQLite has one writer: its batcher commits queued reports together.
+            Inner::Sqlite { batcher, .. } => batcher.insert(r.clone(), received_at).await,
+            Inner::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let outcome = insert_in_tx!(tx, r, received_at)?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
         }
-        // Postgres BIGINT is signed: clamp the (absurd) counts above i64::MAX.
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        on_pool!(self.writer(), |pool, _Db| {
-            // The first statement writes, so SQLite takes its write lock up front (a
-            // read-then-write transaction could fail to upgrade under concurrency).
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query(INSERT_REPORT)
-                .bind(&r.report_id)
-                .bind(&r.pseudonym)
-                .bind(&r.app_version)
-                .bind(&r.platform)
-                .bind(&r.os_family)
-                .bind(r.period_start.timestamp())
-                .bind(r.period_end.timestamp())
-                .bind(received_at)
-                .bind(i64::from(r.sessions.exited))
-                .bind(i64::from(r.sessions.crashed))
-                .bind(i64::from(r.sessions.abnormal))
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(Insert::Duplicate);
-            }
-            for (sig, (kind, message, location, count)) in &crashes {
-                sqlx::query(INSERT_CRASH)
-                    .bind(&r.report_id)
-                    .bind(*sig)
-                    .bind(*kind)
-                    .bind(*message)
-                    .bind(*location)
-                    .bind(*count)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for m in &r.metrics {
-                sqlx::query(INSERT_METRIC)
-                    .bind(&r.report_id)
-                    .bind(&m.name)
-                    .bind(&m.kind)
-                    .bind(clamp(m.count))
-                    .bind(m.sum)
-                    .bind(m.min)
-                    .bind(m.max)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(Insert::Stored)
-        })
     }
 
     /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is
@@ -362,12 +398,12 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite { write, read } => {
+        match &self.inner {
+            Inner::Sqlite { write, read, .. } => {
                 read.close().await;
                 write.close().await;
             }
-            Store::Postgres(pool) => pool.close().await,
+            Inner::Postgres(pool) => pool.close().await,
         }
     }
 }
