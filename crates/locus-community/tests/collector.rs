@@ -102,10 +102,49 @@ async fn duplicates_are_stored_once(b: Backend) {
     .await;
     assert_eq!((status, body["duplicate"].clone()), (200, json!(true)));
     assert_eq!(db.store().await.report_count().await.unwrap(), 1);
+
+    // The same new report raced from 20 connections: one stores it, 19 see a duplicate;
+    // 40 distinct reports at once are all stored (they may share one commit).
+    let raced = report(2, "1.2.0", 1, 0, 0, vec![], 2);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (c, url) = (c.clone(), s.url("/v1/reports"));
+        let r = if i < 20 {
+            raced.clone()
+        } else {
+            report(100 + i, "1.2.0", 1, 0, 0, vec![], 2)
+        };
+        tasks.push(tokio::spawn(async move {
+            c.post(url)
+                .json(&r)
+                .send()
+                .await
+                .expect("POST")
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses[..20].iter().filter(|&&x| x == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[..20].iter().filter(|&&x| x == 200).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert!(statuses[20..].iter().all(|&x| x == 202), "{statuses:?}");
+    assert_eq!(db.store().await.report_count().await.unwrap(), 42);
     // Counted once in the aggregates too.
     let s1 = Server::start(&db, &["--k", "1"]);
     let (_, v) = get_json(&c, &s1, "/v1/versions/1.2.0").await;
-    assert_eq!(v["sessions"], 4);
+    assert_eq!(v["sessions"], 4 + 1 + 40);
+    assert_eq!(v["devices"], 42);
     assert_eq!(v["top_crashes"][0]["count"], 1);
 }
 
