@@ -15,7 +15,7 @@
 //! PUT into a probe bucket succeeds (typically 1–2 s). If a port was grabbed in between,
 //! the start is retried on other ports.
 //!
-//! Clean-up (see [`process`](self) internals): the server is killed when the value is
+//! Clean-up (details in `process.rs`): the server is killed when the value is
 //! dropped, at process exit for [`SeaweedS3::shared`], and by the kernel
 //! (`PR_SET_PDEATHSIG`) if the test process dies; its temp dir and the
 //! `/tmp/seaweedfs-*-<port>.sock` files of its own ports are removed.
