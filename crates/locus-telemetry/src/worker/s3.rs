@@ -11,6 +11,8 @@ use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
 use crate::sink::s3::{encode_batch, object_key, KeyClock};
 use crate::sink::DiagnosticsSink;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,7 +43,16 @@ impl S3Worker {
     pub async fn run(mut self, ctl: Arc<Control>, index: usize) {
         self.update(|s| s.target = self.sink.describe());
         if let Some(days) = self.retention_days {
-            self.ensure_retention(days).await;
+            // Cancellable like a round: a hung retention call must not hold shutdown
+            // (and the ring file) for a whole attempt timeout.
+            tokio::select! {
+                biased;
+                _ = ctl.stopped() => {
+                    ctl.retire(index);
+                    return;
+                }
+                _ = self.ensure_retention(days) => {}
+            }
         }
         loop {
             let gen = ctl.flush_generation();
@@ -65,11 +76,26 @@ impl S3Worker {
         if !matches!(self.breaker.permit(), crate::breaker::Permit::Closed) {
             return;
         }
-        let res =
-            tokio::time::timeout(self.attempt_timeout, self.sink.ensure_retention(days)).await;
+        // Inside the same failure boundary as uploads: a panicking sink (building the
+        // future or polling it) must not kill the worker task.
+        let sink = self.sink.clone();
+        let res = match std::panic::catch_unwind(AssertUnwindSafe(|| sink.ensure_retention(days))) {
+            Ok(fut) => {
+                tokio::time::timeout(self.attempt_timeout, AssertUnwindSafe(fut).catch_unwind())
+                    .await
+            }
+            Err(panic) => Ok(Err(panic)),
+        };
         let (level, msg) = match res {
-            Ok(Ok(done)) => (Level::Info, done),
-            Ok(Err(e)) => (Level::Warn, format!("retention rule not applied: {e}")),
+            Ok(Ok(Ok(done))) => (Level::Info, done),
+            Ok(Ok(Err(e))) => (Level::Warn, format!("retention rule not applied: {e}")),
+            Ok(Err(panic)) => (
+                Level::Warn,
+                format!(
+                    "retention rule not applied: panicked: {}",
+                    super::policy::panic_message(&*panic)
+                ),
+            ),
             Err(_) => (
                 Level::Warn,
                 "retention rule not applied: timed out".to_owned(),

@@ -1,0 +1,298 @@
+//! The tracking loop of `locus-diag demo` (a GPS fix logged through `tracing` with the
+//! `TelemetryLayer`, a histogram and a counter per iteration, a gauge every 100) in three
+//! configurations in one run: telemetry off (no layer, no `Telemetry`), a healthy S3
+//! (SeaweedFS), and S3 hung (a loopback server that accepts and never answers). Uploads
+//! run every second, so they really happen during the loop.
+//!
+//! Two loops per configuration: paced at 100 Hz for a few seconds (as the app runs), and
+//! unthrottled for a fixed number of iterations (worst case for the hot path). For each:
+//! p50 / p99 / max of the loop body's time (the work, not the sleep), p99 relative to
+//! telemetry off, iterations slower than 1 ms, and for the paced loop the p99 period
+//! (does the loop keep its 10 ms pace?). Printed as a markdown table.
+//!
+//! `cargo bench -p locus-telemetry --bench tracking_loop` (needs `weed`: `bash
+//! scripts/seaweedfs.sh`). A custom main, not criterion: we need tail latencies of one
+//! long run, not means of many short ones. Takes about a minute.
+
+use locus_telemetry::{Settings, Telemetry};
+use locus_testkit::faults::{FaultServer, Mode};
+use locus_testkit::seaweed::SeaweedS3;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tracing_subscriber::layer::SubscriberExt;
+
+const HZ: u32 = 100;
+const PACED_SECONDS: u32 = 8;
+const UNTHROTTLED_ITERATIONS: usize = 1_000_000;
+const STALL: Duration = Duration::from_millis(1);
+
+/// The demo's deterministic random walk.
+struct Walk(u64);
+impl Walk {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Fix {
+    rng: Walk,
+    lat: f64,
+    lon: f64,
+    battery: f64,
+}
+
+impl Fix {
+    fn new() -> Fix {
+        Fix {
+            rng: Walk(0x9E37_79B9_7F4A_7C15),
+            lat: 52.520008,
+            lon: 13.404954,
+            battery: 96.0,
+        }
+    }
+
+    /// One iteration of the demo's loop body (same events, same fields).
+    #[inline(always)]
+    fn iterate(&mut self, i: usize, telemetry: Option<&Telemetry>) {
+        let rng = &mut self.rng;
+        self.lat += (rng.next() - 0.5) * 1e-4;
+        self.lon += (rng.next() - 0.5) * 1e-4;
+        let accuracy = 3.0 + rng.next() * 9.0;
+        let speed = rng.next() * 14.0;
+        let (lat, lon) = (self.lat, self.lon);
+        tracing::info!(
+            lat,
+            lon,
+            accuracy_m = accuracy,
+            speed_mps = speed,
+            "gps fix"
+        );
+        let latency = 4.0 + rng.next() * 20.0;
+        if let Some(t) = telemetry {
+            t.histogram("fix_latency_ms", latency);
+            t.counter("fixes", 1);
+        }
+        if i.is_multiple_of(100) {
+            self.battery -= 0.05;
+            if let Some(t) = telemetry {
+                t.gauge("battery_pct", self.battery);
+            }
+            tracing::debug!(battery_pct = self.battery, charging = false, "battery");
+        }
+        black_box(latency);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    stalls: usize,
+    n: usize,
+    period_p99: Option<Duration>,
+}
+
+fn stats(mut samples: Vec<Duration>, periods: Option<Vec<Duration>>) -> Stats {
+    samples.sort_unstable();
+    let at = |s: &[Duration], q: f64| s[((s.len() as f64 - 1.0) * q).round() as usize];
+    let period_p99 = periods.map(|mut p| {
+        p.sort_unstable();
+        at(&p, 0.99)
+    });
+    Stats {
+        p50: at(&samples, 0.5),
+        p99: at(&samples, 0.99),
+        max: *samples.last().unwrap(),
+        stalls: samples.iter().filter(|d| **d > STALL).count(),
+        n: samples.len(),
+        period_p99,
+    }
+}
+
+fn paced(telemetry: Option<&Telemetry>) -> Stats {
+    let period = Duration::from_secs(1) / HZ;
+    let n = (PACED_SECONDS * HZ) as usize;
+    let mut fix = Fix::new();
+    let mut samples = Vec::with_capacity(n);
+    let mut periods = Vec::with_capacity(n);
+    let start = Instant::now();
+    let mut last = start;
+    for i in 0..n {
+        let t0 = Instant::now();
+        if i > 0 {
+            periods.push(t0 - last);
+        }
+        last = t0;
+        fix.iterate(i, telemetry);
+        samples.push(t0.elapsed());
+        let next = start + period * (i as u32 + 1);
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    stats(samples, Some(periods))
+}
+
+fn unthrottled(telemetry: Option<&Telemetry>) -> Stats {
+    let mut fix = Fix::new();
+    let mut samples = Vec::with_capacity(UNTHROTTLED_ITERATIONS);
+    for i in 0..UNTHROTTLED_ITERATIONS {
+        let t0 = Instant::now();
+        fix.iterate(i, telemetry);
+        samples.push(t0.elapsed());
+    }
+    stats(samples, None)
+}
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        data_dir: dir.to_path_buf(),
+        device_id: Some("bench-device".into()),
+        app_version: "1.2.0".into(),
+        upload_interval_secs: 1,
+        attempt_timeout_secs: 2,
+        s3_path_style: true,
+        s3_region: Some("us-east-1".into()),
+        ..Settings::default()
+    }
+}
+
+struct Row {
+    config: &'static str,
+    loop_kind: &'static str,
+    stats: Stats,
+    uploads: String,
+}
+
+/// Runs both loops with `telemetry` (None = off) and a layer when on.
+fn run(config: &'static str, telemetry: Option<&Telemetry>, rows: &mut Vec<Row>) {
+    let dispatch = match telemetry {
+        Some(t) => tracing::Dispatch::new(tracing_subscriber::registry().with(t.layer())),
+        None => tracing::Dispatch::none(),
+    };
+    let describe = |t: Option<&Telemetry>| match t.and_then(|t| t.status().dispatch) {
+        Some(d) => {
+            let s = &d.destinations[0];
+            format!(
+                "{} ok / {} failed / {} attempts, breaker {}",
+                s.uploads_ok,
+                s.uploads_failed,
+                s.attempts,
+                s.breaker.as_ref().map_or("?", |b| b.state.as_str())
+            )
+        }
+        None => "—".into(),
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        let before = describe(telemetry);
+        let s = paced(telemetry);
+        rows.push(Row {
+            config,
+            loop_kind: "100 Hz",
+            stats: s,
+            uploads: format!("{before} → {}", describe(telemetry)),
+        });
+        let before = describe(telemetry);
+        let s = unthrottled(telemetry);
+        rows.push(Row {
+            config,
+            loop_kind: "unthrottled",
+            stats: s,
+            uploads: format!("{before} → {}", describe(telemetry)),
+        });
+    });
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing special: run
+    // a tiny smoke version then, so the test build stays quick.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("tracking_loop: run with `cargo bench --bench tracking_loop`");
+        return;
+    }
+    let total = Instant::now();
+    let mut rows = Vec::new();
+
+    eprintln!("telemetry off…");
+    run("telemetry off", None, &mut rows);
+
+    eprintln!("starting SeaweedFS…");
+    let s3 = SeaweedS3::start();
+    let bucket = s3.unique_bucket("tracking-loop");
+    let dir = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(Settings {
+        destination: Some(format!("s3://{bucket}")),
+        s3_endpoint: Some(s3.endpoint().to_owned()),
+        s3_region: Some(s3.region().to_owned()),
+        s3_access_key_id: Some(s3.access_key().to_owned()),
+        s3_secret_access_key: Some(s3.secret_key().to_owned()),
+        ..settings(dir.path())
+    });
+    eprintln!("healthy S3…");
+    run("healthy S3", Some(&t), &mut rows);
+    let healthy_shutdown = t.shutdown(Duration::from_millis(500));
+    drop(t);
+
+    let hung = FaultServer::start(Mode::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(Settings {
+        destination: Some("s3://hung-bucket".into()),
+        s3_endpoint: Some(hung.endpoint()),
+        s3_access_key_id: Some("AKIDBENCH".into()),
+        s3_secret_access_key: Some("bench-secret".into()),
+        ..settings(dir.path())
+    });
+    eprintln!("S3 hung…");
+    run("S3 hung", Some(&t), &mut rows);
+    let hung_shutdown = t.shutdown(Duration::from_millis(500));
+    let hung_requests = hung.attempts();
+    drop(t);
+    drop(s3);
+
+    println!();
+    println!(
+        "| configuration | loop | iterations | p50 µs | p99 µs | max µs | p99 / off | stalls > 1 ms | p99 period ms | uploads during the loops |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let off = rows
+            .iter()
+            .find(|o| o.config == "telemetry off" && o.loop_kind == r.loop_kind)
+            .map(|o| o.stats.p99)
+            .unwrap();
+        let s = r.stats;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.2}× | {} | {} | {} |",
+            r.config,
+            r.loop_kind,
+            s.n,
+            us(s.p50),
+            us(s.p99),
+            us(s.max),
+            s.p99.as_secs_f64() / off.as_secs_f64().max(1e-9),
+            s.stalls,
+            s.period_p99
+                .map_or("—".into(), |p| format!("{:.3}", p.as_secs_f64() * 1e3)),
+            r.uploads
+        );
+    }
+    println!();
+    println!(
+        "shutdown(500 ms): healthy {:?} (finished: {}), hung {:?} (finished: {}); requests at the hung server: {hung_requests}; total bench time {:.0} s",
+        healthy_shutdown.took,
+        healthy_shutdown.dispatcher_finished,
+        hung_shutdown.took,
+        hung_shutdown.dispatcher_finished,
+        total.elapsed().as_secs_f64()
+    );
+}
