@@ -3,7 +3,8 @@
 //! two, and run on whichever pool the URL chose: [`on_pool!`] expands a body once per
 //! backend so each copy is type-checked against its own driver.
 //!
-//! Everything here is plain data in, plain rows out; the rules about what may be shown
+//! Reports are written through `batch` (group commit); deletions and reads go to the
+//! pools directly. Everything here is plain data in, plain rows out; the rules about what may be shown
 //! (k-anonymity, rates, comparisons) live in `aggregate`.
 
 /// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
@@ -61,6 +62,7 @@ macro_rules! insert_in_tx {
     };
 }
 
+mod batch;
 mod postgres;
 mod sqlite;
 
@@ -130,11 +132,16 @@ enum Inner {
         write: SqlitePool,
         /// Readers.
         read: SqlitePool,
-        /// Queues reports for the writer and commits them in batches.
-        batcher: sqlite::Batcher,
+        /// Queues reports for the writer, which commits them in batches.
+        batcher: batch::Batcher,
     },
     /// PostgreSQL.
-    Postgres(PgPool),
+    Postgres {
+        /// Readers and writers.
+        pool: PgPool,
+        /// Queues reports for the writer tasks, which commit them in batches.
+        batcher: batch::Batcher,
+    },
 }
 
 /// One pool of a [`Store`], chosen for reading or writing.
@@ -147,14 +154,14 @@ impl Store {
     fn writer(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { write, .. } => Pool::Sqlite(write),
-            Inner::Postgres(p) => Pool::Postgres(p),
+            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
         }
     }
 
     fn reader(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { read, .. } => Pool::Sqlite(read),
-            Inner::Postgres(p) => Pool::Postgres(p),
+            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
         }
     }
 }
@@ -284,14 +291,19 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let inner = if url.starts_with("sqlite:") {
             let (write, read) = sqlite::connect(url, max_connections).await?;
-            let batcher = sqlite::Batcher::start(write.clone());
+            let batcher = batch::Batcher::start(batch::WritePool::Sqlite(write.clone()), 1);
             Inner::Sqlite {
                 write,
                 read,
                 batcher,
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Inner::Postgres(postgres::connect(url, max_connections).await?)
+            let pool = postgres::connect(url, max_connections).await?;
+            // Several writers, so a slow commit (fsync) does not stall the queue, leaving
+            // connections for reads.
+            let writers = (max_connections / 2).clamp(1, 4) as usize;
+            let batcher = batch::Batcher::start(batch::WritePool::Postgres(pool.clone()), writers);
+            Inner::Postgres { pool, batcher }
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -304,7 +316,7 @@ impl Store {
     pub fn backend(&self) -> Backend {
         match &self.inner {
             Inner::Sqlite { .. } => Backend::Sqlite,
-            Inner::Postgres(_) => Backend::Postgres,
+            Inner::Postgres { .. } => Backend::Postgres,
         }
     }
 
@@ -321,13 +333,8 @@ impl Store {
     /// deletion, is not written again.
     pub async fn insert(&self, r: &HealthReport, received_at: i64) -> Result<Insert, StoreError> {
         match &self.inner {
-            // SQLite has one writer: its batcher commits queued reports together.
-            Inner::Sqlite { batcher, .. } => batcher.insert(r.clone(), received_at).await,
-            Inner::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let outcome = insert_in_tx!(tx, r, received_at)?;
-                tx.commit().await?;
-                Ok(outcome)
+            Inner::Sqlite { batcher, .. } | Inner::Postgres { batcher, .. } => {
+                batcher.insert(r.clone(), received_at).await
             }
         }
     }
@@ -403,7 +410,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Inner::Postgres(pool) => pool.close().await,
+            Inner::Postgres { pool, .. } => pool.close().await,
         }
     }
 }

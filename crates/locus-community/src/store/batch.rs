@@ -1,0 +1,138 @@
+//! Group commit: every report is written through a [`Batcher`]. Requests queue their
+//! report; writer tasks take whatever has queued (up to [`MAX_BATCH`]) and write it in one
+//! transaction, so concurrent requests share one commit (one fsync on PostgreSQL, one
+//! write lock on SQLite) instead of each paying for its own. If a batch fails, its reports
+//! are retried one per transaction so one bad report cannot fail the others.
+
+use std::sync::Arc;
+
+use locus_report::HealthReport;
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::{Insert, StoreError};
+
+/// Most reports committed in one transaction.
+pub const MAX_BATCH: usize = 64;
+
+/// Reports waiting for a writer; beyond this, `insert` waits for room.
+const QUEUE: usize = 1024;
+
+struct Job {
+    report: HealthReport,
+    received_at: i64,
+    reply: oneshot::Sender<Result<Insert, StoreError>>,
+}
+
+/// The pool writers write to.
+#[derive(Debug, Clone)]
+pub(super) enum WritePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The queue in front of the writer tasks.
+#[derive(Debug, Clone)]
+pub(super) struct Batcher {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts `writers` writer tasks on the current runtime; they end when every
+    /// `Batcher` clone is dropped.
+    pub(super) fn start(pool: WritePool, writers: usize) -> Batcher {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(run(pool.clone(), rx.clone()));
+        }
+        Batcher { queue }
+    }
+
+    /// Queues `report` and waits for its outcome.
+    pub(super) async fn insert(
+        &self,
+        report: HealthReport,
+        received_at: i64,
+    ) -> Result<Insert, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            report,
+            received_at,
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Takes the next batch: waits for one job, then takes what else is already queued.
+async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+async fn run(pool: WritePool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    while let Some(jobs) = next_batch(&rx).await {
+        match write(&pool, &jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(_) if jobs.len() > 1 => {
+                for job in jobs {
+                    let result = write(&pool, std::slice::from_ref(&job))
+                        .await
+                        .map_err(StoreError::Db)
+                        .and_then(|o| o.into_iter().next().ok_or(StoreError::WriterGone));
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                // `sqlx::Error` is not `Clone`; there is only one job here anyway.
+                let mut e = Some(e);
+                for job in jobs {
+                    let err = e
+                        .take()
+                        .map(StoreError::Db)
+                        .unwrap_or(StoreError::WriterGone);
+                    let _ = job.reply.send(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `jobs` in one transaction; one outcome per job, in order.
+async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Error> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    match pool {
+        WritePool::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            for job in jobs {
+                outcomes.push(insert_in_tx!(tx, &job.report, job.received_at)?);
+            }
+            tx.commit().await?;
+        }
+        WritePool::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            for job in jobs {
+                outcomes.push(insert_in_tx!(tx, &job.report, job.received_at)?);
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(outcomes)
+}
