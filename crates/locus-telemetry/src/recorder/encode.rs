@@ -56,12 +56,22 @@ pub(crate) struct Encoder<'b> {
 
 impl<'b> Encoder<'b> {
     /// Starts a record; the head is filled in by [`Encoder::finish`].
+    #[inline]
     pub fn new(buf: &'b mut [MaybeUninit<u8>]) -> Self {
         let cap = buf.len().min(layout::MAX_RECORD);
         let buf = &mut buf[..cap];
-        for b in &mut buf[..RECORD_HEAD] {
-            b.write(0);
-        }
+        assert!(
+            cap >= RECORD_HEAD + 64,
+            "record buffers are at least 96 bytes"
+        );
+        // SAFETY: cap >= RECORD_HEAD (asserted); the head is zeroed so that every byte
+        // before `pos` is initialised from the start.
+        unsafe {
+            std::ptr::write_unaligned(
+                buf.as_mut_ptr().cast::<[u8; RECORD_HEAD]>(),
+                [0; RECORD_HEAD],
+            )
+        };
         Encoder {
             buf,
             pos: RECORD_HEAD,
@@ -70,10 +80,12 @@ impl<'b> Encoder<'b> {
         }
     }
 
+    #[inline]
     fn room(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline]
     fn put(&mut self, bytes: &[u8]) -> bool {
         if bytes.len() > self.room() {
             self.flags |= FLAG_TRUNCATED;
@@ -93,19 +105,45 @@ impl<'b> Encoder<'b> {
         true
     }
 
+    /// A fixed-size value, without a call to `memcpy`.
+    #[inline]
+    fn put_fixed<const K: usize>(&mut self, bytes: [u8; K]) -> bool {
+        if K > self.room() {
+            self.flags |= FLAG_TRUNCATED;
+            return false;
+        }
+        // SAFETY: K bytes fit at `pos` (checked above).
+        unsafe {
+            std::ptr::write_unaligned(self.buf.as_mut_ptr().add(self.pos).cast::<[u8; K]>(), bytes)
+        };
+        self.pos += K;
+        true
+    }
+
+    #[inline]
     pub fn u8(&mut self, v: u8) -> bool {
-        self.put(&[v])
+        self.put_fixed([v])
     }
+    #[inline]
     pub fn u64(&mut self, v: u64) -> bool {
-        self.put(&v.to_le_bytes())
+        self.put_fixed(v.to_le_bytes())
     }
+    #[inline]
     pub fn i32(&mut self, v: i32) -> bool {
-        self.put(&v.to_le_bytes())
+        self.put_fixed(v.to_le_bytes())
     }
 
     /// A string with a u32 length prefix, cut to fit the room left (minus a reserve for
     /// the items that follow, unless `last`).
+    #[inline]
     pub fn str(&mut self, s: &[u8], last: bool) -> bool {
+        let reserve = if last { 0 } else { RESERVE };
+        // The common case: it fits whole; length and bytes in one go.
+        if 4 + s.len() + reserve <= self.room() {
+            self.put_fixed((s.len() as u32).to_le_bytes());
+            self.put(s);
+            return true;
+        }
         if !self.begin_str() {
             return false;
         }
@@ -164,6 +202,7 @@ impl<'b> Encoder<'b> {
     }
 
     /// A field: key (truncated to 255 bytes) then a tagged value.
+    #[inline]
     pub fn field(&mut self, key: &str, value: FieldValue<'_>) -> bool {
         let key = &key.as_bytes()[..key.len().min(255)];
         let need_scalar = 1 + key.len() + 1 + 8;
@@ -174,10 +213,10 @@ impl<'b> Encoder<'b> {
         self.u8(key.len() as u8);
         self.put(key);
         match value {
-            FieldValue::Bool(v) => self.u8(tag::BOOL) && self.u8(u8::from(v)),
-            FieldValue::I64(v) => self.u8(tag::I64) && self.put(&v.to_le_bytes()),
-            FieldValue::U64(v) => self.u8(tag::U64) && self.put(&v.to_le_bytes()),
-            FieldValue::F64(v) => self.u8(tag::F64) && self.put(&v.to_le_bytes()),
+            FieldValue::Bool(v) => self.put_fixed([tag::BOOL, u8::from(v)]),
+            FieldValue::I64(v) => self.u8(tag::I64) && self.put_fixed(v.to_le_bytes()),
+            FieldValue::U64(v) => self.u8(tag::U64) && self.put_fixed(v.to_le_bytes()),
+            FieldValue::F64(v) => self.u8(tag::F64) && self.put_fixed(v.to_le_bytes()),
             FieldValue::Str(s) => self.u8(tag::STR) && self.str(s.as_bytes(), false),
             FieldValue::Bytes(s) => self.u8(tag::STR) && self.str(s, false),
         }
@@ -202,23 +241,134 @@ impl<'b> Encoder<'b> {
     }
 
     /// Fills the head and returns the whole record (commit word still zero).
+    #[inline]
     pub fn finish(mut self, seq: u64, ts_nanos: i64, kind: u8, level: u8) -> &'b [u8] {
         self.end_str();
         let len = (self.pos - RECORD_HEAD) as u32;
-        let mut head = [0u8; RECORD_HEAD];
-        head[8..12].copy_from_slice(&len.to_le_bytes());
-        head[12] = kind;
-        head[13] = level;
-        head[14..16].copy_from_slice(&self.flags.to_le_bytes());
-        head[16..24].copy_from_slice(&seq.to_le_bytes());
-        head[24..32].copy_from_slice(&ts_nanos.to_le_bytes());
-        for (slot, b) in self.buf.iter_mut().zip(head) {
-            slot.write(b);
-        }
+        let word1 = u64::from(len)
+            | u64::from(kind) << 32
+            | u64::from(level) << 40
+            | u64::from(self.flags) << 48;
+        let head: [u64; 4] = [0, word1.to_le(), seq.to_le(), (ts_nanos as u64).to_le()];
+        // SAFETY: the buffer holds at least RECORD_HEAD bytes (asserted in `new`).
+        unsafe { std::ptr::write_unaligned(self.buf.as_mut_ptr().cast::<[u64; 4]>(), head) };
         let pos = self.pos;
         // SAFETY: as in `written`; the borrow of `buf` moves out with the returned slice.
         unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), pos) }
     }
+}
+
+/// Raw writes into a buffer whose size was checked once for everything written.
+struct Unchecked {
+    p: *mut u8,
+    pos: usize,
+}
+
+impl Unchecked {
+    /// # Safety
+    /// `pos + b.len()` must be within the buffer.
+    #[inline(always)]
+    unsafe fn bytes(&mut self, b: &[u8]) {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), self.p.add(self.pos), b.len());
+        self.pos += b.len();
+    }
+
+    /// # Safety
+    /// `pos + K` must be within the buffer.
+    #[inline(always)]
+    unsafe fn fixed<const K: usize>(&mut self, b: [u8; K]) {
+        std::ptr::write_unaligned(self.p.add(self.pos).cast::<[u8; K]>(), b);
+        self.pos += K;
+    }
+}
+
+/// Encodes a log record in one pass when all of it fits `buf` untruncated — the common
+/// case — with a single size check up front instead of one per item. `None` means it
+/// does not fit: use [`Encoder`], which truncates. Produces exactly the bytes the
+/// `Encoder` would (same payload format), head included but for seq and time, which the
+/// caller patches with [`patch_seq_ts`].
+#[inline]
+pub(crate) fn encode_log_fast<'b>(
+    buf: &'b mut [MaybeUninit<u8>],
+    level: u8,
+    target: &str,
+    message: &str,
+    fields: &[(&str, FieldValue<'_>)],
+) -> Option<&'b mut [u8]> {
+    const MESSAGE_KEY: &[u8] = b"message";
+    let mut total = RECORD_HEAD + 4 + target.len() + 2 + MESSAGE_KEY.len() + 4 + message.len();
+    for (k, v) in fields {
+        if k.len() > 255 {
+            return None;
+        }
+        total += 2
+            + k.len()
+            + match v {
+                FieldValue::Bool(_) => 1,
+                FieldValue::I64(_) | FieldValue::U64(_) | FieldValue::F64(_) => 8,
+                FieldValue::Str(s) => 4 + s.len(),
+                FieldValue::Bytes(b) => 4 + b.len(),
+            };
+    }
+    if total > buf.len() || total > layout::MAX_RECORD {
+        return None;
+    }
+    let mut w = Unchecked {
+        p: buf.as_mut_ptr().cast::<u8>(),
+        pos: 0,
+    };
+    let len = (total - RECORD_HEAD) as u64;
+    // SAFETY: every write below is accounted for in `total`, which fits `buf`.
+    unsafe {
+        w.fixed([0u8; 8]);
+        w.fixed((len | u64::from(layout::kind::LOG) << 32 | u64::from(level) << 40).to_le_bytes());
+        w.fixed([0u8; 16]); // seq and time, patched by the caller
+        w.fixed((target.len() as u32).to_le_bytes());
+        w.bytes(target.as_bytes());
+        w.fixed([MESSAGE_KEY.len() as u8]);
+        w.bytes(MESSAGE_KEY);
+        w.fixed([tag::STR]);
+        w.fixed((message.len() as u32).to_le_bytes());
+        w.bytes(message.as_bytes());
+        for (k, v) in fields {
+            w.fixed([k.len() as u8]);
+            w.bytes(k.as_bytes());
+            match v {
+                FieldValue::Bool(b) => w.fixed([tag::BOOL, u8::from(*b)]),
+                FieldValue::I64(x) => {
+                    w.fixed([tag::I64]);
+                    w.fixed(x.to_le_bytes());
+                }
+                FieldValue::U64(x) => {
+                    w.fixed([tag::U64]);
+                    w.fixed(x.to_le_bytes());
+                }
+                FieldValue::F64(x) => {
+                    w.fixed([tag::F64]);
+                    w.fixed(x.to_le_bytes());
+                }
+                FieldValue::Str(s) => {
+                    w.fixed([tag::STR]);
+                    w.fixed((s.len() as u32).to_le_bytes());
+                    w.bytes(s.as_bytes());
+                }
+                FieldValue::Bytes(b) => {
+                    w.fixed([tag::STR]);
+                    w.fixed((b.len() as u32).to_le_bytes());
+                    w.bytes(b);
+                }
+            }
+        }
+        debug_assert_eq!(w.pos, total);
+        Some(std::slice::from_raw_parts_mut(w.p, total))
+    }
+}
+
+/// Writes the sequence number and time into an encoded record's head.
+#[inline]
+pub(crate) fn patch_seq_ts(record: &mut [u8], seq: u64, ts_nanos: i64) {
+    record[16..24].copy_from_slice(&seq.to_le_bytes());
+    record[24..32].copy_from_slice(&ts_nanos.to_le_bytes());
 }
 
 /// `fmt::Write` into the open string of an encoder, for `Debug` values and
@@ -238,6 +388,33 @@ impl std::fmt::Write for StrSink<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_writes_exactly_what_the_careful_encoder_writes() {
+        let fields = [
+            ("lat", FieldValue::F64(52.52)),
+            ("n", FieldValue::I64(-3)),
+            ("u", FieldValue::U64(u64::MAX)),
+            ("ok", FieldValue::Bool(true)),
+            ("s", FieldValue::Str("gps")),
+            ("b", FieldValue::Bytes(b"\xff")),
+        ];
+        let mut a = [MaybeUninit::uninit(); 1024];
+        let fast = encode_log_fast(&mut a, 3, "locus::gps", "fix", &fields).expect("fits");
+        patch_seq_ts(fast, 9, 77);
+        let mut b = [MaybeUninit::uninit(); 1024];
+        let mut e = Encoder::new(&mut b);
+        e.str(b"locus::gps", false);
+        e.field("message", FieldValue::Str("fix"));
+        for (k, v) in fields {
+            e.field(k, v);
+        }
+        let careful = e.finish(9, 77, layout::kind::LOG, 3);
+        assert_eq!(&fast[..], careful);
+        // Too big for the buffer: the fast path declines, the careful one truncates.
+        let mut small = [MaybeUninit::uninit(); 128];
+        assert!(encode_log_fast(&mut small, 2, "t", &"x".repeat(200), &[]).is_none());
+    }
 
     #[test]
     fn long_text_is_cut_on_a_char_boundary_with_marker() {

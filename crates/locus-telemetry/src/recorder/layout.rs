@@ -56,31 +56,73 @@ pub const fn slots_for(total: usize) -> usize {
 }
 
 /// Checksum over everything after the commit word: length, sequence, time, kind, level,
-/// flags and payload. 32 bits are plenty to tell a torn record from a whole one.
+/// flags and payload, as little-endian words (the last one zero-padded). 32 bits are
+/// plenty to tell a torn record from a whole one.
 ///
-/// Hand-rolled rather than xxh3 on purpose: the fatal-signal handler computes it on the
-/// alternate signal stack (~5 KiB usable), where xxh3's unoptimised frames overflowed.
-/// A word-at-a-time multiply-mix costs a few ns per record and almost no stack.
-pub fn checksum(bytes_after_commit: &[u8]) -> u32 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = K ^ bytes_after_commit.len() as u64;
-    let mut words = bytes_after_commit.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
-        h ^= h >> 29;
+/// Hand-rolled rather than xxh3 on purpose: the writer folds it into the loop that stores
+/// the record word by word, and the fatal-signal handler computes it on the alternate
+/// signal stack (~5 KiB usable), where xxh3's unoptimised frames overflowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Checksum(u64);
+
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Checksum {
+    /// Starts a checksum over `len` bytes.
+    #[inline]
+    pub fn new(len: usize) -> Checksum {
+        Checksum(MIX ^ len as u64)
     }
+
+    /// Adds the next full word.
+    #[inline]
+    pub fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(MIX);
+        self.0 ^= self.0 >> 29;
+    }
+
+    /// Adds the zero-padded last word (zero when the length is a multiple of 8).
+    #[inline]
+    pub fn finish(mut self, tail: u64) -> u32 {
+        self.0 = (self.0 ^ tail).wrapping_mul(MIX);
+        self.0 ^= self.0 >> 32;
+        self.0 as u32
+    }
+}
+
+/// Splits bytes into their full little-endian words and the zero-padded tail word.
+#[inline]
+pub fn words(bytes: &[u8]) -> (impl Iterator<Item = u64> + '_, u64) {
+    let chunks = bytes.chunks_exact(8);
     let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    h ^= h >> 32;
-    h as u32
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    let full = chunks.map(|c| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    });
+    (full, u64::from_le_bytes(tail))
+}
+
+/// The checksum of `bytes_after_commit` (what readers verify).
+pub fn checksum(bytes_after_commit: &[u8]) -> u32 {
+    let mut c = Checksum::new(bytes_after_commit.len());
+    let (full, tail) = words(bytes_after_commit);
+    for w in full {
+        c.word(w);
+    }
+    c.finish(tail)
+}
+
+/// The commit word for a checksum.
+#[inline]
+pub fn commit_word_for(sum: u32) -> u64 {
+    u64::from(RECORD_MAGIC) | (u64::from(sum) << 32)
 }
 
 /// The commit word for a record whose bytes after the commit word are given.
 pub fn commit_word(bytes_after_commit: &[u8]) -> u64 {
-    u64::from(RECORD_MAGIC) | (u64::from(checksum(bytes_after_commit)) << 32)
+    commit_word_for(checksum(bytes_after_commit))
 }
 
 /// Rounds a requested ring size to whole chunks within sane bounds.

@@ -204,12 +204,20 @@ impl Ring {
         // re-appended raw record arrives with its old commit word: it is recomputed).
         word(0).store(0, Ordering::Relaxed);
         fence(Ordering::Release);
-        for (i, c) in record[8..].chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            word(i + 1).store(u64::from_le_bytes(w), Ordering::Relaxed);
+        // Store and checksum in one pass over the words.
+        let body = &record[8..];
+        let mut sum = layout::Checksum::new(body.len());
+        let (full, tail) = layout::words(body);
+        let mut i = 1;
+        for w in full {
+            sum.word(w);
+            word(i).store(w, Ordering::Relaxed);
+            i += 1;
         }
-        word(0).store(layout::commit_word(&record[8..]), Ordering::Release);
+        if body.len() % 8 != 0 {
+            word(i).store(tail, Ordering::Relaxed);
+        }
+        word(0).store(layout::commit_word_for(sum.finish(tail)), Ordering::Release);
     }
 
     /// Copies slot memory out (atomically word by word) and scans it for records.
