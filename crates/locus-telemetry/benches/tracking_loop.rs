@@ -1,8 +1,9 @@
 //! The tracking loop of `locus-diag demo` (a GPS fix logged through `tracing` with the
-//! `TelemetryLayer`, a histogram and a counter per iteration, a gauge every 100) in three
-//! configurations in one run: telemetry off (no layer, no `Telemetry`), a healthy S3
-//! (SeaweedFS), and S3 hung (a loopback server that accepts and never answers). Uploads
-//! run every second, so they really happen during the loop.
+//! `TelemetryLayer`, a histogram and a counter per iteration, a gauge every 100) in these
+//! configurations in one run: telemetry off (no layer, no `Telemetry`), the recorder
+//! alone (uploads disabled), a healthy S3 (SeaweedFS), and S3 hung (a loopback server
+//! that accepts and never answers). Uploads run every second, so they really happen
+//! during the loop.
 //!
 //! Two loops per configuration: paced at 100 Hz for a few seconds (as the app runs), and
 //! unthrottled for a fixed number of iterations (worst case for the hot path). For each:
@@ -225,6 +226,18 @@ fn main() {
 
     eprintln!("telemetry off…");
     run("telemetry off", None, &mut rows);
+
+    // The recorder alone (uploads disabled): separates the hot path's own cost from
+    // anything the upload thread does.
+    let dir = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(Settings {
+        enable_s3_diagnostics: false,
+        ..settings(dir.path())
+    });
+    eprintln!("recorder only…");
+    run("recorder only (no uploads)", Some(&t), &mut rows);
+    t.shutdown(Duration::from_millis(500));
+    drop(t);
 
     eprintln!("starting SeaweedFS…");
     let s3 = SeaweedS3::start();

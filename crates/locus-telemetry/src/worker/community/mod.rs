@@ -239,8 +239,19 @@ impl CommunityWorker {
             if !due || !s.has_data() {
                 return;
             }
-            let Some(salt) = Salt::load(&self.shared.data_dir) else {
-                return;
+            // Opted in through the settings default rather than `set(true)`: no salt
+            // was made yet, so make it on first use (else no report is ever sent).
+            let salt = match Salt::load_or_create(&self.shared.data_dir) {
+                Ok(salt) => salt,
+                Err(e) => {
+                    self.recorder.log(
+                        Level::Warn,
+                        TARGET,
+                        "community report not sent: no pseudonym salt",
+                        &[("error", FieldValue::Str(&e.to_string()))],
+                    );
+                    return;
+                }
             };
             report::build(&s, &salt.pseudonym(&self.device_id), &self.app_version, now)
         };
