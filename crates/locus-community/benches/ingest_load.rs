@@ -6,7 +6,8 @@
 //!   cargo bench -p locus-community --bench ingest_load
 //!
 //! Settings (environment): LOCUS_BENCH_SECS (10 per backend), LOCUS_BENCH_CLIENTS (16),
-//! LOCUS_BENCH_BACKENDS (`sqlite,postgres`). PostgreSQL comes from
+//! LOCUS_BENCH_BACKENDS (`sqlite,postgres`), LOCUS_BENCH_SERVER_ARGS (extra flags for
+//! `serve`, e.g. `--db-writers 8`). PostgreSQL comes from
 //! LOCUS_TEST_POSTGRES_URL (a fresh database is created in it and dropped after).
 //! Rate limits are turned off (`--rate-limit-per-client 0 --rate-limit-per-pseudonym 0`).
 
@@ -43,6 +44,11 @@ impl Server {
                 "0",
             ])
             .args(["--db-max-connections", &max_conns.to_string()])
+            .args(
+                std::env::var("LOCUS_BENCH_SERVER_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("LOCUS_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()

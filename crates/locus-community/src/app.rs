@@ -36,7 +36,8 @@ pub struct AppState {
 impl AppState {
     /// Opens the database of `config` and builds the state.
     pub async fn open(config: Config) -> Result<Arc<AppState>, StoreError> {
-        let store = Store::connect(&config.db, config.db_max_connections).await?;
+        let store =
+            Store::connect(&config.db, config.db_max_connections, config.db_writers).await?;
         Ok(Arc::new(AppState {
             client_limiter: RateLimiter::new(config.rate_limit_per_client),
             pseudonym_limiter: RateLimiter::new(config.rate_limit_per_pseudonym),

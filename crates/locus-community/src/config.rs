@@ -15,6 +15,10 @@ pub struct Config {
     /// Most database connections this process opens.
     #[arg(long, default_value_t = 8)]
     pub db_max_connections: u32,
+    /// PostgreSQL: writer tasks committing queued reports in batches (each holds one
+    /// connection while it writes). SQLite always has one writer.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_writers: u32,
     /// A version seen on fewer distinct pseudonyms than this is withheld.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
@@ -39,6 +43,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.into(),
             db_max_connections: 8,
+            db_writers: 4,
             k: 5,
             max_body: 64 * 1024,
             rate_limit_per_client: 600,

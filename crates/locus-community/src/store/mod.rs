@@ -287,8 +287,13 @@ const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
 
 impl Store {
     /// Opens (and for SQLite creates) the database named by `url` and applies the
-    /// built-in migrations. `max_connections` bounds the pool.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+    /// built-in migrations. `max_connections` bounds each pool; `writers` is the number of
+    /// PostgreSQL writer tasks (SQLite has one).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        writers: u32,
+    ) -> Result<Store, StoreError> {
         let inner = if url.starts_with("sqlite:") {
             let (write, read) = sqlite::connect(url, max_connections).await?;
             let batcher = batch::Batcher::start(batch::WritePool::Sqlite(write.clone()), 1);
@@ -299,9 +304,8 @@ impl Store {
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres::connect(url, max_connections).await?;
-            // Several writers, so a slow commit (fsync) does not stall the queue, leaving
-            // connections for reads.
-            let writers = (max_connections / 2).clamp(1, 4) as usize;
+            // Several writers, so one slow commit (fsync) does not stall the queue.
+            let writers = writers.max(1) as usize;
             let batcher = batch::Batcher::start(batch::WritePool::Postgres(pool.clone()), writers);
             Inner::Postgres { pool, batcher }
         } else {

@@ -84,7 +84,9 @@ impl TestDb {
 
     /// A store on the same database, for looking at what the server stored.
     pub async fn store(&self) -> Store {
-        Store::connect(&self.url, 2).await.expect("open test store")
+        Store::connect(&self.url, 2, 1)
+            .await
+            .expect("open test store")
     }
 }
 
