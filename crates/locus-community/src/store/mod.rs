@@ -4,8 +4,8 @@
 //! backend so each copy is type-checked against its own driver.
 //!
 //! Reports are written through `batch` (group commit); deletions and reads go to the
-//! pools directly. Everything here is plain data in, plain rows out; the rules about what may be shown
-//! (k-anonymity, rates, comparisons) live in `aggregate`.
+//! pools directly. Everything here is plain data in, plain rows out; the rules about what
+//! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
 /// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
 /// evaluates to `Result<Insert, sqlx::Error>`. The first statement writes, so SQLite takes
