@@ -175,13 +175,14 @@ impl CircuitBreaker {
                 ),
             },
         };
-        let b = CircuitBreaker {
+        let mut b = CircuitBreaker {
             name: name.to_owned(),
             path: Some(path),
             state,
             backoff,
             clock,
         };
+        b.clamp_backoff();
         (b, problem)
     }
 
@@ -197,6 +198,19 @@ impl CircuitBreaker {
             clock: Arc::new(SystemClock),
         };
         Some(b.snapshot())
+    }
+
+    /// A backoff persisted while the clock was far ahead (or written by hand) never
+    /// outlasts one backoff from now.
+    fn clamp_backoff(&mut self) {
+        let latest = self.clock.now()
+            + chrono::Duration::from_std(self.backoff).unwrap_or(chrono::Duration::MAX);
+        if let Some(until) = self.state.open_until {
+            if until > latest {
+                self.state.open_until = Some(latest);
+                self.persist();
+            }
+        }
     }
 
     /// What may happen now.

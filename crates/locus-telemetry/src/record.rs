@@ -341,7 +341,10 @@ impl Record {
                     SessionEvent::Start => "start",
                     SessionEvent::CleanExit => "clean exit",
                 };
-                format!("{head} session {event} {} (app {})", s.session_id, s.app_version)
+                format!(
+                    "{head} session {event} {} (app {})",
+                    s.session_id, s.app_version
+                )
             }
         }
     }

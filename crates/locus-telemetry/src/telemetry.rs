@@ -68,6 +68,8 @@ pub struct Status {
 /// What `shutdown` managed within its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
+    /// Whether everything recorded was shipped (or discarded after failing) in time.
+    pub flushed: bool,
     /// Whether the dispatcher thread finished (false: it was left behind, detached).
     pub dispatcher_finished: bool,
     /// How long shutdown took.
@@ -314,12 +316,13 @@ impl Telemetry {
                 s.end(&self.inner.recorder);
             }
         }
-        let dispatcher_finished = match &self.inner.dispatcher {
+        let (flushed, dispatcher_finished) = match &self.inner.dispatcher {
             Some(d) => d.shutdown(deadline),
-            None => true,
+            None => (true, true),
         };
         crash::detach(&self.inner.recorder);
         ShutdownReport {
+            flushed,
             dispatcher_finished,
             took: started.elapsed(),
         }

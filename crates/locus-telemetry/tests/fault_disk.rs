@@ -305,7 +305,6 @@ fn damaged_breaker_file() {
 /// was wrong, then corrected) must not keep the destination silent for years: no
 /// backoff may end later than `backoff` from now.
 #[test]
-#[ignore = "library gap: breaker.rs trusts a persisted open_until of any distance (see the fault drill report)"]
 fn breaker_file_from_a_clock_far_ahead_backs_off_at_most_6_hours() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

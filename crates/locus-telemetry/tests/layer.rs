@@ -23,10 +23,17 @@ fn events_land_with_their_fields_and_internal_ones_do_not() {
     });
     let records = rec.snapshot().records;
     assert_eq!(records.len(), 1, "{records:?}");
-    let Body::Log(l) = &records[0].body else { panic!() };
+    let Body::Log(l) = &records[0].body else {
+        panic!()
+    };
     assert_eq!(l.message, "fix 3 of 10");
     assert_eq!(l.level, locus_telemetry::record::Level::Warn);
-    let get = |k: &str| l.fields.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        l.fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("lat"), Some(Value::F64(52.52)));
     assert_eq!(get("battery"), Some(Value::I64(87)));
     assert_eq!(get("charging"), Some(Value::Bool(false)));
@@ -45,9 +52,15 @@ fn a_huge_debug_field_is_truncated_not_dropped() {
     let snap = rec.snapshot();
     assert_eq!(snap.records.len(), 1);
     assert_eq!(snap.truncated, 1);
-    let Body::Log(l) = &snap.records[0].body else { panic!() };
+    let Body::Log(l) = &snap.records[0].body else {
+        panic!()
+    };
     assert_eq!(l.message, "big");
-    let payload = l.fields.iter().find(|(k, _)| k == "payload").expect("field kept");
+    let payload = l
+        .fields
+        .iter()
+        .find(|(k, _)| k == "payload")
+        .expect("field kept");
     let Value::Str(s) = &payload.1 else { panic!() };
     assert!(s.ends_with(locus_telemetry::recorder::TRUNCATION_MARKER));
 }

@@ -265,10 +265,10 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         out,
         "  shutdown:          {:.0} ms{}",
         report.took.as_secs_f64() * 1e3,
-        if report.dispatcher_finished {
-            ""
-        } else {
-            " (dispatcher left behind at the deadline)"
+        match (report.flushed, report.dispatcher_finished) {
+            (true, true) => "",
+            (false, true) => " (deadline reached: what was still in flight was dropped)",
+            _ => " (dispatcher left behind at the deadline)",
         }
     );
     let _ = writeln!(out, "  device id:         {}", status.device_id);

@@ -67,12 +67,16 @@ pub fn next_batch(
     hold_fresh_gaps: bool,
 ) -> Vec<Record> {
     let start = records.partition_point(|r| r.seq <= after);
+    // A gap can only be a write in flight when the record before it is still here; a
+    // gap right after a cursor whose record was overwritten is loss, shipped past at once
+    // (otherwise an app logging faster than a ring per FRESH_GAP would starve uploads).
+    let mut prev_present = start > 0 && records[start - 1].seq == after;
     let mut out: Vec<Record> = Vec::new();
     let mut bytes = 0;
     let mut prev = after;
     for r in &records[start..] {
         let gap = prev != 0 && r.seq != prev + 1;
-        if gap && hold_fresh_gaps {
+        if gap && prev_present && hold_fresh_gaps {
             let age = now
                 .signed_duration_since(r.ts)
                 .to_std()
@@ -87,6 +91,7 @@ pub fn next_batch(
         }
         bytes += size;
         prev = r.seq;
+        prev_present = true;
         out.push(r.clone());
     }
     out

@@ -74,6 +74,7 @@ const TARGET: &str = "locus_telemetry::dispatch";
 
 /// The running telemetry thread.
 pub(crate) struct Dispatcher {
+    clock: Arc<dyn Clock>,
     ctl: Arc<Control>,
     statuses: Vec<Arc<Mutex<DestinationStatus>>>,
     running: Arc<AtomicBool>,
@@ -107,10 +108,11 @@ impl Dispatcher {
         if !settings.enable_s3_diagnostics && community_client.is_none() {
             return None;
         }
-        let clock = overrides
+        let clock: Arc<dyn Clock> = overrides
             .clock
             .clone()
             .unwrap_or_else(|| Arc::new(crate::breaker::SystemClock));
+        let status_clock = clock.clone();
         let mut statuses = Vec::new();
         let mut s3_parts = None;
         if settings.enable_s3_diagnostics {
@@ -261,6 +263,7 @@ impl Dispatcher {
             return None;
         }
         Some(Dispatcher {
+            clock: status_clock,
             ctl,
             statuses,
             running,
@@ -275,13 +278,21 @@ impl Dispatcher {
 
     /// Status of the thread and each destination.
     pub fn status(&self) -> DispatchStatus {
+        let now = self.clock.now();
+        let mut destinations: Vec<DestinationStatus> = self
+            .statuses
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect();
+        // The snapshot is taken when the worker last acted; a backoff may have ended since.
+        for b in destinations.iter_mut().filter_map(|d| d.breaker.as_mut()) {
+            if b.state == "open" && b.open_until.is_some_and(|until| until <= now) {
+                b.state = "half-open".into();
+            }
+        }
         DispatchStatus {
             running: self.running.load(Ordering::Acquire),
-            destinations: self
-                .statuses
-                .iter()
-                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).clone())
-                .collect(),
+            destinations,
         }
     }
 
@@ -294,7 +305,8 @@ impl Dispatcher {
     }
 
     /// A last round, then stop; returns within `deadline` whatever the network does.
-    pub fn shutdown(&self, deadline: Duration) -> bool {
+    /// Returns (everything shipped, thread exited).
+    pub fn shutdown(&self, deadline: Duration) -> (bool, bool) {
         let start = Instant::now();
         // Keep a little of the deadline to cancel in-flight requests and let the
         // thread exit.
@@ -307,7 +319,7 @@ impl Dispatcher {
             Some(rx) => rx.recv_timeout(left).is_ok(),
             None => true,
         };
-        flushed && exited
+        (flushed, exited)
     }
 }
 

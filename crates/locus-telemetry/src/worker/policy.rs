@@ -121,13 +121,11 @@ mod tests {
             .unwrap()
     }
 
-    fn failing() -> impl Future<Output = Result<(), SinkError>> {
-        async {
-            Err(SinkError::Transport {
-                destination: "t".into(),
-                message: "HTTP 500".into(),
-            })
-        }
+    async fn failing() -> Result<(), SinkError> {
+        Err(SinkError::Transport {
+            destination: "t".into(),
+            message: "HTTP 500".into(),
+        })
     }
 
     #[test]
@@ -176,7 +174,7 @@ mod tests {
             })
             .await;
             assert!(matches!(&d, Delivery::Failed { attempts: 2, error } if error.contains("transport bug")), "{d:?}");
-            let d = deliver(&mut b, Duration::from_millis(50), || std::future::pending()).await;
+            let d = deliver(&mut b, Duration::from_millis(50), std::future::pending).await;
             assert!(matches!(&d, Delivery::Failed { attempts: 2, error } if error.contains("timed out")), "{d:?}");
         });
     }
