@@ -115,20 +115,24 @@ impl CommunityClient {
         })
     }
 
-    /// Sends one report: one attempt.
-    pub fn send_report(&self, report: &HealthReport) -> SinkFuture<'_> {
-        match serde_json::to_vec(report) {
-            Ok(json) => self.post("v1/reports", json),
+    fn post_json(&self, path: &str, value: &impl serde::Serialize) -> SinkFuture<'_> {
+        match serde_json::to_vec(value) {
+            Ok(json) => self.post(path, json),
             Err(e) => {
-                let dest = self.describe();
+                let destination = self.describe();
                 Box::pin(async move {
                     Err(SinkError::Transport {
-                        destination: dest,
+                        destination,
                         message: e.to_string(),
                     })
                 })
             }
         }
+    }
+
+    /// Sends one report: one attempt.
+    pub fn send_report(&self, report: &HealthReport) -> SinkFuture<'_> {
+        self.post_json("v1/reports", report)
     }
 
     /// Asks the service to forget `pseudonym`: one attempt.
@@ -137,18 +141,7 @@ impl CommunityClient {
             schema: locus_report::SCHEMA_VERSION,
             pseudonym: pseudonym.to_owned(),
         };
-        match serde_json::to_vec(&req) {
-            Ok(json) => self.post("v1/deletions", json),
-            Err(e) => {
-                let dest = self.describe();
-                Box::pin(async move {
-                    Err(SinkError::Transport {
-                        destination: dest,
-                        message: e.to_string(),
-                    })
-                })
-            }
-        }
+        self.post_json("v1/deletions", &req)
     }
 }
 
