@@ -143,13 +143,16 @@ pub enum ReportError {
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn short(field: &'static str, s: &str) -> Result<(), ReportError> {
     let ok = !s.is_empty()
         && s.len() <= limits::MAX_SHORT
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
     if ok {
         Ok(())
     } else {
