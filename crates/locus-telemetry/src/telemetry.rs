@@ -293,6 +293,7 @@ impl Telemetry {
         Some(c.preview(
             &records,
             &self.inner.device_id,
+            &self.inner.settings.destination_url(),
             &self.inner.settings.app_version,
             &self.inner.settings.community_metrics,
         ))

@@ -55,7 +55,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for p in problems {
         eprintln!("warning: {p}");
     }
-    let (report, stored_salt) = shared.preview(&snap.records, &device_id, &app_version, &metrics);
+    let destination = settings.destination.clone().unwrap_or_else(|| {
+        let dir = std::path::absolute(dir.join("bucket")).unwrap_or_else(|_| dir.join("bucket"));
+        format!("file://{}", dir.display())
+    });
+    let (report, stored_salt) = shared.preview(
+        &snap.records,
+        &device_id,
+        &destination,
+        &app_version,
+        &metrics,
+    );
     eprintln!(
         "community telemetry is {}; {}",
         if shared.opted_in() {

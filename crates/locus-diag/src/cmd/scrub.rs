@@ -15,6 +15,8 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();
+    // Line by line with memory: a PEM block's body lines go too, as with whole text.
+    let mut scrubber = locus_telemetry::privacy::LineScrubber::new();
     loop {
         buf.clear();
         if input.read_until(b'\n', &mut buf)? == 0 {
@@ -25,7 +27,7 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
         let text = String::from_utf8_lossy(line);
         // The filter keeps line breaks as they are; a lone \r inside a line would still
         // split it on some terminals, so it is shown as a space.
-        let clean = locus_telemetry::privacy::scrub(&text).replace('\r', " ");
+        let clean = scrubber.scrub_line(&text).replace('\r', " ");
         out.write_all(clean.as_bytes())?;
         out.write_all(b"\n")?;
     }

@@ -143,6 +143,10 @@ impl Dispatcher {
             community_worker = Some((
                 statuses.len() - 1,
                 CommunityWorker {
+                    private_terms: crate::worker::community::private_terms(
+                        device_id,
+                        &settings.destination_url(),
+                    ),
                     recorder: recorder.clone(),
                     client,
                     shared,

@@ -11,13 +11,14 @@
 
 pub mod pseudonym;
 
-pub use locus_privacy::{find_pii, scrub, PiiKind};
+pub use locus_privacy::{find_pii, scrub, scrub_terms, LineScrubber, PiiKind};
 pub use pseudonym::Salt;
 
-/// Scrubs and shortens free text for the report: at most `max` bytes, cut on a
-/// character boundary.
-pub fn scrub_short(text: &str, max: usize) -> String {
-    let clean = scrub(text);
+/// Scrubs free text for the report, also removing `private` values that have no
+/// recognisable shape (the raw device id, the bucket name), and shortens it to at most
+/// `max` bytes, cut on a character boundary.
+pub fn scrub_short(text: &str, private: &[&str], max: usize) -> String {
+    let clean = scrub_terms(text, private);
     if clean.len() <= max {
         return clean.into_owned();
     }

@@ -116,10 +116,13 @@ impl CommunityShared {
     }
 
     /// The report that would be sent now (for `preview`), built by the worker's code.
+    /// `private`: values with no recognisable shape that must not leave the device
+    /// (device id, bucket name); see [`private_terms`].
     pub fn preview(
         &self,
         recorder_records: &[crate::record::Record],
         device_id: &str,
+        destination: &str,
         app_version: &str,
         allowed_metrics: &[String],
     ) -> (locus_report::HealthReport, bool) {
@@ -128,7 +131,9 @@ impl CommunityShared {
             // Not opted in: nothing is kept, so show what the retained history would give.
             s = CommunityState::default();
         }
-        s.absorb(recorder_records, allowed_metrics);
+        let private = private_terms(device_id, destination);
+        let private: Vec<&str> = private.iter().map(String::as_str).collect();
+        s.absorb(recorder_records, allowed_metrics, &private);
         let (salt, stored) = match Salt::load(&self.data_dir) {
             Some(salt) => (Some(salt), true),
             None => (Salt::random().ok(), false),
@@ -141,7 +146,20 @@ impl CommunityShared {
     }
 }
 
+/// Values that identify the user but have no recognisable shape: the raw device id, the
+/// bucket name and the local destination directory. Removed from every string of a report.
+pub fn private_terms(device_id: &str, destination: &str) -> Vec<String> {
+    let mut terms = vec![device_id.to_owned()];
+    match crate::sink::s3::Destination::parse(destination) {
+        Ok(crate::sink::s3::Destination::S3 { bucket, .. }) => terms.push(bucket),
+        Ok(crate::sink::s3::Destination::File { root }) => terms.push(root.display().to_string()),
+        Err(_) => {}
+    }
+    terms
+}
+
 pub(crate) struct CommunityWorker {
+    pub private_terms: Vec<String>,
     pub recorder: FlightRecorder,
     pub client: CommunityClient,
     pub shared: Arc<CommunityShared>,
@@ -232,7 +250,8 @@ impl CommunityWorker {
         let now = Utc::now();
         let report = {
             let mut s = self.shared.lock();
-            s.absorb(&records, &self.allowed_metrics);
+            let private: Vec<&str> = self.private_terms.iter().map(String::as_str).collect();
+            s.absorb(&records, &self.allowed_metrics, &private);
             let start = *s.period_start.get_or_insert(now);
             let due = s.send_now || (now - start).to_std().unwrap_or_default() >= self.period;
             s.save(&self.shared.data_dir);

@@ -109,7 +109,7 @@ mod tests {
                 }),
             ),
         ];
-        state.absorb(&records, &["battery_pct".to_owned()]);
+        state.absorb(&records, &["battery_pct".to_owned()], &["my-bucket"]);
         let r = build(&state, &"ab".repeat(32), "1.2.0", Utc::now());
         r.validate().unwrap();
         let json = serde_json::to_string(&r).unwrap();

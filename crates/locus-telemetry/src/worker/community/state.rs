@@ -112,8 +112,9 @@ impl CommunityState {
         self.sessions.total() > 0 || !self.crashes.is_empty() || !self.metrics.is_empty()
     }
 
-    /// Adds what `records` say (crashes, allow-listed metrics) to the aggregates.
-    pub fn absorb(&mut self, records: &[Record], allowed_metrics: &[String]) {
+    /// Adds what `records` say (crashes, allow-listed metrics) to the aggregates; free
+    /// text is scrubbed, `private` values (device id, bucket name) removed as well.
+    pub fn absorb(&mut self, records: &[Record], allowed_metrics: &[String], private: &[&str]) {
         for r in records {
             if r.seq <= self.cursor {
                 continue;
@@ -125,8 +126,8 @@ impl CommunityState {
                         CrashKind::Panic => "panic",
                         CrashKind::Signal => "signal",
                     };
-                    let location = short_location(&c.location);
-                    let message = crate::privacy::scrub_short(&c.message, 200);
+                    let location = short_location(&c.location, private);
+                    let message = crate::privacy::scrub_short(&c.message, private, 200);
                     let sig = signature(kind, &location, &message);
                     if let Some(agg) = self.crashes.get_mut(&sig) {
                         agg.count = agg.count.saturating_add(1);
@@ -171,7 +172,7 @@ impl CommunityState {
 
 /// `src/track.rs:42` from `/home/alice/locus/src/track.rs:42:9`: the path from its last
 /// `src/` (or its last two components), the line, no column, scrubbed.
-pub fn short_location(location: &str) -> String {
+pub fn short_location(location: &str, private: &[&str]) -> String {
     let mut parts = location.rsplitn(3, ':');
     let (file, line) = match (parts.next(), parts.next(), parts.next()) {
         (Some(_col), Some(line), Some(file)) if line.bytes().all(|b| b.is_ascii_digit()) => {
@@ -194,7 +195,7 @@ pub fn short_location(location: &str) -> String {
         Some(l) => format!("{short}:{l}"),
         None => short,
     };
-    crate::privacy::scrub_short(&joined, 200)
+    crate::privacy::scrub_short(&joined, private, 200)
 }
 
 /// Stable across devices for the same bug: kind and location (message for signals,
@@ -222,15 +223,15 @@ mod tests {
     #[test]
     fn locations_lose_user_paths_and_columns() {
         assert_eq!(
-            short_location("/home/alice/code/locus/src/track.rs:42:9"),
+            short_location("/home/alice/code/locus/src/track.rs:42:9", &[]),
             "src/track.rs:42"
         );
         assert_eq!(
-            short_location("C:\\Users\\bob\\locus\\src\\gps\\fix.rs:7:1"),
+            short_location("C:\\Users\\bob\\locus\\src\\gps\\fix.rs:7:1", &[]),
             "src/gps/fix.rs:7"
         );
-        assert_eq!(short_location("/Users/carol/x/lib.rs:3"), "x/lib.rs:3");
-        assert_eq!(short_location(""), "");
+        assert_eq!(short_location("/Users/carol/x/lib.rs:3", &[]), "x/lib.rs:3");
+        assert_eq!(short_location("", &[]), "");
     }
 
     #[test]
