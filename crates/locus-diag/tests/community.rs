@@ -388,8 +388,10 @@ fn a_hung_community_endpoint_does_not_delay_s3() {
 
 #[test]
 fn scrub_is_line_for_line_and_preview_shows_the_report() {
-    let input =
-        "fix 52.520008,13.404954 acc=4m\nmail bob@example.org\n\nbad \u{fffd} utf8 192.168.1.20\n";
+    let input = concat!(
+        "fix 52.520008,13.404954 acc=4m\nmail bob@example.org\n\nbad \u{fffd} utf8 192.168.1.20\n",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nq83Z\n-----END PRIVATE KEY-----\n",
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_locus-diag"))
         .arg("scrub")
         .stdin(Stdio::piped())
