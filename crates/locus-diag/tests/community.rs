@@ -407,7 +407,13 @@ fn scrub_is_line_for_line_and_preview_shows_the_report() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 9, "{text}");
-    for gone in ["52.520008", "bob@example.org", "192.168.1.20", "MIIEvQ", "q83Z"] {
+    for gone in [
+        "52.520008",
+        "bob@example.org",
+        "192.168.1.20",
+        "MIIEvQ",
+        "q83Z",
+    ] {
         assert!(!text.contains(gone), "{text}");
     }
     assert!(text.contains("acc=4m"));
