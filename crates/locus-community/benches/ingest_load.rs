@@ -78,7 +78,7 @@ impl Drop for Server {
 fn make_report(client: u64, n: u64) -> HealthReport {
     let end = Utc::now() - chrono::Duration::hours((n % 48) as i64);
     let device = (client * 7919 + n) % 1000;
-    let crashed = u32::from(n % 7 == 0);
+    let crashed = u32::from(n.is_multiple_of(7));
     HealthReport {
         schema: SCHEMA_VERSION,
         report_id: format!("{:016x}{:016x}", client + 1, n),
@@ -91,7 +91,7 @@ fn make_report(client: u64, n: u64) -> HealthReport {
         sessions: SessionCounts {
             exited: 3,
             crashed,
-            abnormal: u32::from(n % 11 == 0),
+            abnormal: u32::from(n.is_multiple_of(11)),
         },
         crashes: (0..crashed)
             .map(|_| CrashSignature {

@@ -58,7 +58,7 @@ fn realistic_batch(target: usize) -> (Vec<Record>, usize) {
                 value: 50.0,
             }),
             30 => Body::Log(LogRecord {
-                level: if rng.next() % 5 == 0 {
+                level: if rng.next().is_multiple_of(5) {
                     Level::Warn
                 } else {
                     Level::Info

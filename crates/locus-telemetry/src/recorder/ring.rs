@@ -214,7 +214,7 @@ impl Ring {
             word(i).store(w, Ordering::Relaxed);
             i += 1;
         }
-        if body.len() % 8 != 0 {
+        if !body.len().is_multiple_of(8) {
             word(i).store(tail, Ordering::Relaxed);
         }
         word(0).store(layout::commit_word_for(sum.finish(tail)), Ordering::Release);
