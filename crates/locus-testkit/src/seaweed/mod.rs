@@ -24,6 +24,7 @@ mod binary;
 mod process;
 
 pub use binary::{find_weed, SETUP_HINT};
+pub use process::sweep_stale;
 
 use aws_sdk_s3::config::{retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::config::{

@@ -125,15 +125,21 @@ pub(crate) fn stop(child: &mut Child, c: &Cleanup) {
 /// Removes `dir` and the weed sockets named after `ports`. With `only_stale`, a socket
 /// that still accepts connections (someone else's live server) is left alone.
 pub(crate) fn remove_files(dir: &Path, ports: &[u16], only_stale: bool) {
+    let mut live = false;
     for port in ports {
         for sock in sockets_for_port(*port) {
             if only_stale && UnixStream::connect(&sock).is_ok() {
+                live = true;
                 continue;
             }
             let _ = std::fs::remove_file(&sock);
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
+    // A server still dying keeps its sockets a moment longer: keep the dir (it names
+    // the ports) so that the next sweep finds them again.
+    if !live {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// `/tmp/seaweedfs-<anything>-<port>.sock`, exactly this port.
@@ -163,7 +169,7 @@ pub(crate) fn all_ports(http: &[u16]) -> Vec<u16> {
 }
 
 /// Removes what killed runs of this crate left behind (dirs of dead pids, their sockets).
-pub(crate) fn sweep_stale() {
+pub fn sweep_stale() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
