@@ -18,6 +18,7 @@
 //! assert!(rec.status().file_backed());
 //! ```
 
+mod clock;
 mod decode;
 mod encode;
 mod file;
@@ -144,18 +145,7 @@ pub fn read_ring_file(path: &Path) -> Result<Snapshot, RecorderError> {
     file::read_only(path).map(Snapshot::from_found)
 }
 
-/// Nanoseconds since the Unix epoch. `clock_gettime` directly (a vDSO call, and
-/// async-signal-safe): `SystemTime::now` plus `duration_since` cost twice as much here.
-#[inline]
-pub(crate) fn now_nanos() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-}
+pub(crate) use clock::now_nanos;
 
 struct Shared {
     ring: Ring,
@@ -188,6 +178,7 @@ impl FlightRecorder {
 
     /// Opens the ring file at `path`, or says why it cannot.
     pub fn try_open(path: &Path, ring_bytes: usize) -> Result<FlightRecorder, RecorderError> {
+        clock::calibrate_once();
         let ring_bytes = layout::ring_bytes_for(ring_bytes);
         let opened = file::open(path, ring_bytes)?;
         let ring = Ring::new(opened.backing, &opened.recovered);
@@ -215,6 +206,7 @@ impl FlightRecorder {
     }
 
     fn memory(ring_bytes: usize, reason: Option<String>) -> FlightRecorder {
+        clock::calibrate_once();
         let ring = Ring::heap(ring_bytes);
         let status = RecorderStatus {
             backend: Backend::Memory(reason),

@@ -37,6 +37,9 @@ pub(crate) struct Ring {
     base: *const AtomicU64,
     slots: usize,
     n_chunks: u64,
+    /// Chunks consumed beyond one per record: multi-chunk records and the chunks they
+    /// skip at the end of the ring (see `reserve`).
+    extra_chunks: Padded<AtomicU64>,
     chunk_cursor: Padded<AtomicU64>,
     next_seq: Padded<AtomicU64>,
     _backing: Backing,
@@ -51,13 +54,16 @@ unsafe impl Sync for Ring {}
 #[derive(Clone, Copy)]
 struct Lease {
     ring: u64,
-    gen: u64,
+    /// Sequence number of the record that took the lease.
+    seq: u64,
+    /// `extra_chunks` when the lease was taken.
+    extra: u64,
     next: usize,
     end: usize,
 }
 
 thread_local! {
-    static LEASE: Cell<Lease> = const { Cell::new(Lease { ring: 0, gen: 0, next: 0, end: 0 }) };
+    static LEASE: Cell<Lease> = const { Cell::new(Lease { ring: 0, seq: 0, extra: 0, next: 0, end: 0 }) };
 }
 
 static NEXT_RING_ID: AtomicU64 = AtomicU64::new(1);
@@ -82,6 +88,7 @@ impl Ring {
             base,
             slots,
             n_chunks: (slots / CHUNK_SLOTS) as u64,
+            extra_chunks: Padded(AtomicU64::new(0)),
             chunk_cursor: Padded(AtomicU64::new(cursor)),
             next_seq: Padded(AtomicU64::new(next_seq)),
             _backing: backing,
@@ -134,7 +141,15 @@ impl Ring {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return start,
+                Ok(_) => {
+                    let advance = start + k - cur;
+                    if advance > 1 {
+                        self.extra_chunks
+                            .0
+                            .fetch_add(advance - 1, Ordering::Relaxed);
+                    }
+                    return start;
+                }
                 Err(now) => cur = now,
             }
         }
@@ -145,8 +160,15 @@ impl Ring {
     }
 
     /// Reserves `n` slots for the calling thread, from its lease when possible.
+    ///
+    /// A lease goes stale once the ring may have lapped it. Each record takes at most
+    /// one new chunk, except multi-chunk ones, which count their extra chunks in
+    /// `extra_chunks`; so while records-since-lease plus extra-chunks-since-lease stay
+    /// below `n_chunks`, the leased chunk cannot have been handed out again. Judging by
+    /// the sequence number, which the writer has anyway, and a counter written only by
+    /// rare big records keeps the hot path off the busy shared chunk cursor.
     #[inline]
-    fn reserve(&self, n: usize) -> usize {
+    fn reserve(&self, n: usize, seq: u64) -> usize {
         if n > CHUNK_SLOTS {
             return self.reserve_dedicated(n);
         }
@@ -154,16 +176,20 @@ impl Ring {
         LEASE
             .try_with(|cell| {
                 let mut lease = cell.get();
-                let cursor = self.chunk_cursor.0.load(Ordering::Relaxed);
+                let extra = self.extra_chunks.0.load(Ordering::Relaxed);
+                let used = seq
+                    .wrapping_sub(lease.seq)
+                    .saturating_add(extra.wrapping_sub(lease.extra));
                 let fresh = lease.ring == self.id
-                    && cursor <= lease.gen + self.n_chunks
+                    && used < self.n_chunks - 1
                     && lease.end - lease.next >= n;
                 if !fresh {
                     let abs = self.lease_chunks(1);
                     let first = self.chunk_first_slot(abs);
                     lease = Lease {
                         ring: self.id,
-                        gen: abs,
+                        seq,
+                        extra,
                         next: first,
                         end: first + CHUNK_SLOTS,
                     };
@@ -191,7 +217,9 @@ impl Ring {
         let slot = if dedicated {
             self.reserve_dedicated(n)
         } else {
-            self.reserve(n)
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&record[16..24]);
+            self.reserve(n, u64::from_le_bytes(seq))
         };
         // SAFETY: `slot + n <= self.slots` because leases never cross the end of the
         // ring; `base` is valid for `slots * SLOT` bytes and 8-byte aligned.
