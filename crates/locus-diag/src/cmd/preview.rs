@@ -55,10 +55,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for p in problems {
         eprintln!("warning: {p}");
     }
-    let destination = settings.destination.clone().unwrap_or_else(|| {
-        let dir = std::path::absolute(dir.join("bucket")).unwrap_or_else(|_| dir.join("bucket"));
-        format!("file://{}", dir.display())
-    });
+    let destination = locus_telemetry::Settings {
+        data_dir: dir.clone(),
+        ..settings.clone()
+    }
+    .destination_url();
     let (report, stored_salt) = shared.preview(
         &snap.records,
         &device_id,
