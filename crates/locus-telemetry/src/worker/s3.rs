@@ -112,19 +112,19 @@ impl S3Worker {
     async fn round(&mut self, final_round: bool) {
         // A round ships what was recorded when it began; chasing the tail of a busy
         // recorder would turn one wake-up into an upload per batch forever.
+        // One read of the ring serves every batch of the round.
         let until = self.recorder.next_seq().saturating_sub(1);
+        let mut records = self.recorder.snapshot().records;
+        records.retain(|r| r.seq <= until);
+        self.cursor.reconcile(records.last().map(|r| r.seq));
         loop {
-            let mut snap = self.recorder.snapshot();
-            snap.records.retain(|r| r.seq <= until);
-            self.cursor.reconcile(snap.records.last().map(|r| r.seq));
             let batch = next_batch(
-                &snap.records,
+                &records,
                 self.cursor.last(),
                 self.limits,
                 chrono::Utc::now(),
                 !final_round,
             );
-            drop(snap);
             let (Some(first), Some(last)) =
                 (batch.first().map(|r| r.seq), batch.last().map(|r| r.seq))
             else {
