@@ -23,6 +23,7 @@ mod decode;
 mod encode;
 mod file;
 pub mod layout;
+mod pretouch;
 mod ring;
 
 use crate::record::{CrashKind, Level, MetricKind, Record, SessionEvent};
@@ -195,9 +196,9 @@ impl FlightRecorder {
             salvaged: opened.salvaged.len(),
             moved_aside: opened.moved_aside,
         };
-        Ok(FlightRecorder {
-            shared: Arc::new(Shared { ring, status }),
-        })
+        let shared = Arc::new(Shared { ring, status });
+        pretouch::spawn(Arc::downgrade(&shared));
+        Ok(FlightRecorder { shared })
     }
 
     /// A heap-only recorder (records do not survive the process).
