@@ -64,9 +64,28 @@ fn demo_fills_the_recorder_ships_locally_and_the_debug_screen_shows_it() {
         .args(["--json"]));
     assert!(out.status.success());
     let lines = json_lines(&text);
+    let fixes = lines.iter().filter(|l| l["message"] == "gps fix").count();
+    assert!(fixes > 80, "100 Hz for a second logs about a hundred fixes");
+    // Counters and histograms are aggregated: a few records, exact totals.
+    let counted: f64 = lines
+        .iter()
+        .filter(|l| l["kind"] == "metric" && l["name"] == "fixes")
+        .filter_map(|l| l["value"].as_f64())
+        .sum();
+    assert_eq!(
+        counted as usize, fixes,
+        "the fixes counter counts every fix"
+    );
+    let observed: u64 = lines
+        .iter()
+        .filter(|l| l["kind"] == "histogram" && l["name"] == "fix_latency_ms")
+        .filter_map(|l| l["count"].as_u64())
+        .sum();
+    assert_eq!(observed as usize, fixes, "one latency observation per fix");
     assert!(
-        lines.len() > 200,
-        "100 Hz for a second logs hundreds of records"
+        lines.len() < fixes + 20,
+        "metrics add a handful of records, not two per fix: {}",
+        lines.len()
     );
     for l in &lines {
         for key in ["seq", "ts", "level", "kind"] {

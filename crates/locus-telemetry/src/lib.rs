@@ -52,6 +52,7 @@ pub mod breaker;
 pub mod crash;
 pub mod dispatch;
 mod layer;
+pub mod metrics;
 pub mod privacy;
 pub mod record;
 pub mod recorder;

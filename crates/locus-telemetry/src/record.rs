@@ -1,7 +1,7 @@
 //! The event model: what the flight recorder holds and what ships to the user's bucket.
 //!
-//! A [`Record`] is one of four kinds — a log line, a crash tombstone, a metric sample or
-//! a session marker — plus the two things every record has: a global, gap-free sequence
+//! A [`Record`] is one of five kinds — a log line, a crash tombstone, a metric sample, a
+//! histogram summary or a session marker — plus the two things every record has: a global, gap-free sequence
 //! number and a UTC timestamp. Each record serialises to one JSON object per line, the
 //! body of the `.log.gz` files in the bucket:
 //!
@@ -222,6 +222,22 @@ pub struct MetricSample {
     pub value: f64,
 }
 
+/// A histogram's observations over one flush window, aggregated in memory (see
+/// [`crate::metrics`]): one record instead of one per observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramSummary {
+    /// Metric name, e.g. `fix_latency_ms`.
+    pub name: String,
+    /// Observations in the window (at least one).
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -251,8 +267,11 @@ pub enum Body {
     Log(LogRecord),
     /// A crash tombstone.
     Crash(Tombstone),
-    /// A metric sample.
+    /// A metric sample (a gauge, a counter's increments over a window, or one
+    /// observation of a histogram that could not be aggregated).
     Metric(MetricSample),
+    /// A histogram's observations over a window.
+    Histogram(HistogramSummary),
     /// A session marker.
     Session(SessionRecord),
 }
@@ -263,16 +282,17 @@ impl Body {
         match self {
             Body::Log(l) => l.level,
             Body::Crash(_) => Level::Fatal,
-            Body::Metric(_) | Body::Session(_) => Level::Info,
+            Body::Metric(_) | Body::Histogram(_) | Body::Session(_) => Level::Info,
         }
     }
 
-    /// `log`, `crash`, `metric` or `session`.
+    /// `log`, `crash`, `metric`, `histogram` or `session`.
     pub fn kind(&self) -> &'static str {
         match self {
             Body::Log(_) => "log",
             Body::Crash(_) => "crash",
             Body::Metric(_) => "metric",
+            Body::Histogram(_) => "histogram",
             Body::Session(_) => "session",
         }
     }
@@ -335,6 +355,14 @@ impl Record {
                 m.metric.as_str(),
                 m.name,
                 m.value
+            ),
+            Body::Histogram(h) => format!(
+                "{head} metric histogram {} n={} mean={:.3} min={} max={}",
+                h.name,
+                h.count,
+                h.sum / h.count.max(1) as f64,
+                h.min,
+                h.max
             ),
             Body::Session(s) => {
                 let event = match s.event {

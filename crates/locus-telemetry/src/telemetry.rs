@@ -209,11 +209,11 @@ impl Telemetry {
         self.inner.recorder.log(level, target, message, fields)
     }
 
-    /// Adds to a counter.
+    /// Adds to a counter. Aggregated in memory and written once a second (see
+    /// [`crate::metrics`]), so counting in a hot loop costs no record per call.
+    #[inline]
     pub fn counter(&self, name: &str, increment: u64) {
-        self.inner
-            .recorder
-            .metric(name, MetricKind::Counter, increment as f64);
+        self.inner.recorder.count(name, increment);
     }
 
     /// Sets a gauge (non-finite values are refused).
@@ -222,10 +222,11 @@ impl Telemetry {
     }
 
     /// Records one observation of a distribution (non-finite values are refused).
+    /// Aggregated in memory like [`Telemetry::counter`]: a `histogram` record with
+    /// count, sum, min and max lands in the ring once a second.
+    #[inline]
     pub fn histogram(&self, name: &str, value: f64) {
-        self.inner
-            .recorder
-            .metric(name, MetricKind::Histogram, value);
+        self.inner.recorder.observe(name, value);
     }
 
     /// The newest `n` records, oldest first — the Debug screen.
@@ -308,6 +309,7 @@ impl Telemetry {
     /// Asks the dispatcher to ship everything recorded so far and waits at most
     /// `deadline`. Returns whether it finished in time.
     pub fn flush(&self, deadline: Duration) -> bool {
+        self.inner.recorder.flush_metrics();
         match &self.inner.dispatcher {
             Some(d) => d.flush(deadline),
             None => true,
@@ -318,6 +320,7 @@ impl Telemetry {
     /// and stops it. Returns by the deadline whatever the network does.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let started = Instant::now();
+        self.inner.recorder.flush_metrics();
         if let Ok(mut guard) = self.inner.session.lock() {
             if let Some(mut s) = guard.take() {
                 s.end(&self.inner.recorder);

@@ -289,3 +289,81 @@ fn zero_filled_file_reads_empty() {
     assert!(rec.status().file_backed());
     assert_eq!(rec.log(Level::Info, "t", "x", &[]), 1);
 }
+
+#[test]
+fn counters_and_histograms_land_as_one_record_per_metric_with_exact_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorder.ring");
+    let rec = FlightRecorder::open(&path, SMALL);
+    for i in 0..1_000 {
+        rec.count("fixes", 1);
+        rec.observe("fix_latency_ms", f64::from(i % 10));
+    }
+    rec.observe("fix_latency_ms", f64::NAN); // refused, not folded in
+    rec.log(Level::Info, "t", "after", &[]);
+    // A reader of the file (another process: `locus-diag buffer`) sees them once the
+    // keeper thread flushes, without any call from the app.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let records = loop {
+        let snap = read_ring_file(&path).unwrap();
+        if snap.records.len() >= 3 || std::time::Instant::now() > deadline {
+            break snap.records;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let counter = records
+        .iter()
+        .find_map(|r| match &r.body {
+            Body::Metric(m) if m.name == "fixes" => Some(m.clone()),
+            _ => None,
+        })
+        .expect("a counter record");
+    assert_eq!(
+        (counter.metric, counter.value),
+        (MetricKind::Counter, 1000.0)
+    );
+    let hist = records
+        .iter()
+        .find_map(|r| match &r.body {
+            Body::Histogram(h) => Some(h.clone()),
+            _ => None,
+        })
+        .expect("a histogram record");
+    assert_eq!(hist.name, "fix_latency_ms");
+    assert_eq!(
+        (hist.count, hist.sum, hist.min, hist.max),
+        (1000, 4500.0, 0.0, 9.0)
+    );
+    // Round trip through the JSON lines shipped to the bucket.
+    let r = records
+        .iter()
+        .find(|r| r.body.kind() == "histogram")
+        .unwrap();
+    let line = r.to_json_line();
+    assert!(line.contains(r#""kind":"histogram""#), "{line}");
+    assert_eq!(
+        &locus_telemetry::record::Record::from_json_line(&line).unwrap(),
+        r
+    );
+    // Nothing is left to flush: a snapshot adds no record.
+    assert_eq!(rec.snapshot().records.len(), 3);
+}
+
+#[test]
+fn a_snapshot_flushes_pending_metrics_first() {
+    let rec = FlightRecorder::in_memory(SMALL);
+    rec.count("uploads", 2);
+    rec.count("uploads", 3);
+    let recent = rec.recent(5);
+    assert_eq!(recent.len(), 1);
+    let Body::Metric(m) = &recent[0].body else {
+        panic!("{recent:?}")
+    };
+    assert_eq!(m.value, 5.0);
+    // Past the table's capacity and name length, samples are written one by one.
+    let long = "x".repeat(locus_telemetry::metrics::MAX_NAME + 1);
+    rec.count(&long, 1);
+    rec.count(&long, 1);
+    assert_eq!(rec.recent(10).len(), 3);
+}

@@ -1,7 +1,8 @@
 //! The panic hook: a tombstone for a panic on any thread, then the previous hook.
 //!
-//! The hook takes no lock of ours (the recorder is lock-free) and reads its target
-//! through an atomic pointer, so a panic while any lock is held cannot deadlock here.
+//! The hook never waits on a lock of ours (the recorder is lock-free, aggregated metrics
+//! are flushed with `try_lock` only) and reads its target through an atomic pointer, so
+//! a panic while any lock is held cannot deadlock here.
 //! A panic inside the hook itself (re-entry on the same thread) is not recorded twice.
 
 use super::{count_crash, current_target, CrashTarget};
@@ -64,6 +65,8 @@ fn write_tombstone(target: &CrashTarget, info: &PanicHookInfo<'_>) {
     let Some(recorder) = target.recorder.upgrade() else {
         return;
     };
+    // The metrics of the last second, before the tombstone (only tries entry locks).
+    recorder.flush_metrics();
     recorder.crash::<MAX_RECORD>(
         CrashKind::Panic,
         0,

@@ -53,6 +53,7 @@ fn estimate(r: &Record) -> usize {
         }
         Body::Crash(c) => c.message.len() + c.backtrace.len() + c.location.len() + 128,
         Body::Metric(m) => m.name.len() + 32,
+        Body::Histogram(h) => h.name.len() + 96,
         Body::Session(_) => 64,
     }
 }

@@ -6,8 +6,8 @@
 use super::encode::tag;
 use super::layout::{self, kind, RECORD_HEAD, RECORD_MAGIC, SLOT};
 use crate::record::{
-    Body, CrashKind, Level, LogRecord, MetricKind, MetricSample, Record, SessionEvent,
-    SessionRecord, Tombstone, Value,
+    Body, CrashKind, HistogramSummary, Level, LogRecord, MetricKind, MetricSample, Record,
+    SessionEvent, SessionRecord, Tombstone, Value,
 };
 
 /// A record found in ring bytes, with where it sits (for the writer's recovery).
@@ -104,6 +104,27 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
                 name,
                 metric,
                 value,
+            }))
+        }
+        kind::HISTOGRAM => {
+            let name = r.str()?;
+            let mut f = || {
+                r.take(8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+            };
+            let count = f()?;
+            let (sum, min, max) = (
+                f64::from_bits(f()?),
+                f64::from_bits(f()?),
+                f64::from_bits(f()?),
+            );
+            Some(Body::Histogram(HistogramSummary {
+                name,
+                count,
+                sum,
+                min,
+                max,
             }))
         }
         kind::SESSION => {

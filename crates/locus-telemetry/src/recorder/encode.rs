@@ -80,6 +80,12 @@ impl<'b> Encoder<'b> {
         }
     }
 
+    /// Whether anything was cut to fit so far.
+    #[inline]
+    pub fn truncated(&self) -> bool {
+        self.flags & FLAG_TRUNCATED != 0
+    }
+
     #[inline]
     fn room(&self) -> usize {
         self.buf.len() - self.pos

@@ -14,6 +14,7 @@ use memmap2::MmapMut;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A ring file ready to use.
 pub(crate) struct Opened {
@@ -36,6 +37,9 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Re
 }
 
 /// Opens (creating if needed) the ring file at `path` with `ring_bytes` of slots.
+/// How long `open` waits for a lock held by a recorder that is going away.
+const LOCK_PATIENCE: Duration = Duration::from_millis(100);
+
 pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
@@ -47,14 +51,24 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderErr
         .truncate(false)
         .open(path)
         .map_err(io(path, "open"))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(RecorderError::Locked {
-                path: path.to_path_buf(),
-            })
+    // A recorder of this process that was just dropped may still be releasing the lock
+    // from its keeper thread (microseconds): give it a moment before calling the file
+    // someone else's.
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if waited < LOCK_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(2));
+                waited += Duration::from_millis(2);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(RecorderError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e)),
         }
-        Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e)),
     }
     let want = (HEADER_BYTES + ring_bytes) as u64;
     let len = file.metadata().map_err(io(path, "stat"))?.len();

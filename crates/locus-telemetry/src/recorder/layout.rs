@@ -45,6 +45,8 @@ pub mod kind {
     pub const METRIC: u8 = 3;
     /// A session marker.
     pub const SESSION: u8 = 4;
+    /// A histogram summary.
+    pub const HISTOGRAM: u8 = 5;
 }
 
 /// Flag bit: some content of the record was truncated to fit.

@@ -22,10 +22,11 @@ mod clock;
 mod decode;
 mod encode;
 mod file;
+mod keeper;
 pub mod layout;
-mod pretouch;
 mod ring;
 
+use crate::metrics::{Aggregate, MetricTable, Window};
 use crate::record::{CrashKind, Level, MetricKind, Record, SessionEvent};
 use encode::{Encoder, StrSink};
 pub use encode::{FieldValue, TRUNCATION_MARKER};
@@ -36,6 +37,8 @@ use std::sync::Arc;
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
 const HOT_BUF: usize = 4096;
+/// Stack buffer tried first for `tracing` events (most are far smaller).
+const SMALL_BUF: usize = 512;
 
 /// Why the ring file could not be used (the recorder then runs on the heap).
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +153,7 @@ pub(crate) use clock::now_nanos;
 
 struct Shared {
     ring: Ring,
+    metrics: MetricTable,
     status: RecorderStatus,
 }
 
@@ -196,9 +200,7 @@ impl FlightRecorder {
             salvaged: opened.salvaged.len(),
             moved_aside: opened.moved_aside,
         };
-        let shared = Arc::new(Shared { ring, status });
-        pretouch::spawn(Arc::downgrade(&shared));
-        Ok(FlightRecorder { shared })
+        Ok(FlightRecorder::with_keeper(ring, status))
     }
 
     /// A heap-only recorder (records do not survive the process).
@@ -217,9 +219,17 @@ impl FlightRecorder {
             salvaged: 0,
             moved_aside: None,
         };
-        FlightRecorder {
-            shared: Arc::new(Shared { ring, status }),
-        }
+        FlightRecorder::with_keeper(ring, status)
+    }
+
+    fn with_keeper(ring: Ring, status: RecorderStatus) -> FlightRecorder {
+        let shared = Arc::new(Shared {
+            ring,
+            metrics: MetricTable::new(),
+            status,
+        });
+        keeper::spawn(Arc::downgrade(&shared));
+        FlightRecorder { shared }
     }
 
     #[inline]
@@ -291,11 +301,37 @@ impl FlightRecorder {
     }
 
     /// Records a log line whose fields are written by `visit` (the `tracing` layer).
+    ///
+    /// Encodes into a small stack buffer first: a 4 KiB frame lands on stack pages the
+    /// app rarely touches, and after the app sleeps their TLB misses cost microseconds.
+    /// Only an event too big for it is visited again into the full-size buffer.
     pub(crate) fn log_with(
         &self,
         level: Level,
         target: &str,
-        visit: impl FnOnce(&mut FieldWriter<'_, '_>),
+        visit: impl Fn(&mut FieldWriter<'_, '_>),
+    ) -> u64 {
+        let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
+        let mut enc = Encoder::new(&mut buf);
+        enc.str(target.as_bytes(), false);
+        visit(&mut FieldWriter { enc: &mut enc });
+        if enc.truncated() {
+            return self.log_with_big(level, target, &visit);
+        }
+        let ring = &self.shared.ring;
+        let seq = ring.take_seq();
+        let bytes = enc.finish(seq, now_nanos(), layout::kind::LOG, level as u8);
+        ring.commit(bytes, false);
+        seq
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_with_big(
+        &self,
+        level: Level,
+        target: &str,
+        visit: &dyn Fn(&mut FieldWriter<'_, '_>),
     ) -> u64 {
         self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
             e.str(target.as_bytes(), false);
@@ -316,6 +352,51 @@ impl FlightRecorder {
                 e.u64(value.to_bits());
             }),
         )
+    }
+
+    /// Adds `increment` to a counter. Aggregated in memory and written as one record
+    /// per flush (every second, and before any read of the ring); see [`crate::metrics`].
+    #[inline]
+    pub fn count(&self, name: &str, increment: u64) {
+        if !self
+            .shared
+            .metrics
+            .add(Aggregate::Counter, name, increment as f64)
+        {
+            self.metric(name, MetricKind::Counter, increment as f64);
+        }
+    }
+
+    /// Records one observation of a distribution, aggregated in memory like
+    /// [`FlightRecorder::count`]. Non-finite values are refused.
+    #[inline]
+    pub fn observe(&self, name: &str, value: f64) {
+        if value.is_finite() && !self.shared.metrics.add(Aggregate::Histogram, name, value) {
+            self.metric(name, MetricKind::Histogram, value);
+        }
+    }
+
+    /// Writes the aggregated counters and histograms into the ring now. Never waits.
+    pub fn flush_metrics(&self) {
+        self.shared.metrics.drain(|kind, name, w| match kind {
+            Aggregate::Counter => {
+                self.metric(name, MetricKind::Counter, w.count as f64);
+            }
+            Aggregate::Histogram => {
+                self.histogram_summary(name, w);
+            }
+        });
+    }
+
+    /// Records a histogram summary.
+    fn histogram_summary(&self, name: &str, w: Window) -> u64 {
+        self.write::<512>(layout::kind::HISTOGRAM, Level::Info as u8, false, |e| {
+            e.str(name.as_bytes(), false);
+            e.u64(w.count);
+            e.u64(w.sum.to_bits());
+            e.u64(w.min.to_bits());
+            e.u64(w.max.to_bits());
+        })
     }
 
     /// Records a session marker.
@@ -346,8 +427,10 @@ impl FlightRecorder {
         })
     }
 
-    /// All valid records, oldest first, with a count of the missing ones.
+    /// All valid records, oldest first, with a count of the missing ones. Aggregated
+    /// metrics are flushed first, so the snapshot is up to date.
     pub fn snapshot(&self) -> Snapshot {
+        self.flush_metrics();
         Snapshot::from_found(self.shared.ring.scan())
     }
 

@@ -4,7 +4,7 @@
 //! deletion request still to deliver. While opted out it keeps nothing but the choice
 //! and a pending deletion.
 
-use crate::record::{Body, CrashKind, Record};
+use crate::record::{Body, CrashKind, MetricKind, Record};
 use chrono::{DateTime, Utc};
 use locus_report::limits;
 use serde::{Deserialize, Serialize};
@@ -112,6 +112,18 @@ impl CommunityState {
         self.sessions.total() > 0 || !self.crashes.is_empty() || !self.metrics.is_empty()
     }
 
+    /// Folds `more` into the metric's aggregate (a new one while under the limit).
+    fn merge_metric(&mut self, name: &str, more: MetricAgg) {
+        if let Some(agg) = self.metrics.get_mut(name) {
+            agg.count = agg.count.saturating_add(more.count);
+            agg.sum += more.sum;
+            agg.min = agg.min.min(more.min);
+            agg.max = agg.max.max(more.max);
+        } else if self.metrics.len() < limits::MAX_METRICS {
+            self.metrics.insert(name.to_owned(), more);
+        }
+    }
+
     /// Adds what `records` say (crashes, allow-listed metrics) to the aggregates; free
     /// text is scrubbed, `private` values (device id, bucket name) removed as well.
     pub fn absorb(&mut self, records: &[Record], allowed_metrics: &[String], private: &[&str]) {
@@ -146,23 +158,28 @@ impl CommunityState {
                 Body::Metric(m)
                     if allowed_metrics.iter().any(|a| a == &m.name) && m.value.is_finite() =>
                 {
-                    if let Some(agg) = self.metrics.get_mut(&m.name) {
-                        agg.count += 1;
-                        agg.sum += m.value;
-                        agg.min = agg.min.min(m.value);
-                        agg.max = agg.max.max(m.value);
-                    } else if self.metrics.len() < limits::MAX_METRICS {
-                        self.metrics.insert(
-                            m.name.clone(),
-                            MetricAgg {
-                                kind: m.metric.as_str().into(),
-                                count: 1,
-                                sum: m.value,
-                                min: m.value,
-                                max: m.value,
-                            },
-                        );
-                    }
+                    let one = MetricAgg {
+                        kind: m.metric.as_str().into(),
+                        count: 1,
+                        sum: m.value,
+                        min: m.value,
+                        max: m.value,
+                    };
+                    self.merge_metric(&m.name, one);
+                }
+                Body::Histogram(h)
+                    if allowed_metrics.iter().any(|a| a == &h.name)
+                        && h.count > 0
+                        && [h.sum, h.min, h.max].iter().all(|v| v.is_finite()) =>
+                {
+                    let window = MetricAgg {
+                        kind: MetricKind::Histogram.as_str().into(),
+                        count: h.count,
+                        sum: h.sum,
+                        min: h.min,
+                        max: h.max,
+                    };
+                    self.merge_metric(&h.name, window);
                 }
                 _ => {}
             }
@@ -240,5 +257,50 @@ mod tests {
         assert_eq!(a, signature("panic", "src/a.rs:1", "other message"));
         assert_ne!(a, signature("panic", "src/a.rs:2", "x"));
         assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn histogram_windows_and_samples_merge_into_one_aggregate() {
+        use crate::record::{HistogramSummary, MetricSample};
+        let mut state = CommunityState::default();
+        let window = |seq, count, sum, min, max| {
+            Record::new(
+                seq,
+                0,
+                Body::Histogram(HistogramSummary {
+                    name: "fix_latency_ms".into(),
+                    count,
+                    sum,
+                    min,
+                    max,
+                }),
+            )
+        };
+        let records = vec![
+            window(1, 100, 1200.0, 4.0, 20.0),
+            window(2, 50, 500.0, 2.0, 18.0),
+            Record::new(
+                3,
+                0,
+                Body::Metric(MetricSample {
+                    name: "fix_latency_ms".into(),
+                    metric: MetricKind::Histogram,
+                    value: 30.0,
+                }),
+            ),
+            window(4, 1, f64::NAN, f64::NAN, f64::NAN),
+            window(5, 9, 9.0, 1.0, 1.0),
+        ];
+        state.absorb(&records, &["fix_latency_ms".to_owned()], &[]);
+        let agg = &state.metrics["fix_latency_ms"];
+        assert_eq!(
+            (agg.count, agg.sum, agg.min, agg.max),
+            (160, 1739.0, 1.0, 30.0)
+        );
+        assert_eq!(agg.kind, "histogram");
+        // Not on the allow list: ignored.
+        let mut other = CommunityState::default();
+        other.absorb(&records, &["battery_pct".to_owned()], &[]);
+        assert!(other.metrics.is_empty());
     }
 }
