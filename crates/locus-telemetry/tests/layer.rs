@@ -64,3 +64,33 @@ fn a_huge_debug_field_is_truncated_not_dropped() {
     let Value::Str(s) = &payload.1 else { panic!() };
     assert!(s.ends_with(locus_telemetry::recorder::TRUNCATION_MARKER));
 }
+
+#[test]
+fn events_too_big_for_the_small_buffer_are_kept_whole() {
+    // The layer encodes into 512 bytes first and visits again into 4 KiB when that is
+    // not enough: a 2 KB field and a 1 KB message must arrive untruncated, and once.
+    let rec = FlightRecorder::in_memory(64 * 1024);
+    let subscriber = tracing_subscriber::registry().with(TelemetryLayer::new(rec.clone()));
+    let route = "r".repeat(2_000);
+    let note = "n".repeat(1_000);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(route = route.as_str(), n = 3u64, "{note}");
+        tracing::info!("small");
+    });
+    let snap = rec.snapshot();
+    assert_eq!(snap.truncated, 0);
+    assert_eq!(snap.records.len(), 2, "{:?}", snap.records);
+    let Body::Log(l) = &snap.records[0].body else {
+        panic!()
+    };
+    assert_eq!(l.message, note);
+    assert_eq!(l.fields[0], ("route".to_owned(), Value::Str(route.clone())));
+    assert_eq!(l.fields[1], ("n".to_owned(), Value::I64(3)));
+    // The direct API has the same two-step path.
+    rec.log(locus_telemetry::record::Level::Info, "t", &note, &[]);
+    let last = rec.recent(1);
+    let Body::Log(l) = &last[0].body else {
+        panic!()
+    };
+    assert_eq!(l.message, note);
+}

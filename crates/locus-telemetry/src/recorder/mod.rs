@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
 const HOT_BUF: usize = 4096;
-/// Stack buffer tried first for `tracing` events (most are far smaller).
+/// Stack buffer tried first for log records (most are far smaller).
 const SMALL_BUF: usize = 512;
 
 /// Why the ring file could not be used (the recorder then runs on the heap).
@@ -260,7 +260,8 @@ impl FlightRecorder {
         message: &str,
         fields: &[(&str, FieldValue<'_>)],
     ) -> u64 {
-        let mut buf = [MaybeUninit::<u8>::uninit(); HOT_BUF];
+        // Small: see `log_with` on why a big stack frame costs microseconds when cold.
+        let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
         match encode::encode_log_fast(&mut buf, level as u8, target, message, fields) {
             Some(record) => {
                 let ring = &self.shared.ring;
