@@ -48,6 +48,7 @@
 //! assert!(report.took < Duration::from_secs(2));
 //! ```
 
+mod background;
 pub mod breaker;
 pub mod crash;
 pub mod dispatch;

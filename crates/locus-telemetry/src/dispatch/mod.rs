@@ -175,6 +175,7 @@ impl Dispatcher {
             .name("locus-telemetry".into())
             .spawn(move || {
                 crate::layer::mark_telemetry_thread();
+                crate::background::lower_current_thread_priority();
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()

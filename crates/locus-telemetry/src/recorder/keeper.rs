@@ -31,6 +31,7 @@ pub(crate) fn spawn(shared: Weak<Shared>) {
         .name("locus-keeper".into())
         .stack_size(64 * 1024)
         .spawn(move || {
+            crate::background::lower_current_thread_priority();
             let mut looks = 0u32;
             loop {
                 let Some(shared) = shared.upgrade() else {
