@@ -1,7 +1,8 @@
 //! The tracking loop of `locus-diag demo` (a GPS fix logged through `tracing` with the
 //! `TelemetryLayer`, a histogram and a counter per iteration, a gauge every 100) in these
-//! configurations in one run: telemetry off (no layer, no `Telemetry`), the recorder
-//! alone (uploads disabled), a healthy S3 (SeaweedFS), and S3 hung (a loopback server
+//! configurations in one run: telemetry off (no subscriber, no `Telemetry`), a bare
+//! `tracing` registry that records nothing (what `tracing` costs once anyone listens),
+//! the recorder alone (uploads disabled), a healthy S3 (SeaweedFS), and S3 hung (a loopback server
 //! that accepts and never answers). Uploads run every second, so they really happen
 //! during the loop.
 //!
@@ -17,7 +18,7 @@
 //!
 //! `cargo bench -p locus-telemetry --bench tracking_loop` (needs `weed`: `bash
 //! scripts/seaweedfs.sh`). A custom main, not criterion: we need tail latencies of one
-//! long run, not means of many short ones. Takes about a minute.
+//! long run, not means of many short ones. Takes about two minutes.
 
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::{FaultServer, Mode};
@@ -28,8 +29,10 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 
 const HZ: u32 = 100;
-const PACED_SECONDS: u32 = 8;
+const PACED_SECONDS: u32 = 20;
 const UNTHROTTLED_ITERATIONS: usize = 1_000_000;
+/// The configuration with a bare `tracing` registry and no telemetry.
+const NO_OP_SUBSCRIBER: &str = "tracing registry only, no telemetry";
 const STALL: Duration = Duration::from_millis(1);
 const PERIOD: Duration = Duration::from_millis(1000 / HZ as u64);
 
@@ -179,6 +182,9 @@ struct Row {
 fn run(config: &'static str, telemetry: Option<&Telemetry>, rows: &mut Vec<Row>) {
     let dispatch = match telemetry {
         Some(t) => tracing::Dispatch::new(tracing_subscriber::registry().with(t.layer())),
+        None if config == NO_OP_SUBSCRIBER => {
+            tracing::Dispatch::new(tracing_subscriber::registry())
+        }
         None => tracing::Dispatch::none(),
     };
     let describe = |t: Option<&Telemetry>| match t.and_then(|t| t.status().dispatch) {
@@ -247,6 +253,9 @@ fn main() {
 
     eprintln!("telemetry off…");
     run("telemetry off", None, &mut rows);
+    // What `tracing` itself costs once any subscriber listens, before we record anything.
+    eprintln!("a tracing subscriber that records nothing…");
+    run(NO_OP_SUBSCRIBER, None, &mut rows);
 
     // The recorder alone (uploads disabled): separates the hot path's own cost from
     // anything the upload thread does.
