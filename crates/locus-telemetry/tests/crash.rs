@@ -33,14 +33,25 @@ fn child_entry() {
     let telemetry = Telemetry::start(settings(Path::new(&dir)));
     let out = std::io::stdout();
     match mode.as_str() {
-        "log-forever" => loop {
-            let seq = telemetry.log(Level::Info, "child", "tick", &[]);
-            use std::io::Write;
-            let mut out = out.lock();
-            let _ = writeln!(out, "{seq}");
-            let _ = out.flush();
-        },
+        "log-forever" => {
+            // Bounded so that the ring never laps what the parent checks, however far
+            // ahead of its reading (a 64 KiB pipe is ~13k lines) the child runs; then
+            // wait for the SIGKILL.
+            for _ in 0..3_000 {
+                let seq = telemetry.log(Level::Info, "child", "tick", &[]);
+                use std::io::Write;
+                let mut out = out.lock();
+                let _ = writeln!(out, "{seq}");
+                let _ = out.flush();
+            }
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         "panic" => {
+            // Aggregated in memory, not yet flushed: the panic hook must write them.
+            telemetry.counter("fixes", 7);
+            telemetry.histogram("fix_latency_ms", 12.5);
             telemetry.log(Level::Info, "child", "about to fail", &[]);
             let v: Vec<u8> = Vec::new();
             let idx = std::hint::black_box(3);
@@ -102,8 +113,12 @@ fn sigkill_mid_stream_loses_nothing_logged_and_reads_as_abnormal() {
         .collect();
     assert!(
         lost.is_empty(),
-        "records the child had logged were lost: {:?}",
-        &lost[..lost.len().min(10)]
+        "records the child had logged were lost: {:?} ({} lost; the ring holds {} records, #{}..#{})",
+        &lost[..lost.len().min(10)],
+        lost.len(),
+        snap.records.len(),
+        snap.records.first().map_or(0, |r| r.seq),
+        snap.records.last().map_or(0, |r| r.seq),
     );
 
     let t = Telemetry::start(settings(dir.path()));
@@ -128,6 +143,18 @@ fn a_panicking_child_leaves_a_tombstone_and_reads_as_crashed() {
     assert!(c.location.contains("tests/crash.rs"), "{}", c.location);
     assert_eq!(c.app_version, "9.9.9");
     assert!(!c.backtrace.is_empty());
+    // The last second's counters and histograms were flushed before the tombstone.
+    let records = read_ring_file(&dir.path().join("recorder.ring"))
+        .unwrap()
+        .records;
+    let before_tomb =
+        |pred: &dyn Fn(&Body) -> bool| records.iter().any(|r| pred(&r.body) && r.seq < tomb.seq);
+    assert!(before_tomb(
+        &|b| matches!(b, Body::Metric(m) if m.name == "fixes" && m.value == 7.0)
+    ));
+    assert!(before_tomb(
+        &|b| matches!(b, Body::Histogram(h) if h.name == "fix_latency_ms" && h.count == 1 && h.sum == 12.5)
+    ));
     t.shutdown(Duration::from_millis(100));
 }
 

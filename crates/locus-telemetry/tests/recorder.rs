@@ -367,3 +367,35 @@ fn a_snapshot_flushes_pending_metrics_first() {
     rec.count(&long, 1);
     assert_eq!(rec.recent(10).len(), 3);
 }
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.starts_with(prefix))
+        })
+        .count()
+}
+
+#[test]
+fn keeper_threads_end_with_their_recorders() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorders: Vec<FlightRecorder> = (0..8)
+        .map(|i| FlightRecorder::open(&dir.path().join(format!("r{i}.ring")), SMALL))
+        .collect();
+    assert!(threads_named("locus-keeper") >= 8);
+    drop(recorders);
+    // Other tests in this binary may hold recorders of their own; ours must all go
+    // within a few of the keepers' 250 ms looks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while threads_named("locus-keeper") >= 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        threads_named("locus-keeper") < 8,
+        "keeper threads outlived their recorders"
+    );
+}
