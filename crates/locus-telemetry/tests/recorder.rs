@@ -386,10 +386,15 @@ fn keeper_threads_end_with_their_recorders() {
     let recorders: Vec<FlightRecorder> = (0..8)
         .map(|i| FlightRecorder::open(&dir.path().join(format!("r{i}.ring")), SMALL))
         .collect();
+    // A thread names itself once it runs: give them a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while threads_named("locus-keeper") < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(threads_named("locus-keeper") >= 8);
     drop(recorders);
-    // Other tests in this binary may hold recorders of their own; ours must all go
-    // within a few of the keepers' 250 ms looks.
+    // Other tests in this binary may hold recorders of their own; ours must all go (a
+    // keeper ends as soon as its recorder is dropped).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while threads_named("locus-keeper") >= 8 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -398,4 +403,21 @@ fn keeper_threads_end_with_their_recorders() {
         threads_named("locus-keeper") < 8,
         "keeper threads outlived their recorders"
     );
+}
+
+#[test]
+fn dropping_the_recorder_writes_pending_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorder.ring");
+    let rec = FlightRecorder::open(&path, SMALL);
+    rec.count("sessions", 1);
+    rec.observe("startup_ms", 840.0);
+    drop(rec);
+    let kinds: HashSet<&'static str> = read_ring_file(&path)
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| r.body.kind())
+        .collect();
+    assert_eq!(kinds, HashSet::from(["metric", "histogram"]));
 }

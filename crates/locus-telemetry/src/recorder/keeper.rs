@@ -10,9 +10,11 @@
 //!   the ring every second.
 //!
 //! It wakes four times a second, does nothing when nothing was written, holds only a
-//! weak reference, and ends by itself once the recorder is dropped.
+//! weak reference, and ends as soon as the recorder is dropped (the recorder holds the
+//! sending end of a channel the keeper waits on).
 
 use super::{FlightRecorder, Shared};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ const FLUSH_EVERY: u32 = 4;
 
 /// Starts the keeper for `shared`. A thread that cannot start costs the writers their
 /// page faults and leaves metrics to be flushed by the next read, so failure is silent.
-pub(crate) fn spawn(shared: Weak<Shared>) {
+pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
     let _ = std::thread::Builder::new()
         .name("locus-keeper".into())
         .stack_size(64 * 1024)
@@ -44,7 +46,10 @@ pub(crate) fn spawn(shared: Weak<Shared>) {
                 } else {
                     drop(shared);
                 }
-                std::thread::sleep(INTERVAL);
+                match stop.recv_timeout(INTERVAL) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
             }
         });
 }

@@ -33,7 +33,7 @@ pub use encode::{FieldValue, TRUNCATION_MARKER};
 use ring::Ring;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
 const HOT_BUF: usize = 4096;
@@ -155,12 +155,24 @@ struct Shared {
     ring: Ring,
     metrics: MetricTable,
     status: RecorderStatus,
+    /// Dropped with the recorder, which wakes the keeper thread to end at once.
+    _keeper: mpsc::Sender<()>,
 }
 
 /// The flight recorder. Cheap to clone; all clones write to the same ring.
 #[derive(Clone)]
 pub struct FlightRecorder {
     shared: Arc<Shared>,
+}
+
+/// The last handle going away writes what the metric table still holds (best effort:
+/// two last handles dropped at the same instant may both leave it to the other).
+impl Drop for FlightRecorder {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.shared) == 1 {
+            self.flush_metrics();
+        }
+    }
 }
 
 impl std::fmt::Debug for FlightRecorder {
@@ -223,12 +235,14 @@ impl FlightRecorder {
     }
 
     fn with_keeper(ring: Ring, status: RecorderStatus) -> FlightRecorder {
+        let (keeper, stop) = mpsc::channel();
         let shared = Arc::new(Shared {
             ring,
             metrics: MetricTable::new(),
             status,
+            _keeper: keeper,
         });
-        keeper::spawn(Arc::downgrade(&shared));
+        keeper::spawn(Arc::downgrade(&shared), stop);
         FlightRecorder { shared }
     }
 
