@@ -60,6 +60,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     if let Some((target, recorder)) =
         current_target().and_then(|t| Some((t, t.recorder.upgrade()?)))
     {
+        // Never dropped here: were this the last handle, its drop would free the ring and
+        // flush metrics (allocation, locks) inside a signal handler. The process is dying.
+        let recorder = std::mem::ManuallyDrop::new(recorder);
         let mut tid_buf = [0u8; 24];
         let tid = format_tid(&mut tid_buf);
         recorder.crash::<384>(
