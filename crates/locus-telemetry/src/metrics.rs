@@ -35,6 +35,18 @@ const NAME_WORDS: usize = 5;
 pub const MAX_NAME: usize = NAME_WORDS * 8;
 /// `key` of an entry being claimed.
 const CLAIMING: u64 = 1;
+/// Entries looked at for one name: keeps a miss in a crowded table to a few cache lines
+/// (a name that finds no room is recorded sample by sample).
+const MAX_PROBE: usize = 16;
+
+/// One call's worth of a metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Sample {
+    /// An increment of a counter.
+    Count(u64),
+    /// One observation of a histogram (finite).
+    Observe(f64),
+}
 
 /// What is aggregated for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,19 +130,19 @@ impl Entry {
                 .all(|(a, b)| a.load(Ordering::Relaxed) == *b)
     }
 
-    fn identity(&self) -> Option<(Aggregate, String)> {
+    /// Kind and name, the name copied into `buf`.
+    fn identity<'b>(&self, buf: &'b mut [u8; MAX_NAME]) -> Option<(Aggregate, &'b str)> {
         let len = self.len.load(Ordering::Relaxed);
         let kind = if len >> 32 == 0 {
             Aggregate::Counter
         } else {
             Aggregate::Histogram
         };
-        let mut bytes = Vec::with_capacity(MAX_NAME);
-        for w in &self.name {
-            bytes.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        for (chunk, w) in buf.chunks_exact_mut(8).zip(&self.name) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
         }
-        bytes.truncate((len as u32) as usize);
-        String::from_utf8(bytes).ok().map(|n| (kind, n))
+        let n = ((len as u32) as usize).min(MAX_NAME);
+        std::str::from_utf8(&buf[..n]).ok().map(|name| (kind, name))
     }
 }
 
@@ -158,7 +170,7 @@ impl MetricTable {
         let words = pack(name);
         let len = name.len() as u64 | (kind as u64) << 32;
         let start = key as usize % CAPACITY;
-        for i in 0..CAPACITY {
+        for i in 0..MAX_PROBE {
             let e = &self.entries[(start + i) % CAPACITY];
             let mut k = e.key.load(Ordering::Acquire);
             if k == 0 {
@@ -189,10 +201,16 @@ impl MetricTable {
         None
     }
 
-    /// Folds `value` into the metric's window. `false` means it was not (the caller
-    /// records the sample itself): the entry was busy, the table full or the name long.
+    /// Folds `sample` into the metric's window. `false` means it was not (the caller
+    /// records the sample itself): the entry was busy, no entry was free, the name was
+    /// long, or the histogram's sum would overflow to infinity (which no reader could
+    /// parse back).
     #[inline]
-    pub fn add(&self, kind: Aggregate, name: &str, value: f64) -> bool {
+    pub fn add(&self, name: &str, sample: Sample) -> bool {
+        let kind = match sample {
+            Sample::Count(_) => Aggregate::Counter,
+            Sample::Observe(_) => Aggregate::Histogram,
+        };
         let Some(e) = self.entry(kind, name) else {
             return false;
         };
@@ -202,20 +220,24 @@ impl MetricTable {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return false,
         };
-        match kind {
-            Aggregate::Counter => w.count = w.count.wrapping_add(value as u64),
-            Aggregate::Histogram => {
+        match sample {
+            Sample::Count(n) => w.count = w.count.wrapping_add(n),
+            Sample::Observe(v) => {
+                let sum = w.sum + v;
+                if !sum.is_finite() {
+                    return false;
+                }
                 w.count += 1;
-                w.sum += value;
-                w.min = w.min.min(value);
-                w.max = w.max.max(value);
+                w.sum = sum;
+                w.min = w.min.min(v);
+                w.max = w.max.max(v);
             }
         }
         true
     }
 
     /// Takes every non-empty window, leaving it empty, and hands it to `emit`. Never
-    /// waits: an entry busy this instant is left for the next flush.
+    /// waits and never allocates: an entry busy this instant is left for the next flush.
     pub fn drain(&self, mut emit: impl FnMut(Aggregate, &str, Window)) {
         for e in self.entries.iter() {
             let key = e.key.load(Ordering::Acquire);
@@ -230,8 +252,9 @@ impl MetricTable {
             if window.count == 0 {
                 continue;
             }
-            if let Some((kind, name)) = e.identity() {
-                emit(kind, &name, window);
+            let mut buf = [0u8; MAX_NAME];
+            if let Some((kind, name)) = e.identity(&mut buf) {
+                emit(kind, name, window);
             }
         }
     }
@@ -253,10 +276,10 @@ mod tests {
     fn counters_sum_and_histograms_summarise_until_drained() {
         let t = MetricTable::new();
         for v in [12.0, 4.0, 20.0] {
-            assert!(t.add(Aggregate::Histogram, "fix_latency_ms", v));
+            assert!(t.add("fix_latency_ms", Sample::Observe(v)));
         }
-        assert!(t.add(Aggregate::Counter, "fixes", 2.0));
-        assert!(t.add(Aggregate::Counter, "fixes", 1.0));
+        assert!(t.add("fixes", Sample::Count(2)));
+        assert!(t.add("fixes", Sample::Count(1)));
         let d = drained(&t);
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].0, Aggregate::Histogram);
@@ -274,15 +297,15 @@ mod tests {
             (Aggregate::Counter, "fixes", 3)
         );
         assert!(drained(&t).is_empty(), "a drained window starts empty");
-        assert!(t.add(Aggregate::Counter, "fixes", 5.0));
+        assert!(t.add("fixes", Sample::Count(5)));
         assert_eq!(drained(&t)[0].2.count, 5);
     }
 
     #[test]
     fn same_name_as_counter_and_histogram_are_two_metrics() {
         let t = MetricTable::new();
-        assert!(t.add(Aggregate::Counter, "x", 1.0));
-        assert!(t.add(Aggregate::Histogram, "x", 7.0));
+        assert!(t.add("x", Sample::Count(1)));
+        assert!(t.add("x", Sample::Observe(7.0)));
         let d = drained(&t);
         assert_eq!(d.len(), 2);
         assert!(d
@@ -294,19 +317,42 @@ mod tests {
     }
 
     #[test]
-    fn long_names_and_a_full_table_are_refused_not_lost() {
+    fn long_names_and_a_crowded_table_are_refused_not_lost() {
         let t = MetricTable::new();
-        assert!(!t.add(Aggregate::Counter, &"n".repeat(MAX_NAME + 1), 1.0));
-        assert!(t.add(Aggregate::Counter, &"n".repeat(MAX_NAME), 1.0));
-        for i in 1..CAPACITY {
-            assert!(t.add(Aggregate::Counter, &format!("m{i}"), 1.0), "{i}");
-        }
-        assert!(!t.add(Aggregate::Counter, "one too many", 1.0));
+        assert!(!t.add(&"n".repeat(MAX_NAME + 1), Sample::Count(1)));
+        assert!(t.add(&"n".repeat(MAX_NAME), Sample::Count(1)));
+        let accepted: Vec<String> = (0..200)
+            .map(|i| format!("m{i}"))
+            .filter(|n| t.add(n, Sample::Count(1)))
+            .collect();
+        // Probing is bounded, so the table may refuse a name before every entry is used.
         assert!(
-            t.add(Aggregate::Counter, "m1", 1.0),
+            accepted.len() >= CAPACITY / 2 && accepted.len() < CAPACITY,
+            "{}",
+            accepted.len()
+        );
+        assert!(
+            t.add(&accepted[0], Sample::Count(1)),
             "known names still fold in"
         );
-        assert_eq!(drained(&t).len(), CAPACITY);
+        assert_eq!(drained(&t).len(), accepted.len() + 1);
+    }
+
+    #[test]
+    fn a_sum_that_would_overflow_is_refused_so_every_window_stays_finite() {
+        let t = MetricTable::new();
+        assert!(t.add("huge", Sample::Observe(1e308)));
+        assert!(!t.add("huge", Sample::Observe(1e308)), "inf sum");
+        assert!(t.add("huge", Sample::Observe(-1.0)));
+        let d = drained(&t);
+        assert_eq!((d[0].2.count, d[0].2.sum), (2, 1e308 - 1.0));
+        assert!(t.add("c", Sample::Count(u64::MAX)));
+        assert!(t.add("c", Sample::Count(2)));
+        assert_eq!(
+            drained(&t)[0].2.count,
+            1,
+            "counters wrap, they do not panic"
+        );
     }
 
     #[test]
@@ -318,7 +364,7 @@ mod tests {
                 let (t, refused) = (t.clone(), refused.clone());
                 std::thread::spawn(move || {
                     for _ in 0..20_000 {
-                        if !t.add(Aggregate::Counter, "hits", 1.0) {
+                        if !t.add("hits", Sample::Count(1)) {
                             refused.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -36,10 +36,10 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Re
     }
 }
 
-/// Opens (creating if needed) the ring file at `path` with `ring_bytes` of slots.
 /// How long `open` waits for a lock held by a recorder that is going away.
 const LOCK_PATIENCE: Duration = Duration::from_millis(100);
 
+/// Opens (creating if needed) the ring file at `path` with `ring_bytes` of slots.
 pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;

@@ -13,7 +13,7 @@
 //! weak reference, and ends as soon as the recorder is dropped (the recorder holds the
 //! sending end of a channel the keeper waits on).
 
-use super::{FlightRecorder, Shared};
+use super::Shared;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Weak;
 use std::time::Duration;
@@ -42,10 +42,9 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
                 shared.ring.pretouch(AHEAD_BYTES);
                 looks += 1;
                 if looks.is_multiple_of(FLUSH_EVERY) {
-                    FlightRecorder { shared }.flush_metrics();
-                } else {
-                    drop(shared);
+                    shared.flush_metrics();
                 }
+                drop(shared);
                 match stop.recv_timeout(INTERVAL) {
                     Err(RecvTimeoutError::Timeout) => {}
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,

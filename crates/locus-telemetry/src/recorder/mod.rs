@@ -26,7 +26,7 @@ mod keeper;
 pub mod layout;
 mod ring;
 
-use crate::metrics::{Aggregate, MetricTable, Window};
+use crate::metrics::{Aggregate, MetricTable, Sample};
 use crate::record::{CrashKind, Level, MetricKind, Record, SessionEvent};
 use encode::{Encoder, StrSink};
 pub use encode::{FieldValue, TRUNCATION_MARKER};
@@ -159,20 +159,67 @@ struct Shared {
     _keeper: mpsc::Sender<()>,
 }
 
+impl Shared {
+    #[inline]
+    fn write<const N: usize>(
+        &self,
+        kind: u8,
+        level: u8,
+        dedicated: bool,
+        fill: impl FnOnce(&mut Encoder<'_>),
+    ) -> u64 {
+        let mut buf = [MaybeUninit::<u8>::uninit(); N];
+        let mut enc = Encoder::new(&mut buf);
+        fill(&mut enc);
+        let seq = self.ring.take_seq();
+        let bytes = enc.finish(seq, now_nanos(), kind, level);
+        self.ring.commit(bytes, dedicated);
+        seq
+    }
+
+    fn metric(&self, name: &str, kind: MetricKind, value: f64) -> Option<u64> {
+        if !value.is_finite() {
+            return None;
+        }
+        Some(
+            self.write::<512>(layout::kind::METRIC, Level::Info as u8, false, |e| {
+                e.str(name.as_bytes(), false);
+                e.u8(kind as u8);
+                e.u64(value.to_bits());
+            }),
+        )
+    }
+
+    fn flush_metrics(&self) {
+        self.metrics.drain(|kind, name, w| match kind {
+            Aggregate::Counter => {
+                self.metric(name, MetricKind::Counter, w.count as f64);
+            }
+            Aggregate::Histogram => {
+                self.write::<512>(layout::kind::HISTOGRAM, Level::Info as u8, false, |e| {
+                    e.str(name.as_bytes(), false);
+                    e.u64(w.count);
+                    e.u64(w.sum.to_bits());
+                    e.u64(w.min.to_bits());
+                    e.u64(w.max.to_bits());
+                });
+            }
+        });
+    }
+}
+
+/// Whoever lets the ring go last — an app handle or the keeper — writes what the metric
+/// table still holds. (A signal handler never drops its handle: see `crash::signal`.)
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.flush_metrics();
+    }
+}
+
 /// The flight recorder. Cheap to clone; all clones write to the same ring.
 #[derive(Clone)]
 pub struct FlightRecorder {
     shared: Arc<Shared>,
-}
-
-/// The last handle going away writes what the metric table still holds (best effort:
-/// two last handles dropped at the same instant may both leave it to the other).
-impl Drop for FlightRecorder {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.shared) == 1 {
-            self.flush_metrics();
-        }
-    }
 }
 
 impl std::fmt::Debug for FlightRecorder {
@@ -254,14 +301,7 @@ impl FlightRecorder {
         dedicated: bool,
         fill: impl FnOnce(&mut Encoder<'_>),
     ) -> u64 {
-        let mut buf = [MaybeUninit::<u8>::uninit(); N];
-        let mut enc = Encoder::new(&mut buf);
-        fill(&mut enc);
-        let ring = &self.shared.ring;
-        let seq = ring.take_seq();
-        let bytes = enc.finish(seq, now_nanos(), kind, level);
-        ring.commit(bytes, dedicated);
-        seq
+        self.shared.write::<N>(kind, level, dedicated, fill)
     }
 
     /// Records a log line; returns its sequence number. Never blocks or fails; long
@@ -357,27 +397,14 @@ impl FlightRecorder {
     /// Records a metric sample. Non-finite values are refused (`None`): a NaN would
     /// poison every aggregate downstream.
     pub fn metric(&self, name: &str, kind: MetricKind, value: f64) -> Option<u64> {
-        if !value.is_finite() {
-            return None;
-        }
-        Some(
-            self.write::<512>(layout::kind::METRIC, Level::Info as u8, false, |e| {
-                e.str(name.as_bytes(), false);
-                e.u8(kind as u8);
-                e.u64(value.to_bits());
-            }),
-        )
+        self.shared.metric(name, kind, value)
     }
 
     /// Adds `increment` to a counter. Aggregated in memory and written as one record
     /// per flush (every second, and before any read of the ring); see [`crate::metrics`].
     #[inline]
     pub fn count(&self, name: &str, increment: u64) {
-        if !self
-            .shared
-            .metrics
-            .add(Aggregate::Counter, name, increment as f64)
-        {
+        if increment != 0 && !self.shared.metrics.add(name, Sample::Count(increment)) {
             self.metric(name, MetricKind::Counter, increment as f64);
         }
     }
@@ -386,32 +413,14 @@ impl FlightRecorder {
     /// [`FlightRecorder::count`]. Non-finite values are refused.
     #[inline]
     pub fn observe(&self, name: &str, value: f64) {
-        if value.is_finite() && !self.shared.metrics.add(Aggregate::Histogram, name, value) {
+        if value.is_finite() && !self.shared.metrics.add(name, Sample::Observe(value)) {
             self.metric(name, MetricKind::Histogram, value);
         }
     }
 
     /// Writes the aggregated counters and histograms into the ring now. Never waits.
     pub fn flush_metrics(&self) {
-        self.shared.metrics.drain(|kind, name, w| match kind {
-            Aggregate::Counter => {
-                self.metric(name, MetricKind::Counter, w.count as f64);
-            }
-            Aggregate::Histogram => {
-                self.histogram_summary(name, w);
-            }
-        });
-    }
-
-    /// Records a histogram summary.
-    fn histogram_summary(&self, name: &str, w: Window) -> u64 {
-        self.write::<512>(layout::kind::HISTOGRAM, Level::Info as u8, false, |e| {
-            e.str(name.as_bytes(), false);
-            e.u64(w.count);
-            e.u64(w.sum.to_bits());
-            e.u64(w.min.to_bits());
-            e.u64(w.max.to_bits());
-        })
+        self.shared.flush_metrics();
     }
 
     /// Records a session marker.

@@ -30,7 +30,9 @@ pub struct CrashAgg {
 pub struct MetricAgg {
     /// Counter, gauge or histogram.
     pub kind: String,
-    /// Samples.
+    /// Samples: observations for histograms, readings for gauges; for counters the
+    /// records that carried increments (one per flush window), so their `sum` is the
+    /// count that matters.
     pub count: u64,
     /// Sum.
     pub sum: f64,
@@ -112,9 +114,13 @@ impl CommunityState {
         self.sessions.total() > 0 || !self.crashes.is_empty() || !self.metrics.is_empty()
     }
 
-    /// Folds `more` into the metric's aggregate (a new one while under the limit).
+    /// Folds `more` into the metric's aggregate (a new one while under the limit). A name
+    /// used as two kinds keeps the kind seen first; the other is not mixed into it.
     fn merge_metric(&mut self, name: &str, more: MetricAgg) {
         if let Some(agg) = self.metrics.get_mut(name) {
+            if agg.kind != more.kind {
+                return;
+            }
             agg.count = agg.count.saturating_add(more.count);
             agg.sum += more.sum;
             agg.min = agg.min.min(more.min);
@@ -298,6 +304,18 @@ mod tests {
             (160, 1739.0, 1.0, 30.0)
         );
         assert_eq!(agg.kind, "histogram");
+        // The same name as a counter is not mixed into the histogram.
+        let counter = Record::new(
+            6,
+            0,
+            Body::Metric(MetricSample {
+                name: "fix_latency_ms".into(),
+                metric: MetricKind::Counter,
+                value: 1000.0,
+            }),
+        );
+        state.absorb(&[counter], &["fix_latency_ms".to_owned()], &[]);
+        assert_eq!(state.metrics["fix_latency_ms"].sum, 1739.0);
         // Not on the allow list: ignored.
         let mut other = CommunityState::default();
         other.absorb(&records, &["battery_pct".to_owned()], &[]);
