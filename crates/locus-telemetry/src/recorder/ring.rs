@@ -17,7 +17,7 @@ use super::layout::{self, CHUNK_SLOTS, SLOT};
 use memmap2::MmapMut;
 use std::cell::Cell;
 use std::fs::File;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 
 /// Keeps a hot atomic on its own cache lines (adjacent-line prefetch included).
 #[repr(align(128))]
@@ -44,6 +44,10 @@ pub(crate) struct Ring {
     next_seq: Padded<AtomicU64>,
     /// Absolute chunk number up to which `pretouch` has prepared the memory.
     pretouched: AtomicU64,
+    /// The chunk cursor `pretouch` saw last (`u64::MAX` before its first look).
+    pretouch_seen: AtomicU64,
+    /// `MADV_POPULATE_WRITE` was refused once (kernel before 5.14): touch pages instead.
+    populate_refused: AtomicBool,
     backing: Backing,
 }
 
@@ -94,6 +98,8 @@ impl Ring {
             chunk_cursor: Padded(AtomicU64::new(cursor)),
             next_seq: Padded(AtomicU64::new(next_seq)),
             pretouched: AtomicU64::new(cursor),
+            pretouch_seen: AtomicU64::new(u64::MAX),
+            populate_refused: AtomicBool::new(false),
             backing,
         }
     }
@@ -254,31 +260,48 @@ impl Ring {
     /// Makes the file pages the next `ahead` bytes of records will land in present and
     /// writable, so a writer does not take the page fault (on ext4 or f2fs a write to a
     /// clean shared page runs the filesystem's `page_mkwrite`: microseconds, with a
-    /// journal lock). Only pages not prepared before are touched, so an idle ring costs
-    /// nothing and clean pages are not dirtied again for nothing. Returns the bytes
-    /// prepared. No-op for the heap ring.
+    /// journal lock). Pages beyond what was prepared before are added; the nearest
+    /// `NEAR_CHUNKS` are prepared again each time, because writeback may have cleaned
+    /// them since (Android expires dirty pages after 2 s). Nothing is done when nothing
+    /// was written since the last look, so an idle app never re-dirties its ring.
+    /// Returns the bytes prepared. No-op for the heap ring.
     pub fn pretouch(&self, ahead: usize) -> usize {
+        /// About a second of records at a tracking loop's rate.
+        const NEAR_CHUNKS: u64 = 16;
         let Backing::File { map, .. } = &self.backing else {
             return 0;
         };
         let cursor = self.chunk_cursor.0.load(Ordering::Relaxed);
-        let want = cursor + ((ahead / CHUNK_SLOTS / SLOT) as u64).min(self.n_chunks - 1);
-        let from = self.pretouched.load(Ordering::Relaxed).max(cursor);
-        if want <= from {
+        if self.pretouch_seen.swap(cursor, Ordering::Relaxed) == cursor {
             return 0;
         }
-        self.pretouched.store(want, Ordering::Relaxed);
+        let want = cursor + ((ahead / CHUNK_SLOTS / SLOT) as u64).min(self.n_chunks - 1);
+        let near = (cursor + NEAR_CHUNKS).min(want);
+        let from = self.pretouched.load(Ordering::Relaxed).max(near);
+        self.pretouched.store(want.max(from), Ordering::Relaxed);
+        self.populate(cursor, near, map) + self.populate(from, want, map)
+    }
+
+    /// Prepares absolute chunks `from..to` (wrapping at the end of the ring); returns
+    /// the bytes.
+    fn populate(&self, from: u64, to: u64, map: &MmapMut) -> usize {
         let chunk_bytes = CHUNK_SLOTS * SLOT;
         let mut abs = from;
-        while abs < want {
+        while abs < to {
             // Up to the end of the ring, then from its start.
             let phys = abs % self.n_chunks;
-            let run = (want - abs).min(self.n_chunks - phys);
+            let run = (to - abs).min(self.n_chunks - phys);
             let offset = layout::HEADER_BYTES + phys as usize * chunk_bytes;
-            populate_write(map, self.base, offset, run as usize * chunk_bytes);
+            populate_write(
+                map,
+                &self.populate_refused,
+                self.base,
+                offset,
+                run as usize * chunk_bytes,
+            );
             abs += run;
         }
-        (want - from) as usize * chunk_bytes
+        to.saturating_sub(from) as usize * chunk_bytes
     }
 
     /// Copies slot memory out (atomically word by word) and scans it for records.
@@ -296,17 +319,28 @@ impl Ring {
 }
 
 /// Prefaults `len` bytes at `offset` of the mapping for writing: `MADV_POPULATE_WRITE`
-/// (Linux 5.14+) does it without touching the data; older kernels get one atomic no-op
-/// write per page (`fetch_add(0)` cannot lose a concurrent writer's store).
-fn populate_write(map: &MmapMut, base: *const AtomicU64, offset: usize, len: usize) {
+/// (Linux 5.14+) does it without touching the data; older kernels (and targets memmap2
+/// does not offer it on) get one atomic no-op write per page (`fetch_add(0)` cannot lose
+/// a concurrent writer's store).
+fn populate_write(
+    map: &MmapMut,
+    refused: &AtomicBool,
+    base: *const AtomicU64,
+    offset: usize,
+    len: usize,
+) {
     #[cfg(target_os = "linux")]
-    if map
-        .advise_range(memmap2::Advice::PopulateWrite, offset, len)
-        .is_ok()
-    {
-        return;
+    if !refused.load(Ordering::Relaxed) {
+        match map.advise_range(memmap2::Advice::PopulateWrite, offset, len) {
+            Ok(()) => return,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                refused.store(true, Ordering::Relaxed)
+            }
+            // Out of memory or a signal: this look touches by hand, the next asks again.
+            Err(_) => {}
+        }
     }
-    let _ = map;
+    let _ = (map, refused);
     touch_pages(base, offset, len);
 }
 
@@ -351,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn pretouch_prepares_only_new_pages_ahead_of_the_cursor() {
+    fn pretouch_prepares_new_pages_ahead_and_the_nearest_again_only_after_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ring = file_ring(dir.path());
         assert_eq!(ring.pretouch(64 * 1024), 64 * 1024);
@@ -363,7 +397,9 @@ mod tests {
         write(&ring, 40); // 40 records of 3 slots: 8 chunks with one lease per chunk
         let moved = ring.chunk_cursor.0.load(Ordering::Relaxed) as usize;
         assert!(moved > 0);
-        assert_eq!(ring.pretouch(64 * 1024), moved * CHUNK_SLOTS * SLOT);
+        // The nearest 16 chunks again (writeback may have cleaned them), and the new ones.
+        assert_eq!(ring.pretouch(64 * 1024), (16 + moved) * CHUNK_SLOTS * SLOT);
+        assert_eq!(ring.pretouch(64 * 1024), 0);
         assert_eq!(Ring::heap(64 * 1024).pretouch(64 * 1024), 0);
     }
 
