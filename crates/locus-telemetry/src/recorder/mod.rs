@@ -293,17 +293,6 @@ impl FlightRecorder {
         FlightRecorder { shared }
     }
 
-    #[inline]
-    fn write<const N: usize>(
-        &self,
-        kind: u8,
-        level: u8,
-        dedicated: bool,
-        fill: impl FnOnce(&mut Encoder<'_>),
-    ) -> u64 {
-        self.shared.write::<N>(kind, level, dedicated, fill)
-    }
-
     /// Records a log line; returns its sequence number. Never blocks or fails; long
     /// text is truncated with [`TRUNCATION_MARKER`].
     #[inline]
@@ -338,21 +327,23 @@ impl FlightRecorder {
         message: &str,
         fields: &[(&str, FieldValue<'_>)],
     ) -> u64 {
-        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
-            e.str(target.as_bytes(), false);
-            e.field("message", FieldValue::Str(message));
-            for (k, v) in fields {
-                e.field(k, *v);
-            }
-        })
+        self.shared
+            .write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+                e.str(target.as_bytes(), false);
+                e.field("message", FieldValue::Str(message));
+                for (k, v) in fields {
+                    e.field(k, *v);
+                }
+            })
     }
 
     /// Records a log line whose message may not be valid UTF-8 (read back lossily).
     pub fn log_bytes(&self, level: Level, target: &str, message: &[u8]) -> u64 {
-        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
-            e.str(target.as_bytes(), false);
-            e.field("message", FieldValue::Bytes(message));
-        })
+        self.shared
+            .write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+                e.str(target.as_bytes(), false);
+                e.field("message", FieldValue::Bytes(message));
+            })
     }
 
     /// Records a log line whose fields are written by `visit` (the `tracing` layer).
@@ -388,10 +379,11 @@ impl FlightRecorder {
         target: &str,
         visit: &dyn Fn(&mut FieldWriter<'_, '_>),
     ) -> u64 {
-        self.write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
-            e.str(target.as_bytes(), false);
-            visit(&mut FieldWriter { enc: e });
-        })
+        self.shared
+            .write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
+                e.str(target.as_bytes(), false);
+                visit(&mut FieldWriter { enc: e });
+            })
     }
 
     /// Records a metric sample. Non-finite values are refused (`None`): a NaN would
@@ -425,11 +417,12 @@ impl FlightRecorder {
 
     /// Records a session marker.
     pub fn session(&self, event: SessionEvent, session_id: &str, app_version: &str) -> u64 {
-        self.write::<512>(layout::kind::SESSION, Level::Info as u8, false, |e| {
-            e.u8(event as u8);
-            e.str(session_id.as_bytes(), false);
-            e.str(app_version.as_bytes(), true);
-        })
+        self.shared
+            .write::<512>(layout::kind::SESSION, Level::Info as u8, false, |e| {
+                e.u8(event as u8);
+                e.str(session_id.as_bytes(), false);
+                e.str(app_version.as_bytes(), true);
+            })
     }
 
     /// Records a crash tombstone in chunks of its own (safe while a write of this thread
@@ -441,14 +434,15 @@ impl FlightRecorder {
         uptime_ms: u64,
         texts: [&[u8]; 6],
     ) -> u64 {
-        self.write::<N>(layout::kind::CRASH, Level::Fatal as u8, true, |e| {
-            e.u8(kind as u8);
-            e.i32(signal);
-            e.u64(uptime_ms);
-            for (i, t) in texts.iter().enumerate() {
-                e.str(t, i == texts.len() - 1);
-            }
-        })
+        self.shared
+            .write::<N>(layout::kind::CRASH, Level::Fatal as u8, true, |e| {
+                e.u8(kind as u8);
+                e.i32(signal);
+                e.u64(uptime_ms);
+                for (i, t) in texts.iter().enumerate() {
+                    e.str(t, i == texts.len() - 1);
+                }
+            })
     }
 
     /// All valid records, oldest first, with a count of the missing ones. Aggregated
