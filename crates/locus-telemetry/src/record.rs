@@ -1,9 +1,9 @@
 //! The event model: what the flight recorder holds and what ships to the user's bucket.
 //!
 //! A [`Record`] is one of five kinds — a log line, a crash tombstone, a metric sample, a
-//! histogram summary or a session marker — plus the two things every record has: a global, gap-free sequence
-//! number and a UTC timestamp. Each record serialises to one JSON object per line, the
-//! body of the `.log.gz` files in the bucket:
+//! histogram summary or a session marker — plus the two things every record has: a
+//! global, gap-free sequence number and a UTC timestamp. Each record serialises to one
+//! JSON object per line, the body of the `.log.gz` files in the bucket:
 //!
 //! ```
 //! use locus_telemetry::record::{Level, LogRecord, Record, Body};

@@ -171,6 +171,12 @@ impl Shared {
         let mut buf = [MaybeUninit::<u8>::uninit(); N];
         let mut enc = Encoder::new(&mut buf);
         fill(&mut enc);
+        self.commit(enc, kind, level, dedicated)
+    }
+
+    /// Numbers, stamps and commits an encoded record.
+    #[inline]
+    fn commit(&self, enc: Encoder<'_>, kind: u8, level: u8, dedicated: bool) -> u64 {
         let seq = self.ring.take_seq();
         let bytes = enc.finish(seq, now_nanos(), kind, level);
         self.ring.commit(bytes, dedicated);
@@ -364,11 +370,8 @@ impl FlightRecorder {
         if enc.truncated() {
             return self.log_with_big(level, target, &visit);
         }
-        let ring = &self.shared.ring;
-        let seq = ring.take_seq();
-        let bytes = enc.finish(seq, now_nanos(), layout::kind::LOG, level as u8);
-        ring.commit(bytes, false);
-        seq
+        self.shared
+            .commit(enc, layout::kind::LOG, level as u8, false)
     }
 
     #[cold]
