@@ -128,7 +128,10 @@ impl FileStore {
             Some(p) if *p == want => LifecycleChange::Unchanged,
             Some(_) => LifecycleChange::Updated,
         };
-        if change != LifecycleChange::Unchanged {
+        // Read back what was written; unchanged, what was just read holds it already.
+        let after = if change == LifecycleChange::Unchanged {
+            rules
+        } else {
             let ours = serde_json::to_value(&want).map_err(|e| decode_err(&file, e.to_string()))?;
             match rules.iter().position(is_ours) {
                 Some(i) => {
@@ -146,8 +149,8 @@ impl FileStore {
             let json = serde_json::to_vec_pretty(&serde_json::json!({ "rules": rules }))
                 .map_err(|e| decode_err(&file, e.to_string()))?;
             write_atomic(&file, &json)?;
-        }
-        let after = read_rules(&file)?;
+            read_rules(&file)?
+        };
         let rule =
             find_ours(&after)
                 .filter(|r| *r == want)

@@ -303,7 +303,11 @@ impl S3Store {
                 destination: self.label.clone(),
                 why,
             })?;
-        if change != LifecycleChange::Unchanged {
+        // Read back what was written: our rule must be there, exactly. Unchanged means
+        // what we just read already holds it, once and exactly.
+        let after = if change == LifecycleChange::Unchanged {
+            existing
+        } else {
             let config = BucketLifecycleConfiguration::builder()
                 .set_rules(Some(rules))
                 .build()
@@ -319,9 +323,8 @@ impl S3Store {
                 .set_transition_default_minimum_object_size(min_size)
                 .send();
             self.call("PutBucketLifecycleConfiguration", req).await?;
-        }
-        // Read back: our rule must be there, exactly.
-        let (after, _) = self.lifecycle_rules().await?;
+            self.lifecycle_rules().await?.0
+        };
         let ours: Vec<RetentionRule> = after
             .iter()
             .filter(|r| r.id() == Some(RULE_ID))
