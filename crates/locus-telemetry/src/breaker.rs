@@ -89,6 +89,26 @@ pub enum Permit {
     },
 }
 
+impl Permit {
+    /// What a breaker whose backoff ends at `open_until` allows at `now`.
+    pub fn at(open_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Permit {
+        match open_until {
+            Some(until) if now < until => Permit::Denied { until },
+            Some(_) => Permit::Probe,
+            None => Permit::Closed,
+        }
+    }
+
+    /// `closed`, `half-open` or `open`, as `status()` shows it.
+    pub fn state_name(self) -> &'static str {
+        match self {
+            Permit::Closed => "closed",
+            Permit::Probe => "half-open",
+            Permit::Denied { .. } => "open",
+        }
+    }
+}
+
 /// The persisted state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BreakerState {
@@ -215,11 +235,7 @@ impl CircuitBreaker {
 
     /// What may happen now.
     pub fn permit(&self) -> Permit {
-        match self.state.open_until {
-            Some(until) if self.clock.now() < until => Permit::Denied { until },
-            Some(_) => Permit::Probe,
-            None => Permit::Closed,
-        }
+        Permit::at(self.state.open_until, self.clock.now())
     }
 
     /// An attempt made under `permit` succeeded.
@@ -252,14 +268,9 @@ impl CircuitBreaker {
 
     /// The current state, for `status()`.
     pub fn snapshot(&self) -> BreakerSnapshot {
-        let state = match self.permit() {
-            Permit::Closed => "closed",
-            Permit::Probe => "half-open",
-            Permit::Denied { .. } => "open",
-        };
         BreakerSnapshot {
             name: self.name.clone(),
-            state: state.into(),
+            state: self.permit().state_name().into(),
             consecutive_failures: self.state.consecutive_failures,
             open_until: self.state.open_until,
             times_opened: self.state.times_opened,
@@ -273,10 +284,7 @@ impl CircuitBreaker {
         let Ok(json) = serde_json::to_vec(&self.state) else {
             return;
         };
-        let tmp = path.with_extension("json.tmp");
-        if std::fs::write(&tmp, json).is_ok() {
-            let _ = std::fs::rename(&tmp, path);
-        }
+        let _ = crate::state_file::replace(path, &json);
     }
 }
 

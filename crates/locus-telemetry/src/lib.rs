@@ -59,6 +59,7 @@ pub mod record;
 pub mod recorder;
 pub mod settings;
 pub mod sink;
+mod state_file;
 mod telemetry;
 pub mod worker;
 

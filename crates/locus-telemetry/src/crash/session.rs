@@ -132,10 +132,8 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 }
 
 fn write_marker(path: &Path, marker: &Marker) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let json = serde_json::to_vec_pretty(marker).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
+    crate::state_file::replace(path, &json)
 }
 
 impl Session {

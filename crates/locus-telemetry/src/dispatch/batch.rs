@@ -129,13 +129,10 @@ impl Cursor {
     /// Moves the cursor and persists it (best effort: a read-only dir keeps it in memory).
     pub fn advance(&mut self, to: u64) {
         self.last = to;
-        let tmp = self.path.with_extension("json.tmp");
         if let Ok(json) = serde_json::to_vec(&CursorFile {
             last_shipped_seq: to,
         }) {
-            if std::fs::write(&tmp, json).is_ok() {
-                let _ = std::fs::rename(&tmp, &self.path);
-            }
+            let _ = crate::state_file::replace(&self.path, &json);
         }
     }
 

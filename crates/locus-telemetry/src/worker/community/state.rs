@@ -91,12 +91,8 @@ impl CommunityState {
 
     /// Saves atomically; a read-only dir keeps it in memory.
     pub fn save(&self, data_dir: &Path) {
-        let path = state_path(data_dir);
-        let tmp = path.with_extension("json.tmp");
         if let Ok(json) = serde_json::to_vec_pretty(self) {
-            if std::fs::write(&tmp, json).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+            let _ = crate::state_file::replace(&state_path(data_dir), &json);
         }
     }
 
