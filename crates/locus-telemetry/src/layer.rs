@@ -27,7 +27,6 @@ thread_local! {
 }
 
 /// Marks the calling thread as telemetry's own: its events are not recorded.
-#[allow(dead_code)] // used by the dispatcher thread
 pub(crate) fn mark_telemetry_thread() {
     let _ = TELEMETRY_THREAD.try_with(|t| t.set(true));
 }

@@ -159,7 +159,7 @@ impl Telemetry {
             .clone()
             .unwrap_or_else(|| load_or_create_device_id(&dir, &mut problems));
         let previous = session::previous(&dir, &recorder.snapshot().records);
-        crash::install(&recorder, &settings.app_version, true);
+        crash::install(&recorder, &settings.app_version);
         let (session, problem) = Session::begin(&dir, &recorder, &settings.app_version);
         problems.extend(problem);
         let community =

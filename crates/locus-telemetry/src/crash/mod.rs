@@ -54,7 +54,7 @@ pub fn os_string() -> String {
 
 /// Points crash capture at `recorder` and installs the panic hook and signal handlers
 /// (once per process; later calls only move the target).
-pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, signals: bool) {
+pub(crate) fn install(recorder: &FlightRecorder, app_version: &str) {
     let target = Box::leak(Box::new(CrashTarget {
         recorder: recorder.downgrade(),
         app_version: app_version.to_owned(),
@@ -63,9 +63,7 @@ pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, signals: boo
     }));
     TARGET.store(target, Ordering::Release);
     panic::install();
-    if signals {
-        signal::install();
-    }
+    signal::install();
 }
 
 /// Stops writing tombstones into `recorder` (if it is still the target), e.g. after

@@ -9,7 +9,7 @@
 
 pub mod batch;
 
-use crate::breaker::{CircuitBreaker, Clock};
+use crate::breaker::{CircuitBreaker, Clock, Permit};
 use crate::record::Level;
 use crate::recorder::FlightRecorder;
 use crate::settings::Settings;
@@ -291,9 +291,7 @@ impl Dispatcher {
             .collect();
         // The snapshot is taken when the worker last acted; a backoff may have ended since.
         for b in destinations.iter_mut().filter_map(|d| d.breaker.as_mut()) {
-            if b.state == "open" && b.open_until.is_some_and(|until| until <= now) {
-                b.state = "half-open".into();
-            }
+            b.state = Permit::at(b.open_until, now).state_name().into();
         }
         DispatchStatus {
             running: self.running.load(Ordering::Acquire),

@@ -274,8 +274,7 @@ impl CommunityWorker {
             };
             report::build(&s, &salt.pseudonym(&self.device_id), &self.app_version, now)
         };
-        let r = report.clone();
-        let d = self.send("report", move |c| c.send_report(&r)).await;
+        let d = self.send("report", move |c| c.send_report(&report)).await;
         let mut s = self.shared.lock();
         match d {
             Delivery::Delivered { .. } => {
