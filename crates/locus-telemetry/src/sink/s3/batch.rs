@@ -29,13 +29,10 @@ pub fn encode_batch(records: &[Record]) -> Vec<u8> {
 /// [`encode_batch`] at gzip level `level` (0–9; 1 = fastest, 9 = smallest).
 pub fn encode_batch_with_level(records: &[Record], level: u32) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::new(level.min(9)));
-    let mut line = String::new();
     for r in records {
-        line.clear();
-        line.push_str(&r.to_json_line());
-        line.push('\n');
         // Writing into a Vec cannot fail.
-        gz.write_all(line.as_bytes())
+        gz.write_all(r.to_json_line().as_bytes())
+            .and_then(|()| gz.write_all(b"\n"))
             .expect("gzip into a Vec cannot fail");
     }
     gz.finish().expect("gzip into a Vec cannot fail")
