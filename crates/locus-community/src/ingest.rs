@@ -123,7 +123,7 @@ async fn ingest_report(
     report.validate()?;
     st.pseudonym_limiter
         .check(&report.pseudonym, Instant::now())
-        .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))?;
+        .map_err(rate_limited)?;
     if let Some(field) = pii_field(&report) {
         return Err(ApiError::Pii(field));
     }
@@ -134,13 +134,18 @@ async fn ingest_report(
             why: "is more than a day in the future",
         }));
     }
-    Ok(st.store.insert(&report, now.timestamp()).await?)
+    Ok(st.store.insert(report, now.timestamp()).await?)
 }
 
 fn limit_client(st: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
     st.client_limiter
         .check(&client_key(peer.ip()), Instant::now())
-        .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))
+        .map_err(rate_limited)
+}
+
+/// A limiter's wait as the 429 it becomes (`Retry-After` in whole seconds, at least 1).
+fn rate_limited(wait: std::time::Duration) -> ApiError {
+    ApiError::RateLimited(wait.as_secs().max(1))
 }
 
 /// Checks content type and encoding, reads at most `max` bytes and gunzips to at most

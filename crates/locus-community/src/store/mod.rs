@@ -335,10 +335,10 @@ impl Store {
 
     /// Stores a validated report once: a report id already stored, or forgotten by a
     /// deletion, is not written again.
-    pub async fn insert(&self, r: &HealthReport, received_at: i64) -> Result<Insert, StoreError> {
+    pub async fn insert(&self, r: HealthReport, received_at: i64) -> Result<Insert, StoreError> {
         match &self.inner {
             Inner::Sqlite { batcher, .. } | Inner::Postgres { batcher, .. } => {
-                batcher.insert(r.clone(), received_at).await
+                batcher.insert(r, received_at).await
             }
         }
     }
