@@ -10,7 +10,7 @@
 
 use regex::Captures;
 
-use super::{json_key, keyed_value};
+use super::{group, group_with_digit, json_key, keyed_value};
 use crate::engine::{Edit, Rule, Verdict};
 use crate::validate::{decimal, glued_after, glued_before, lat_lon_in_range, prev_char};
 use crate::PiiKind::Location;
@@ -63,19 +63,19 @@ pub(crate) fn structured() -> Vec<Rule> {
             "map-at",
             Location,
             &format!(r"@(?P<v>{NUM},[ ]?{NUM}(?:,[0-9.]+[a-z]{{0,3}})*)"),
-            group("v"),
+            group("v", LOC),
         ),
         Rule::check(
             "map-osm-hash",
             Location,
             r"#map=(?P<v>[0-9]{1,2}/[-+]?[0-9.]+/[-+]?[0-9.]+)",
-            group("v"),
+            group("v", LOC),
         ),
         Rule::check(
             "map-query-place",
             Location,
             r#"(?i)[?&;](?:q|query|daddr|saddr|destination|origin|near|address|waypoints?)=(?P<v>[^&#\s"'<>]+)"#,
-            group("v"),
+            group("v", LOC),
         ),
         Rule::check(
             "map-query-coordinates",
@@ -84,26 +84,14 @@ pub(crate) fn structured() -> Vec<Rule> {
                 r"(?i)[?&;#](?:ll|sll|cbll|center|mlat|mlon|latlng|latlon|lonlat|lnglat|coords?",
                 r#"|coordinates|location|loc|pos|position|point|marker|markers|viewpoint)=(?P<v>[^&#\s"'<>]+)"#
             ),
-            |_, caps| match caps.name("v") {
-                Some(v) if v.as_str().bytes().any(|b| b.is_ascii_digit()) => {
-                    Verdict::Edit(Edit::new(v.start(), v.end(), LOC))
-                }
-                Some(v) => Verdict::Resume(v.end()),
-                None => Verdict::Retry,
-            },
+            group_with_digit("v", LOC),
         ),
         Rule::check(
             "wkt",
             Location,
             &r"(?i)\b(?:MULTI)?(?:POINT|LINESTRING|POLYGON)[ \t]*(?:ZM|Z|M)?[ \t]*\((?P<v>C*|(?:[ \t]*\(C*\)[ \t]*,?)+|(?:[ \t]*\((?:[ \t]*\(C*\)[ \t]*,?)+\)[ \t]*,?)+)\)"
                 .replace('C', r"[-+0-9.eE, \t]"),
-            |_, caps| match caps.name("v") {
-                Some(v) if v.as_str().bytes().any(|b| b.is_ascii_digit()) => {
-                    Verdict::Edit(Edit::new(v.start(), v.end(), LOC))
-                }
-                Some(v) => Verdict::Resume(v.end()),
-                None => Verdict::Retry,
-            },
+            group_with_digit("v", LOC),
         ),
         Rule::check(
             "geojson",
@@ -228,14 +216,6 @@ pub(crate) fn pairs() -> Vec<Rule> {
             },
         ),
     ]
-}
-
-/// Replaces the named group with the location placeholder.
-fn group(name: &'static str) -> impl Fn(&str, &Captures<'_>) -> Verdict + Send + Sync {
-    move |_, caps| match caps.name(name) {
-        Some(v) => Verdict::Edit(Edit::new(v.start(), v.end(), LOC)),
-        None => Verdict::Retry,
-    }
 }
 
 fn lat_lon_key(hay: &str, caps: &Captures<'_>) -> Verdict {

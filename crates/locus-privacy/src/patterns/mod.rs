@@ -29,6 +29,32 @@ pub(crate) mod network;
 pub(crate) mod personal;
 pub(crate) mod secrets;
 
+/// Replaces the named group with `placeholder`.
+pub(crate) fn group(
+    name: &'static str,
+    placeholder: &'static str,
+) -> impl Fn(&str, &Captures<'_>) -> Verdict + Send + Sync {
+    move |_, caps| match caps.name(name) {
+        Some(v) => Verdict::Edit(Edit::new(v.start(), v.end(), placeholder)),
+        None => Verdict::Retry,
+    }
+}
+
+/// Like [`group`], but only when the group holds a digit (a coordinate needs one);
+/// otherwise matching resumes after it.
+pub(crate) fn group_with_digit(
+    name: &'static str,
+    placeholder: &'static str,
+) -> impl Fn(&str, &Captures<'_>) -> Verdict + Send + Sync {
+    move |_, caps| match caps.name(name) {
+        Some(v) if v.as_str().bytes().any(|b| b.is_ascii_digit()) => {
+            Verdict::Edit(Edit::new(v.start(), v.end(), placeholder))
+        }
+        Some(v) => Verdict::Resume(v.end()),
+        None => Verdict::Retry,
+    }
+}
+
 /// Every rule, in the order they run.
 pub(crate) static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let mut rules = secrets::early();

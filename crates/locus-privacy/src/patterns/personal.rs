@@ -8,7 +8,7 @@
 
 use regex::Captures;
 
-use super::{keyed_value, KEYED_SEP, KEYED_VAL};
+use super::{group, keyed_value, KEYED_SEP, KEYED_VAL};
 use crate::engine::{Edit, Rule, Verdict};
 use crate::validate::{
     digit_count, glued_after, glued_before, iban_ok, is_word, luhn_ok, one_kind_of_separator,
@@ -237,10 +237,7 @@ pub(crate) fn phones() -> Vec<Rule> {
             "tel-uri",
             Personal,
             r"(?i)\btel:(?P<v>\+?[0-9][0-9().\- ]{4,}[0-9])",
-            |_, caps| match caps.name("v") {
-                Some(v) => Verdict::Edit(Edit::new(v.start(), v.end(), "<phone>")),
-                None => Verdict::Retry,
-            },
+            group("v", "<phone>"),
         ),
         Rule::check(
             "phone-international",

@@ -6,7 +6,7 @@
 
 use regex::Captures;
 
-use super::{keyed_value, KEYED_SEP, KEYED_VAL};
+use super::{group, keyed_value, KEYED_SEP, KEYED_VAL};
 use crate::engine::{Edit, Rule, Verdict};
 use crate::validate::is_status_word;
 use crate::PiiKind::Personal;
@@ -58,10 +58,7 @@ pub(crate) fn credentials() -> Vec<Rule> {
             "url-credentials",
             Personal,
             r#"\b[A-Za-z][A-Za-z0-9+.-]{1,15}://(?P<cred>[^\s/?#@<>"']+)@"#,
-            |_, caps| match caps.name("cred") {
-                Some(c) => Verdict::Edit(Edit::new(c.start(), c.end(), SECRET)),
-                None => Verdict::Retry,
-            },
+            group("cred", SECRET),
         ),
         Rule::check(
             "authorization-header",
