@@ -124,7 +124,7 @@ impl Walk {
     }
 }
 
-/// Runs the demo and returns the loop statistics (used by the benchmark too).
+/// Runs the demo and returns the loop statistics.
 pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     let (settings, config_problem) = settings_from(args);
     if let Some(p) = &config_problem {

@@ -53,13 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot read the lifecycle of {dest}"))
             })?;
             match (rule, json) {
-                (Some(r), true) => println!(
+                // No rule prints `"rule": null`.
+                (rule, true) => println!(
                     "{}",
-                    serde_json::json!({"destination": dest.to_string(), "rule": r})
-                ),
-                (None, true) => println!(
-                    "{}",
-                    serde_json::json!({"destination": dest.to_string(), "rule": null})
+                    serde_json::json!({"destination": dest.to_string(), "rule": rule})
                 ),
                 (Some(r), false) => println!("{dest}: {r}"),
                 (None, false) => println!(
