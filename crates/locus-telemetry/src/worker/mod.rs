@@ -39,6 +39,29 @@ pub struct DestinationStatus {
     pub breaker: Option<BreakerSnapshot>,
 }
 
+impl DestinationStatus {
+    /// Counts one delivery: its outcome and the network attempts it made. `what` names
+    /// the payload in the error, where a destination sends more than one kind.
+    pub(crate) fn record(&mut self, delivery: &policy::Delivery, what: Option<&str>) {
+        use policy::Delivery;
+        match delivery {
+            Delivery::Delivered { attempts } => {
+                self.uploads_ok += 1;
+                self.attempts += u64::from(*attempts);
+            }
+            Delivery::Failed { attempts, error } => {
+                self.uploads_failed += 1;
+                self.attempts += u64::from(*attempts);
+                self.last_error = Some(match what {
+                    Some(what) => format!("{what}: {error}"),
+                    None => error.clone(),
+                });
+            }
+            Delivery::Skipped { .. } => self.skipped += 1,
+        }
+    }
+}
+
 /// Wake-ups, stop and flush acknowledgements between the app and the workers.
 #[derive(Debug)]
 pub(crate) struct Control {

@@ -77,18 +77,14 @@ where
         made += 1;
         // A transport that panics, whether building its future or polling it, has made a
         // failed attempt; the panic stops here.
-        let result = match std::panic::catch_unwind(AssertUnwindSafe(&mut attempt)) {
-            Ok(fut) => tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await,
-            Err(panic) => Ok(Err(panic)),
-        };
-        let error = match result {
-            Ok(Ok(Ok(()))) => {
+        let error = match guarded(timeout, &mut attempt).await {
+            Guarded::Done(Ok(())) => {
                 breaker.on_success();
                 return Delivery::Delivered { attempts: made };
             }
-            Ok(Ok(Err(e))) => e.to_string(),
-            Ok(Err(panic)) => format!("upload panicked: {}", panic_message(&*panic)),
-            Err(_) => format!("attempt timed out after {} ms", timeout.as_millis()),
+            Guarded::Done(Err(e)) => e.to_string(),
+            Guarded::Panicked(message) => format!("upload panicked: {message}"),
+            Guarded::TimedOut => format!("attempt timed out after {} ms", timeout.as_millis()),
         };
         breaker.on_failure_with(permit, &error);
         last_error = error;
@@ -96,6 +92,35 @@ where
     Delivery::Failed {
         attempts: made,
         error: last_error,
+    }
+}
+
+/// How a [`guarded`] call ended.
+pub(crate) enum Guarded<T> {
+    /// It finished in time with this output.
+    Done(T),
+    /// It panicked, building its future or polling it, with this message.
+    Panicked(String),
+    /// It did not finish within the timeout.
+    TimedOut,
+}
+
+/// Builds a future with `make` and awaits it for at most `timeout`, catching a panic
+/// in either: the failure boundary every network call of a worker runs in.
+pub(crate) async fn guarded<F, Fut>(timeout: Duration, make: F) -> Guarded<Fut::Output>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    match std::panic::catch_unwind(AssertUnwindSafe(make)) {
+        Ok(fut) => {
+            match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+                Ok(Ok(output)) => Guarded::Done(output),
+                Ok(Err(panic)) => Guarded::Panicked(panic_message(&*panic)),
+                Err(_) => Guarded::TimedOut,
+            }
+        }
+        Err(panic) => Guarded::Panicked(panic_message(&*panic)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! Each upload goes through the policy (one retry, breaker, timeout, panics caught); a
 //! failed upload is written into the recorder and its payload discarded.
 
-use super::policy::{deliver, Delivery};
+use super::policy::{deliver, guarded, Delivery, Guarded};
 use super::{Control, DestinationStatus};
 use crate::breaker::CircuitBreaker;
 use crate::dispatch::batch::{next_batch, BatchLimits, Cursor};
@@ -11,8 +11,6 @@ use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
 use crate::sink::s3::{encode_batch, object_key, KeyClock};
 use crate::sink::DiagnosticsSink;
-use futures_util::FutureExt;
-use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,24 +77,15 @@ impl S3Worker {
         // Inside the same failure boundary as uploads: a panicking sink (building the
         // future or polling it) must not kill the worker task.
         let sink = self.sink.clone();
-        let res = match std::panic::catch_unwind(AssertUnwindSafe(|| sink.ensure_retention(days))) {
-            Ok(fut) => {
-                tokio::time::timeout(self.attempt_timeout, AssertUnwindSafe(fut).catch_unwind())
-                    .await
-            }
-            Err(panic) => Ok(Err(panic)),
-        };
+        let res = guarded(self.attempt_timeout, || sink.ensure_retention(days)).await;
         let (level, msg) = match res {
-            Ok(Ok(Ok(done))) => (Level::Info, done),
-            Ok(Ok(Err(e))) => (Level::Warn, format!("retention rule not applied: {e}")),
-            Ok(Err(panic)) => (
+            Guarded::Done(Ok(done)) => (Level::Info, done),
+            Guarded::Done(Err(e)) => (Level::Warn, format!("retention rule not applied: {e}")),
+            Guarded::Panicked(message) => (
                 Level::Warn,
-                format!(
-                    "retention rule not applied: panicked: {}",
-                    super::policy::panic_message(&*panic)
-                ),
+                format!("retention rule not applied: panicked: {message}"),
             ),
-            Err(_) => (
+            Guarded::TimedOut => (
                 Level::Warn,
                 "retention rule not applied: timed out".to_owned(),
             ),
@@ -137,29 +126,25 @@ impl S3Worker {
                 KeyClock::global().next(),
             );
             let sink = self.sink.clone();
-            let mut attempts = 0u64;
             let delivery = deliver(&mut self.breaker, self.attempt_timeout, || {
-                attempts += 1;
                 let sink = sink.clone();
                 let key = key.clone();
                 let body = body.clone();
                 async move { sink.put(&key, body).await }
             })
             .await;
+            // Delivered, or failed and discarded (spec §4.2): either way the batch is done.
+            if !matches!(delivery, Delivery::Skipped { .. }) {
+                self.cursor.advance(last);
+            }
+            self.update(|s| s.record(&delivery, None));
             match delivery {
-                Delivery::Delivered { .. } => {
-                    self.cursor.advance(last);
-                    self.update(|s| {
-                        s.uploads_ok += 1;
-                        s.attempts += attempts;
-                    });
-                }
+                Delivery::Delivered { .. } => {}
                 Delivery::Failed {
                     attempts: made,
                     error,
                 } => {
                     // Spec §4.2: log the failure to the local buffer, discard the payload.
-                    self.cursor.advance(last);
                     self.recorder.log(
                         Level::Warn,
                         TARGET,
@@ -171,17 +156,9 @@ impl S3Worker {
                             ("last_seq", FieldValue::U64(last)),
                         ],
                     );
-                    self.update(|s| {
-                        s.uploads_failed += 1;
-                        s.attempts += attempts;
-                        s.last_error = Some(error);
-                    });
                     return;
                 }
-                Delivery::Skipped { .. } => {
-                    self.update(|s| s.skipped += 1);
-                    return;
-                }
+                Delivery::Skipped { .. } => return,
             }
         }
     }

@@ -203,23 +203,8 @@ impl CommunityWorker {
         fut: impl Fn(&'a CommunityClient) -> crate::sink::SinkFuture<'a>,
     ) -> Delivery {
         let client = &self.client;
-        let mut attempts = 0u64;
-        let d = deliver(&mut self.breaker, self.attempt_timeout, || {
-            attempts += 1;
-            fut(client)
-        })
-        .await;
-        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        s.attempts += attempts;
-        match &d {
-            Delivery::Delivered { .. } => s.uploads_ok += 1,
-            Delivery::Failed { error, .. } => {
-                s.uploads_failed += 1;
-                s.last_error = Some(format!("{what}: {error}"));
-            }
-            Delivery::Skipped { .. } => s.skipped += 1,
-        }
-        s.breaker = Some(self.breaker.snapshot());
+        let d = deliver(&mut self.breaker, self.attempt_timeout, || fut(client)).await;
+        self.update(|s| s.record(&d, Some(what)));
         d
     }
 
