@@ -234,9 +234,11 @@ impl Settings {
     /// The destination URL, defaulting to the embedded local bucket.
     pub fn destination_url(&self) -> String {
         self.destination.clone().unwrap_or_else(|| {
-            let dir = std::path::absolute(self.data_dir.join("bucket"))
+            let root = std::path::absolute(self.data_dir.join("bucket"))
                 .unwrap_or_else(|_| self.data_dir.join("bucket"));
-            format!("file://{}", dir.display())
+            // Written as a `Destination` writes itself, so that a data dir holding `%`,
+            // `?` or `#` still parses back to the same directory.
+            crate::sink::s3::Destination::File { root }.to_string()
         })
     }
 }
@@ -253,6 +255,25 @@ pub fn valid_device_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_destination_parses_back_to_the_data_dir_whatever_its_name() {
+        for name in ["plain", "with space", "100%", "what?", "#1"] {
+            let settings = Settings {
+                data_dir: std::path::PathBuf::from("/data").join(name),
+                ..Settings::default()
+            };
+            let url = settings.destination_url();
+            let parsed = crate::sink::s3::Destination::parse(&url).expect("parses");
+            assert_eq!(
+                parsed,
+                crate::sink::s3::Destination::File {
+                    root: std::path::PathBuf::from("/data").join(name).join("bucket")
+                },
+                "{url}"
+            );
+        }
+    }
 
     #[test]
     fn defaults_follow_the_spec() {
