@@ -112,12 +112,7 @@ impl Telemetry {
     fn degraded(settings: Settings, why: String) -> Telemetry {
         let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
         // Without a usable data dir there is no previous session to read.
-        let previous = PreviousSession {
-            outcome: session::Outcome::FirstStart,
-            session_id: None,
-            app_version: None,
-            tombstone: None,
-        };
+        let previous = PreviousSession::only(session::Outcome::FirstStart);
         Telemetry {
             inner: Arc::new(Inner {
                 device_id: settings

@@ -47,6 +47,14 @@ fn current_target() -> Option<&'static CrashTarget> {
     unsafe { p.as_ref() }
 }
 
+/// A panic payload's text, when it is text (`panic!` with a literal or a format).
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 /// The OS and architecture, e.g. `linux-x86_64`.
 pub fn os_string() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)

@@ -50,11 +50,7 @@ fn record(info: &PanicHookInfo<'_>) {
 
 fn write_tombstone(target: &CrashTarget, info: &PanicHookInfo<'_>) {
     let payload = info.payload();
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
+    let message = super::payload_text(payload).unwrap_or("Box<dyn Any>");
     let location = info
         .location()
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))

@@ -48,6 +48,18 @@ pub struct PreviousSession {
     pub tombstone: Option<Record>,
 }
 
+impl PreviousSession {
+    /// An outcome with nothing else known about the session.
+    pub fn only(outcome: Outcome) -> PreviousSession {
+        PreviousSession {
+            outcome,
+            session_id: None,
+            app_version: None,
+            tombstone: None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     session_id: String,
@@ -77,23 +89,11 @@ fn marker_path(data_dir: &Path) -> PathBuf {
 pub fn previous(data_dir: &Path, records: &[Record]) -> PreviousSession {
     let text = match std::fs::read_to_string(marker_path(data_dir)) {
         Ok(t) => t,
-        Err(_) => {
-            return PreviousSession {
-                outcome: Outcome::FirstStart,
-                session_id: None,
-                app_version: None,
-                tombstone: None,
-            }
-        }
+        Err(_) => return PreviousSession::only(Outcome::FirstStart),
     };
     let Ok(marker) = serde_json::from_str::<Marker>(&text) else {
         // A marker we cannot read was written by a session that did not finish cleanly.
-        return PreviousSession {
-            outcome: Outcome::Abnormal,
-            session_id: None,
-            app_version: None,
-            tombstone: None,
-        };
+        return PreviousSession::only(Outcome::Abnormal);
     };
     let tombstone = records
         .iter()

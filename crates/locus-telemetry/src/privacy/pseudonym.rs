@@ -41,12 +41,10 @@ impl Salt {
 
     /// The stored salt, or a new one written with owner-only permissions.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<Salt> {
-        if let Some(s) = Self::load(data_dir) {
-            return Ok(s);
+        match Self::load(data_dir) {
+            Some(salt) => Ok(salt),
+            None => Self::rotate(data_dir),
         }
-        let salt = Salt::random()?;
-        salt.store(data_dir)?;
-        Ok(salt)
     }
 
     /// The stored salt, if there is a valid one.

@@ -126,11 +126,9 @@ where
 
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-text panic payload".into())
+    crate::crash::payload_text(payload)
+        .unwrap_or("non-text panic payload")
+        .to_owned()
 }
 
 #[cfg(test)]
