@@ -27,7 +27,7 @@ pub mod disk;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,9 +45,6 @@ pub fn unresolvable_endpoint() -> String {
 /// connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Nothing listens on the port: connecting is refused (ECONNREFUSED). Such attempts
-    /// never reach the server and cannot be counted here.
-    Refuse,
     /// Read the request, then reset the connection (RST instead of an answer).
     Reset,
     /// Accept and read the request, never answer, keep the connection open.
@@ -63,12 +60,6 @@ pub enum Mode {
     /// Behave like a healthy S3 for uploads: `PUT` → 200 with an ETag; `GET` → 404
     /// `NoSuchLifecycleConfiguration` (this server keeps nothing).
     Ok,
-}
-
-impl Mode {
-    fn listens(self) -> bool {
-        self != Mode::Refuse
-    }
 }
 
 /// One request as the server saw it.
@@ -109,11 +100,8 @@ impl Request {
 struct Shared {
     mode: Mutex<Mode>,
     stop: AtomicBool,
-    connections: AtomicU64,
     requests: Mutex<Vec<Request>>,
     handlers: Mutex<Vec<JoinHandle<()>>>,
-    /// Why the acceptor could not (re)bind the port, if it happened.
-    bind_error: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -154,29 +142,25 @@ impl FaultServer {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("fault server: no local address: {e}"));
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("fault server: cannot make the listener non-blocking: {e}"));
         let shared = Arc::new(Shared {
             mode: Mutex::new(mode),
             stop: AtomicBool::new(false),
-            connections: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             handlers: Mutex::new(Vec::new()),
-            bind_error: Mutex::new(None),
         });
         let thread_shared = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name(format!("fault-server-{}", addr.port()))
-            .spawn(move || accept_loop(listener, addr, thread_shared))
+            .spawn(move || accept_loop(listener, thread_shared))
             .unwrap_or_else(|e| panic!("fault server: cannot spawn: {e}"));
-        let server = FaultServer {
+        FaultServer {
             addr,
             shared,
             acceptor: Some(acceptor),
-        };
-        // Refuse starts with the port closed: wait until the acceptor has let it go.
-        if !mode.listens() {
-            server.wait_port_state(false);
         }
-        server
     }
 
     /// `127.0.0.1:PORT`.
@@ -194,41 +178,15 @@ impl FaultServer {
         *lock(&self.shared.mode)
     }
 
-    /// Switches the mode for the next request (and, for [`Mode::Refuse`], closes the
-    /// port — or reopens it when leaving `Refuse`; this returns once that is done).
+    /// Switches the mode for the next request. (A refused connection is not a mode:
+    /// nothing listens there; see [`crate::net::refusing_endpoint`].)
     pub fn set_mode(&self, mode: Mode) {
-        let was = std::mem::replace(&mut *lock(&self.shared.mode), mode);
-        if was.listens() != mode.listens() {
-            self.wait_port_state(mode.listens());
-        }
+        *lock(&self.shared.mode) = mode;
     }
 
-    fn wait_port_state(&self, listening: bool) {
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            // Probing would count a connection; look at the port from the side instead.
-            let bound = !crate::net::port_is_free(self.addr.port());
-            if bound == listening {
-                return;
-            }
-            std::thread::sleep(POLL / 2);
-        }
-        let why = lock(&self.shared.bind_error).clone().unwrap_or_default();
-        panic!(
-            "fault server {}: port did not become {} within 5 s {why}",
-            self.addr,
-            if listening { "open" } else { "closed" }
-        );
-    }
-
-    /// Requests received (request heads read), in any mode but `Refuse`.
+    /// Requests received (request heads read).
     pub fn attempts(&self) -> usize {
         lock(&self.shared.requests).len()
-    }
-
-    /// TCP connections accepted.
-    pub fn connections(&self) -> u64 {
-        self.shared.connections.load(Ordering::Acquire)
     }
 
     /// Every request so far, oldest first.
@@ -277,36 +235,10 @@ impl Drop for FaultServer {
     }
 }
 
-fn accept_loop(first: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
-    let mut listener = Some(first);
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     while !shared.stop.load(Ordering::Acquire) {
-        let mode = *lock(&shared.mode);
-        if !mode.listens() {
-            listener = None; // closing the socket refuses new connections
-            std::thread::sleep(POLL / 2);
-            continue;
-        }
-        let l = match &listener {
-            Some(l) => l,
-            None => match TcpListener::bind(addr) {
-                Ok(l) => {
-                    *lock(&shared.bind_error) = None;
-                    listener.insert(l)
-                }
-                Err(e) => {
-                    *lock(&shared.bind_error) = Some(format!("(rebinding failed: {e})"));
-                    std::thread::sleep(POLL);
-                    continue;
-                }
-            },
-        };
-        if l.set_nonblocking(true).is_err() {
-            std::thread::sleep(POLL);
-            continue;
-        }
-        match l.accept() {
+        match listener.accept() {
             Ok((stream, _)) => {
-                shared.connections.fetch_add(1, Ordering::AcqRel);
                 let conn_shared = shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name("fault-conn".into())
@@ -317,7 +249,8 @@ fn accept_loop(first: TcpListener, addr: SocketAddr, shared: Arc<Shared>) {
                     handlers.push(h);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL / 5),
+            // Nothing waiting (or a failed accept): look again shortly; `stop` is
+            // checked between looks.
             Err(_) => std::thread::sleep(POLL / 5),
         }
     }
@@ -535,9 +468,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         };
         record(shared, &head, mode, at, body_bytes);
         match mode {
-            Mode::Refuse | Mode::Reset => {
-                // Refuse: the port was closed after this connection was accepted; treat
-                // the straggler like a reset.
+            Mode::Reset => {
                 set_linger_zero(&stream);
                 return;
             }
