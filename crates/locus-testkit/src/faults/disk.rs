@@ -20,7 +20,6 @@ pub fn data_dir_under_regular_file(base: &Path) -> Result<PathBuf, String> {
 #[derive(Debug)]
 pub struct Tmpfs {
     path: PathBuf,
-    mounted: bool,
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -50,7 +49,6 @@ impl Tmpfs {
             .arg(path))?;
         Ok(Tmpfs {
             path: path.to_path_buf(),
-            mounted: true,
         })
     }
 
@@ -65,20 +63,11 @@ impl Tmpfs {
             .args(["-o", "remount,ro"])
             .arg(&self.path))
     }
-
-    /// Remounts read-write.
-    pub fn remount_read_write(&self) -> Result<(), String> {
-        run(Command::new("mount")
-            .args(["-o", "remount,rw"])
-            .arg(&self.path))
-    }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        if self.mounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).output();
-        }
+        let _ = Command::new("umount").arg("-l").arg(&self.path).output();
     }
 }
 
