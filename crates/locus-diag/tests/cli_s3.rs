@@ -4,7 +4,7 @@
 
 use locus_telemetry::record::{Body, Level, LogRecord, MetricKind, MetricSample, Record};
 use locus_telemetry::sink::s3::{
-    encode_batch, Destination, DiagnosticsStore, KeyClock, S3Options, SecretString, RULE_ID,
+    encode_batch, Destination, DiagnosticsStore, KeyClock, S3Options, RULE_ID,
 };
 use locus_testkit::seaweed::{run_async, SeaweedS3};
 use std::process::{Command, Output};
@@ -84,13 +84,7 @@ fn records(first_seq: u64) -> Vec<Record> {
 /// Puts two batches through the library and returns their keys.
 fn seed(url: &str) -> Vec<String> {
     let s3 = SeaweedS3::shared();
-    let opts = S3Options {
-        endpoint: Some(s3.endpoint().to_owned()),
-        access_key_id: Some(s3.access_key().to_owned()),
-        secret_access_key: Some(SecretString::new(s3.secret_key())),
-        force_path_style: true,
-        ..S3Options::default()
-    };
+    let opts = S3Options::default().or_vars(|k| s3.var(k));
     let dest = Destination::parse(url).unwrap();
     run_async(move || async move {
         let store = DiagnosticsStore::open(&dest, &opts).await.unwrap();

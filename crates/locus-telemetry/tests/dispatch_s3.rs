@@ -6,7 +6,7 @@
 use locus_telemetry::record::{Body, Level, Record};
 use locus_telemetry::recorder::FieldValue;
 use locus_telemetry::sink::s3::{
-    decode_batch, parse_key, Destination, DiagnosticsStore, S3Options, SecretString,
+    decode_batch, parse_key, Destination, DiagnosticsStore, S3Options,
 };
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::seaweed::{run_async, SeaweedS3};
@@ -35,14 +35,7 @@ fn settings(s3: &SeaweedS3, bucket: &str, dir: &Path) -> Settings {
 
 /// Every object in the bucket, decoded, with its key.
 fn bucket_records(s3: &SeaweedS3, bucket: &str) -> Vec<(String, Vec<Record>)> {
-    let opts = S3Options {
-        endpoint: Some(s3.endpoint().to_owned()),
-        region: Some(s3.region().to_owned()),
-        access_key_id: Some(s3.access_key().to_owned()),
-        secret_access_key: Some(SecretString::new(s3.secret_key())),
-        force_path_style: true,
-        ..S3Options::default()
-    };
+    let opts = S3Options::default().or_vars(|k| s3.var(k));
     let dest = Destination::parse(&format!("s3://{bucket}")).unwrap();
     run_async(move || async move {
         let store = DiagnosticsStore::open(&dest, &opts).await.unwrap();

@@ -18,15 +18,11 @@ use std::time::{Duration, Instant};
 
 fn opts(s3: &SeaweedS3) -> S3Options {
     S3Options {
-        endpoint: Some(s3.endpoint().to_owned()),
-        region: Some(s3.region().to_owned()),
-        access_key_id: Some(s3.access_key().to_owned()),
-        secret_access_key: Some(SecretString::new(s3.secret_key())),
-        force_path_style: true,
         connect_timeout: Duration::from_secs(2),
         operation_timeout: Duration::from_secs(10),
         ..S3Options::default()
     }
+    .or_vars(|k| s3.var(k))
 }
 
 async fn store(url: &str) -> DiagnosticsStore {

@@ -283,6 +283,15 @@ impl SeaweedS3 {
         ]
     }
 
+    /// One of [`SeaweedS3::env_vars`] by name: a lookup for code that reads its S3
+    /// settings from variables (`S3Options::or_vars(|k| s3.var(k))`).
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env_vars()
+            .into_iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
     /// A raw SDK client for this server (path style, no retries, 2 s connect / 10 s
     /// operation timeouts), for setting up and checking what the code under test did.
     ///
