@@ -4,10 +4,11 @@
 //! community attempt could even time out, S3's breaker never sees a failure, and the
 //! community breaker opens on its own after six attempts (counted at its server).
 
+mod common;
+
 use locus_telemetry::breaker::ManualClock;
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::Level;
-use locus_telemetry::{Settings, Telemetry};
+use locus_telemetry::Settings;
 use locus_testkit::faults::{FaultServer, Mode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,28 +22,16 @@ fn a_hung_community_endpoint_neither_delays_nor_trips_s3() {
     let s3 = FaultServer::start(Mode::Ok);
     let community = FaultServer::start(Mode::Hang);
     let dir = tempfile::tempdir().unwrap();
-    let t = Telemetry::start_with(
+    let t = common::start_with_clock(
         Settings {
-            data_dir: dir.path().to_path_buf(),
-            device_id: Some("community-drill".into()),
-            destination: Some("s3://drill-bucket".into()),
-            s3_endpoint: Some(s3.endpoint()),
-            s3_region: Some("us-east-1".into()),
-            s3_access_key_id: Some("AKIDCOMMUNITY".into()),
-            s3_secret_access_key: Some("community-drill-secret".into()),
-            s3_path_style: true,
             attempt_timeout_secs: ATTEMPT.as_secs(),
-            upload_interval_secs: 3600,
             enable_community_telemetry: true,
             community_url: Some(community.endpoint()),
             community_period_secs: 1,
             community_metrics: vec!["fix_latency_ms".into()],
-            ..Settings::default()
+            ..common::loopback_settings("community-drill", &s3.endpoint(), dir.path())
         },
-        Overrides {
-            clock: Some(Arc::new(ManualClock::new())),
-            ..Overrides::default()
-        },
+        Arc::new(ManualClock::new()),
     );
     let names: Vec<String> = t
         .status()

@@ -11,8 +11,9 @@
 //! root with CAP_SYS_ADMIN — these machines run tests as root), so nothing leaks into
 //! the host even if the child dies. A child that cannot mount fails loudly.
 
+mod common;
+
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level};
 use locus_telemetry::recorder::{Backend, FieldValue};
 use locus_telemetry::{Settings, Telemetry};
@@ -32,29 +33,13 @@ const ROUND: Duration = Duration::from_secs(6);
 
 fn settings(endpoint: &str, dir: &Path) -> Settings {
     Settings {
-        data_dir: dir.to_path_buf(),
-        device_id: Some("disk-drill".into()),
-        destination: Some("s3://disk-bucket".into()),
-        s3_endpoint: Some(endpoint.to_owned()),
-        s3_region: Some("us-east-1".into()),
-        s3_access_key_id: Some("AKIDDISK".into()),
-        s3_secret_access_key: Some("disk-secret".into()),
-        s3_path_style: true,
-        attempt_timeout_secs: 1,
-        upload_interval_secs: 3600,
         ring_bytes: 64 * 1024,
-        ..Settings::default()
+        ..common::loopback_settings("disk-drill", endpoint, dir)
     }
 }
 
 fn start(endpoint: &str, dir: &Path, clock: &Arc<ManualClock>) -> Telemetry {
-    Telemetry::start_with(
-        settings(endpoint, dir),
-        Overrides {
-            clock: Some(clock.clone()),
-            ..Overrides::default()
-        },
-    )
+    common::start_with_clock(settings(endpoint, dir), clock.clone())
 }
 
 /// Logs `n` records like the tracking loop; returns the sequence number of the last.

@@ -13,6 +13,8 @@
 //! API promises, plus `MARGIN` for a noisy 2-core machine. Lines starting `DRILL` are
 //! the observations quoted in reports (`-- --nocapture` to see them).
 
+mod common;
+
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
 use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level, LogRecord, Value};
@@ -38,33 +40,17 @@ const FAILED_UPLOAD: &str = "diagnostics upload failed";
 
 fn settings(endpoint: &str, dir: &Path) -> Settings {
     Settings {
-        data_dir: dir.to_path_buf(),
-        device_id: Some("drill-device".into()),
         app_version: "1.2.0".into(),
-        destination: Some("s3://drill-bucket".into()),
-        s3_endpoint: Some(endpoint.to_owned()),
-        s3_region: Some("us-east-1".into()),
-        s3_access_key_id: Some("AKIDFAULTDRILL".into()),
-        s3_secret_access_key: Some("fault-drill-secret-never-shown".into()),
-        s3_path_style: true,
-        attempt_timeout_secs: 1,
-        // Rounds are driven by `flush` only: an hour never passes in a test.
-        upload_interval_secs: 3600,
         // Room for the whole drill (the app loop writes ~200 KiB/s): the failure records
         // of the first round must still be there at the end.
         ring_bytes: 4 * 1024 * 1024,
-        ..Settings::default()
+        // Its secret, `fault-drill-secret-never-shown`, must never show in an error.
+        ..common::loopback_settings("fault-drill", endpoint, dir)
     }
 }
 
 fn start(endpoint: &str, dir: &Path, clock: &Arc<ManualClock>) -> Telemetry {
-    Telemetry::start_with(
-        settings(endpoint, dir),
-        Overrides {
-            clock: Some(clock.clone()),
-            ..Overrides::default()
-        },
-    )
+    common::start_with_clock(settings(endpoint, dir), clock.clone())
 }
 
 fn dest(t: &Telemetry) -> DestinationStatus {

@@ -8,11 +8,11 @@
 //! Alone in its own test binary on purpose: RSS is per process, and other tests running
 //! in parallel would move it.
 
+mod common;
+
 use locus_telemetry::breaker::ManualClock;
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::Level;
 use locus_telemetry::recorder::FieldValue;
-use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::disk::rss_bytes;
 use locus_testkit::faults::{FaultServer, Mode};
 use std::sync::Arc;
@@ -30,24 +30,10 @@ fn a_24_hour_outage_makes_at_most_10_requests_and_memory_stays_flat() {
     let server = FaultServer::start(Mode::Status(503));
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new());
-    let t = Telemetry::start_with(
-        Settings {
-            data_dir: dir.path().to_path_buf(),
-            device_id: Some("outage-device".into()),
-            destination: Some("s3://outage-bucket".into()),
-            s3_endpoint: Some(server.endpoint()),
-            s3_region: Some("us-east-1".into()),
-            s3_access_key_id: Some("AKIDOUTAGE".into()),
-            s3_secret_access_key: Some("outage-secret".into()),
-            s3_path_style: true,
-            attempt_timeout_secs: 1,
-            upload_interval_secs: 3600,
-            ..Settings::default() // 1 MiB ring, 6-hour backoff
-        },
-        Overrides {
-            clock: Some(clock.clone()),
-            ..Overrides::default()
-        },
+    // 1 MiB ring, 6-hour backoff: the defaults.
+    let t = common::start_with_clock(
+        common::loopback_settings("outage", &server.endpoint(), dir.path()),
+        clock.clone(),
     );
     let started = Instant::now();
     let mut rss_after_hour_1 = 0;
