@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use locus_report::{CrashSignature, HealthReport, MetricSummary, SessionCounts, SCHEMA_VERSION};
+use locus_report::{CrashSignature, HealthReport, SessionCounts};
 use sqlx::Connection;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -80,12 +80,9 @@ fn make_report(client: u64, n: u64) -> HealthReport {
     let device = (client * 7919 + n) % 1000;
     let crashed = u32::from(n.is_multiple_of(7));
     HealthReport {
-        schema: SCHEMA_VERSION,
         report_id: format!("{:016x}{:016x}", client + 1, n),
         pseudonym: format!("{device:064x}"),
         app_version: format!("1.{}.0", n % 5),
-        platform: "linux".into(),
-        os_family: "unix".into(),
         period_start: end - chrono::Duration::hours(1),
         period_end: end,
         sessions: SessionCounts {
@@ -102,14 +99,8 @@ fn make_report(client: u64, n: u64) -> HealthReport {
                 count: 1,
             })
             .collect(),
-        metrics: vec![MetricSummary {
-            name: "fix_latency_ms".into(),
-            kind: "histogram".into(),
-            count: 10,
-            sum: 120.0,
-            min: 4.0,
-            max: 30.0,
-        }],
+        // schema, platform, os_family and the one fix_latency_ms histogram
+        ..HealthReport::example()
     }
 }
 
