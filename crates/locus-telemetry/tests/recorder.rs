@@ -421,3 +421,30 @@ fn dropping_the_recorder_writes_pending_metrics() {
         .collect();
     assert_eq!(kinds, HashSet::from(["metric", "histogram"]));
 }
+
+#[test]
+fn a_ring_file_cut_short_under_a_live_recorder_does_not_kill_the_keeper() {
+    // Someone truncates the file while it is mapped. The app's own next write would
+    // fault, but the keeper, preparing pages ahead, must not: it used to touch them by
+    // hand when the kernel refused (EFAULT) and died of SIGBUS, taking the process.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorder.ring");
+    let rec = FlightRecorder::open(&path, SMALL);
+    for i in 0..50 {
+        rec.log(
+            Level::Info,
+            "t",
+            "before the cut",
+            &[("i", FieldValue::I64(i))],
+        );
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    // Several of the keeper's looks (every 250 ms); the process is still here after.
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    assert!(rec.status().file_backed());
+}

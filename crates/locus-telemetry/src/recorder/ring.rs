@@ -336,8 +336,10 @@ fn populate_write(
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 refused.store(true, Ordering::Relaxed)
             }
-            // Out of memory or a signal: this look touches by hand, the next asks again.
-            Err(_) => {}
+            // EFAULT: the file is shorter than the mapping (someone truncated it); a
+            // write there would raise SIGBUS. ENOMEM, EINTR: not now. Either way this
+            // look prepares nothing, and the next one asks again.
+            Err(_) => return,
         }
     }
     let _ = (map, refused);
