@@ -12,6 +12,7 @@
 //! ```
 
 use serde::Deserialize;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,22 +30,29 @@ pub struct Settings {
     pub device_id: Option<String>,
     /// The app's version.
     pub app_version: String,
-    /// Bytes of flight recorder (default 1 MiB).
+    /// Bytes of flight recorder (default 1 MiB). Valid: 65536..=67108864 (64 KiB to
+    /// 64 MiB, [`Settings::RING_BYTES`]).
     pub ring_bytes: usize,
     /// Diagnostics destination: `s3://bucket[/prefix]` or `file:///dir`; default
     /// `file://<data_dir>/bucket`.
     pub destination: Option<String>,
     /// Community service endpoint (`https://...`; plain `http` only to loopback).
     pub community_url: Option<String>,
-    /// Days the bucket keeps diagnostics (lifecycle rule), default 30.
+    /// Days the bucket keeps diagnostics (lifecycle rule), default 30. Valid: 1..=3650
+    /// (up to ten years, [`Settings::RETENTION_DAYS`]).
     pub retention_days: u32,
     /// Seconds between uploads (default 300: a phone's radio is not woken more often).
+    /// Valid: 1..=86400 (up to a day, [`Settings::UPLOAD_INTERVAL_SECS`]).
     pub upload_interval_secs: u64,
     /// Hours a destination backs off after more than 5 consecutive failures (default 6).
+    /// Valid: a finite number with 0 < `backoff_hours` <= 8760 (up to a year,
+    /// [`Settings::BACKOFF_HOURS_MAX`]).
     pub backoff_hours: f64,
-    /// Milliseconds `shutdown` may take at most by default (500).
+    /// Milliseconds `shutdown` may take at most by default (500). Valid: 1..=60000 (up to
+    /// a minute, [`Settings::SHUTDOWN_DEADLINE_MS`]).
     pub shutdown_deadline_ms: u64,
-    /// Seconds one upload attempt may take (default 10).
+    /// Seconds one upload attempt may take (default 10). Valid: 1..=600 (up to ten
+    /// minutes, [`Settings::ATTEMPT_TIMEOUT_SECS`]).
     pub attempt_timeout_secs: u64,
     /// Force path-style S3 addressing (self-hosted S3).
     pub s3_path_style: bool,
@@ -58,7 +66,8 @@ pub struct Settings {
     pub s3_secret_access_key: Option<String>,
     /// Metric names the app declares safe to summarise for the community.
     pub community_metrics: Vec<String>,
-    /// Seconds between community reports (default 86400: daily).
+    /// Seconds between community reports (default 86400: daily). Valid: 1..=604800 (up
+    /// to a week, [`Settings::COMMUNITY_PERIOD_SECS`]).
     pub community_period_secs: u64,
 }
 
@@ -75,7 +84,7 @@ impl Default for Settings {
             community_url: None,
             retention_days: 30,
             upload_interval_secs: 300,
-            backoff_hours: 6.0,
+            backoff_hours: Settings::DEFAULT_BACKOFF_HOURS,
             shutdown_deadline_ms: 500,
             attempt_timeout_secs: 10,
             s3_path_style: false,
@@ -145,7 +154,7 @@ pub enum SettingsError {
         /// The parser's message (names the key and line).
         message: String,
     },
-    /// A value is out of range.
+    /// A value has the wrong form (a device id with a `/`, an empty app version).
     #[error("invalid setting `{key}`: {why}")]
     Value {
         /// The key.
@@ -153,9 +162,106 @@ pub enum SettingsError {
         /// What is wrong.
         why: String,
     },
+    /// A number is outside its documented range.
+    #[error("invalid setting `{key}`: {value} is out of range: must be {range}")]
+    OutOfRange {
+        /// The key.
+        key: &'static str,
+        /// The value as given (`NaN`, `inf`, `3000000000`, ...).
+        value: String,
+        /// The key's valid range.
+        range: ValidRange,
+    },
+}
+
+impl SettingsError {
+    /// The key a [`SettingsError::Value`] or [`SettingsError::OutOfRange`] is about.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            SettingsError::Value { key, .. } | SettingsError::OutOfRange { key, .. } => Some(key),
+            SettingsError::Read { .. } | SettingsError::Parse { .. } => None,
+        }
+    }
+}
+
+/// The valid range of a numeric setting, as [`SettingsError::OutOfRange`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValidRange {
+    /// A whole number from `min` to `max`, both included.
+    Whole {
+        /// Smallest valid value.
+        min: u64,
+        /// Largest valid value.
+        max: u64,
+    },
+    /// A finite number above `above` (excluded) and at most `max` (included).
+    Real {
+        /// The exclusive lower bound.
+        above: f64,
+        /// The inclusive upper bound.
+        max: f64,
+    },
+}
+
+impl std::fmt::Display for ValidRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValidRange::Whole { min, max } => write!(f, "between {min} and {max}"),
+            ValidRange::Real { above, max } => {
+                write!(f, "a finite number above {above} and at most {max}")
+            }
+        }
+    }
+}
+
+impl ValidRange {
+    fn whole<T: Copy + TryInto<u64>>(range: &RangeInclusive<T>) -> ValidRange {
+        ValidRange::Whole {
+            min: (*range.start()).try_into().unwrap_or(u64::MAX),
+            max: (*range.end()).try_into().unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// `Ok` if `value` is within `range`, else an [`SettingsError::OutOfRange`] naming `key`.
+fn check_whole<T>(
+    key: &'static str,
+    value: T,
+    range: &RangeInclusive<T>,
+) -> Result<(), SettingsError>
+where
+    T: Copy + PartialOrd + TryInto<u64> + std::fmt::Display,
+{
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(SettingsError::OutOfRange {
+            key,
+            value: value.to_string(),
+            range: ValidRange::whole(range),
+        })
+    }
 }
 
 impl Settings {
+    /// Valid `ring_bytes`: 64 KiB to 64 MiB. Readers and salvage never read more than this.
+    pub const RING_BYTES: RangeInclusive<usize> = 65_536..=67_108_864;
+    /// Valid `retention_days`: a day to ten years.
+    pub const RETENTION_DAYS: RangeInclusive<u32> = 1..=3650;
+    /// Valid `upload_interval_secs`: a second to a day (the ring would be overwritten
+    /// long before a longer interval came round).
+    pub const UPLOAD_INTERVAL_SECS: RangeInclusive<u64> = 1..=86_400;
+    /// Largest valid `backoff_hours`: a year. Valid values are finite and above 0.
+    pub const BACKOFF_HOURS_MAX: f64 = 8760.0;
+    /// Valid `shutdown_deadline_ms`: a millisecond to a minute.
+    pub const SHUTDOWN_DEADLINE_MS: RangeInclusive<u64> = 1..=60_000;
+    /// Valid `attempt_timeout_secs`: a second to ten minutes.
+    pub const ATTEMPT_TIMEOUT_SECS: RangeInclusive<u64> = 1..=600;
+    /// Valid `community_period_secs`: a second to a week.
+    pub const COMMUNITY_PERIOD_SECS: RangeInclusive<u64> = 1..=604_800;
+    /// The default `backoff_hours`, also what [`Settings::backoff`] uses for a NaN.
+    pub const DEFAULT_BACKOFF_HOURS: f64 = 6.0;
+
     /// Parses TOML text and validates it.
     pub fn from_toml_str(text: &str) -> Result<Settings, SettingsError> {
         let s: Settings = toml::from_str(text).map_err(|e| SettingsError::Parse {
@@ -181,54 +287,103 @@ impl Settings {
         })
     }
 
-    /// Checks ranges and formats.
+    /// Checks ranges and formats: every number against its documented range (see each
+    /// field), the device id's alphabet, the app version's length. The first problem
+    /// found is returned, naming its key.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let bad = |key, why: &str| {
-            Err(SettingsError::Value {
-                key,
-                why: why.to_owned(),
-            })
-        };
         if let Some(id) = &self.device_id {
             if !valid_device_id(id) {
-                return bad("device_id", "must be 1-64 chars of [A-Za-z0-9_-]");
+                return Err(SettingsError::Value {
+                    key: "device_id",
+                    why: "must be 1-64 chars of [A-Za-z0-9_-]".to_owned(),
+                });
             }
         }
-        if self.ring_bytes < crate::recorder::layout::MIN_RING_BYTES || self.ring_bytes > 1 << 30 {
-            return bad("ring_bytes", "must be between 65536 and 1073741824");
+        check_whole("ring_bytes", self.ring_bytes, &Self::RING_BYTES)?;
+        check_whole("retention_days", self.retention_days, &Self::RETENTION_DAYS)?;
+        check_whole(
+            "upload_interval_secs",
+            self.upload_interval_secs,
+            &Self::UPLOAD_INTERVAL_SECS,
+        )?;
+        let hours = self.backoff_hours;
+        // Written so that NaN fails too.
+        if !(hours.is_finite() && hours > 0.0 && hours <= Self::BACKOFF_HOURS_MAX) {
+            return Err(SettingsError::OutOfRange {
+                key: "backoff_hours",
+                value: hours.to_string(),
+                range: ValidRange::Real {
+                    above: 0.0,
+                    max: Self::BACKOFF_HOURS_MAX,
+                },
+            });
         }
-        if self.retention_days == 0 || self.retention_days > 3650 {
-            return bad("retention_days", "must be between 1 and 3650");
-        }
-        if self.upload_interval_secs == 0 {
-            return bad("upload_interval_secs", "must be at least 1");
-        }
-        if !(self.backoff_hours.is_finite() && self.backoff_hours > 0.0) {
-            return bad("backoff_hours", "must be a positive number");
-        }
-        if self.shutdown_deadline_ms == 0 || self.shutdown_deadline_ms > 60_000 {
-            return bad("shutdown_deadline_ms", "must be between 1 and 60000");
-        }
-        if self.attempt_timeout_secs == 0 || self.attempt_timeout_secs > 600 {
-            return bad("attempt_timeout_secs", "must be between 1 and 600");
-        }
-        if self.community_period_secs == 0 {
-            return bad("community_period_secs", "must be at least 1");
-        }
+        check_whole(
+            "shutdown_deadline_ms",
+            self.shutdown_deadline_ms,
+            &Self::SHUTDOWN_DEADLINE_MS,
+        )?;
+        check_whole(
+            "attempt_timeout_secs",
+            self.attempt_timeout_secs,
+            &Self::ATTEMPT_TIMEOUT_SECS,
+        )?;
+        check_whole(
+            "community_period_secs",
+            self.community_period_secs,
+            &Self::COMMUNITY_PERIOD_SECS,
+        )?;
         if self.app_version.is_empty() || self.app_version.len() > 64 {
-            return bad("app_version", "must be 1-64 characters");
+            return Err(SettingsError::Value {
+                key: "app_version",
+                why: "must be 1-64 characters".to_owned(),
+            });
         }
         Ok(())
     }
 
-    /// The deadline `shutdown` uses by default.
+    /// The deadline `shutdown` uses by default. Never panics: a value outside
+    /// [`Settings::SHUTDOWN_DEADLINE_MS`] is clamped into it.
     pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_millis(self.shutdown_deadline_ms)
+        Duration::from_millis(clamp(
+            self.shutdown_deadline_ms,
+            &Self::SHUTDOWN_DEADLINE_MS,
+        ))
     }
 
-    /// The backoff after the breaker opens.
+    /// The backoff after the breaker opens. Never panics: NaN reads as the default, and
+    /// anything else is clamped to 0..=[`Settings::BACKOFF_HOURS_MAX`] hours.
     pub fn backoff(&self) -> Duration {
-        Duration::from_secs_f64(self.backoff_hours * 3600.0)
+        let hours = if self.backoff_hours.is_nan() {
+            Self::DEFAULT_BACKOFF_HOURS
+        } else {
+            self.backoff_hours.clamp(0.0, Self::BACKOFF_HOURS_MAX)
+        };
+        Duration::from_secs_f64(hours * 3600.0)
+    }
+
+    /// Time between uploads, clamped into [`Settings::UPLOAD_INTERVAL_SECS`].
+    pub fn upload_interval(&self) -> Duration {
+        Duration::from_secs(clamp(
+            self.upload_interval_secs,
+            &Self::UPLOAD_INTERVAL_SECS,
+        ))
+    }
+
+    /// Time one upload attempt may take, clamped into [`Settings::ATTEMPT_TIMEOUT_SECS`].
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_secs(clamp(
+            self.attempt_timeout_secs,
+            &Self::ATTEMPT_TIMEOUT_SECS,
+        ))
+    }
+
+    /// Time between community reports, clamped into [`Settings::COMMUNITY_PERIOD_SECS`].
+    pub fn community_period(&self) -> Duration {
+        Duration::from_secs(clamp(
+            self.community_period_secs,
+            &Self::COMMUNITY_PERIOD_SECS,
+        ))
     }
 
     /// The destination URL, defaulting to the embedded local bucket.
@@ -241,6 +396,10 @@ impl Settings {
             crate::sink::s3::Destination::File { root }.to_string()
         })
     }
+}
+
+fn clamp(value: u64, range: &RangeInclusive<u64>) -> u64 {
+    value.clamp(*range.start(), *range.end())
 }
 
 /// Device ids end up in object keys: keep them to a safe alphabet.
@@ -307,6 +466,271 @@ mod tests {
         ] {
             let err = Settings::from_toml_str(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    /// One numeric key: a setter, its bounds and values just outside them.
+    struct Case {
+        key: &'static str,
+        set: fn(&mut Settings, u64),
+        min: u64,
+        max: u64,
+    }
+
+    fn integer_cases() -> Vec<Case> {
+        let whole = |r: &RangeInclusive<u64>| (*r.start(), *r.end());
+        let mut cases = Vec::new();
+        let (min, max) = (
+            *Settings::RING_BYTES.start() as u64,
+            *Settings::RING_BYTES.end() as u64,
+        );
+        cases.push(Case {
+            key: "ring_bytes",
+            set: |s, v| s.ring_bytes = usize::try_from(v).unwrap_or(usize::MAX),
+            min,
+            max,
+        });
+        cases.push(Case {
+            key: "retention_days",
+            set: |s, v| s.retention_days = u32::try_from(v).unwrap_or(u32::MAX),
+            min: u64::from(*Settings::RETENTION_DAYS.start()),
+            max: u64::from(*Settings::RETENTION_DAYS.end()),
+        });
+        let (min, max) = whole(&Settings::UPLOAD_INTERVAL_SECS);
+        cases.push(Case {
+            key: "upload_interval_secs",
+            set: |s, v| s.upload_interval_secs = v,
+            min,
+            max,
+        });
+        let (min, max) = whole(&Settings::SHUTDOWN_DEADLINE_MS);
+        cases.push(Case {
+            key: "shutdown_deadline_ms",
+            set: |s, v| s.shutdown_deadline_ms = v,
+            min,
+            max,
+        });
+        let (min, max) = whole(&Settings::ATTEMPT_TIMEOUT_SECS);
+        cases.push(Case {
+            key: "attempt_timeout_secs",
+            set: |s, v| s.attempt_timeout_secs = v,
+            min,
+            max,
+        });
+        let (min, max) = whole(&Settings::COMMUNITY_PERIOD_SECS);
+        cases.push(Case {
+            key: "community_period_secs",
+            set: |s, v| s.community_period_secs = v,
+            min,
+            max,
+        });
+        cases
+    }
+
+    fn with(case: &Case, v: u64) -> Settings {
+        let mut s = Settings::default();
+        (case.set)(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn the_documented_ranges_are_the_ones_asked_for() {
+        assert_eq!(Settings::RING_BYTES, 65_536..=67_108_864);
+        assert_eq!(
+            *Settings::RING_BYTES.start(),
+            crate::recorder::layout::MIN_RING_BYTES
+        );
+        assert_eq!(Settings::BACKOFF_HOURS_MAX, 8760.0);
+        // Nothing converts to more than a year of time.
+        for case in integer_cases() {
+            assert!(case.min >= 1, "{}", case.key);
+        }
+        assert!(*Settings::COMMUNITY_PERIOD_SECS.end() <= 365 * 86_400);
+        assert!(*Settings::UPLOAD_INTERVAL_SECS.end() <= 365 * 86_400);
+        assert!(*Settings::ATTEMPT_TIMEOUT_SECS.end() <= 365 * 86_400);
+    }
+
+    #[test]
+    fn the_defaults_validate() {
+        Settings::default().validate().expect("defaults are valid");
+        let d = Settings::default();
+        assert_eq!(d.shutdown_deadline(), Duration::from_millis(500));
+        assert_eq!(d.upload_interval(), Duration::from_secs(300));
+        assert_eq!(d.attempt_timeout(), Duration::from_secs(10));
+        assert_eq!(d.community_period(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn every_integer_key_accepts_its_bounds_and_names_itself_outside_them() {
+        for case in integer_cases() {
+            for ok in [case.min, case.max] {
+                with(&case, ok)
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{} = {ok}: {e}", case.key));
+            }
+            for bad in [case.min - 1, case.max + 1, u64::MAX] {
+                let err = with(&case, bad)
+                    .validate()
+                    .expect_err(&format!("{} = {bad} must fail", case.key));
+                assert_eq!(err.key(), Some(case.key), "{err}");
+                let text = err.to_string();
+                assert!(text.contains(case.key), "{text}");
+                assert!(
+                    text.contains(&format!("between {} and {}", case.min, case.max)),
+                    "the error states the range: {text}"
+                );
+                assert!(matches!(err, SettingsError::OutOfRange { .. }), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_hours_accepts_its_bounds_and_refuses_nan_infinities_negatives_and_huge() {
+        for ok in [
+            f64::MIN_POSITIVE,
+            1.0 / 3600.0,
+            6.0,
+            Settings::BACKOFF_HOURS_MAX,
+        ] {
+            Settings {
+                backoff_hours: ok,
+                ..Settings::default()
+            }
+            .validate()
+            .unwrap_or_else(|e| panic!("backoff_hours = {ok}: {e}"));
+        }
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            8760.000001,
+            3e9,
+            1e300,
+            f64::MAX,
+        ] {
+            let err = Settings {
+                backoff_hours: bad,
+                ..Settings::default()
+            }
+            .validate()
+            .expect_err(&format!("backoff_hours = {bad} must fail"));
+            assert_eq!(err.key(), Some("backoff_hours"), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("backoff_hours") && text.contains("8760"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_in_toml_name_the_key() {
+        for (text, key) in [
+            ("backoff_hours = 3e9", "backoff_hours"),
+            ("backoff_hours = 1e300", "backoff_hours"),
+            ("backoff_hours = inf", "backoff_hours"),
+            ("backoff_hours = -1.0", "backoff_hours"),
+            ("ring_bytes = 1073741824", "ring_bytes"),
+            ("upload_interval_secs = 0", "upload_interval_secs"),
+            (
+                "upload_interval_secs = 100000000000",
+                "upload_interval_secs",
+            ),
+            ("shutdown_deadline_ms = 60001", "shutdown_deadline_ms"),
+            ("attempt_timeout_secs = 0", "attempt_timeout_secs"),
+            ("retention_days = 3651", "retention_days"),
+            (
+                "community_period_secs = 9999999999",
+                "community_period_secs",
+            ),
+        ] {
+            let err = Settings::from_toml_str(text).expect_err(text);
+            assert_eq!(err.key(), Some(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn accessors_never_panic_on_unvalidated_values() {
+        for hours in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            3e9,
+            1e300,
+            f64::MAX,
+        ] {
+            let s = Settings {
+                backoff_hours: hours,
+                shutdown_deadline_ms: u64::MAX,
+                upload_interval_secs: u64::MAX,
+                attempt_timeout_secs: 0,
+                community_period_secs: u64::MAX,
+                ..Settings::default()
+            };
+            let backoff = s.backoff();
+            assert!(
+                backoff <= Duration::from_secs(8760 * 3600),
+                "{hours}: {backoff:?}"
+            );
+            assert_eq!(s.shutdown_deadline(), Duration::from_secs(60));
+            assert_eq!(s.upload_interval(), Duration::from_secs(86_400));
+            assert_eq!(s.attempt_timeout(), Duration::from_secs(1));
+            assert_eq!(s.community_period(), Duration::from_secs(604_800));
+        }
+        let nan = Settings {
+            backoff_hours: f64::NAN,
+            ..Settings::default()
+        };
+        assert_eq!(nan.backoff(), Duration::from_secs(6 * 3600));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_passes_validate_converts_without_overflow(
+            hours in proptest::prop_oneof![0.0..=9000.0f64, proptest::num::f64::ANY],
+            deadline_ms in proptest::prop_oneof![0..=120_000u64, proptest::num::u64::ANY],
+            interval in proptest::prop_oneof![0..=200_000u64, proptest::num::u64::ANY],
+            attempt in proptest::prop_oneof![0..=1_200u64, proptest::num::u64::ANY],
+            period in proptest::prop_oneof![0..=1_300_000u64, proptest::num::u64::ANY],
+        ) {
+            let s = Settings {
+                backoff_hours: hours,
+                shutdown_deadline_ms: deadline_ms,
+                upload_interval_secs: interval,
+                attempt_timeout_secs: attempt,
+                community_period_secs: period,
+                ..Settings::default()
+            };
+            // Called on any value, valid or not: no panic.
+            let durations = [
+                s.backoff(),
+                s.shutdown_deadline(),
+                s.upload_interval(),
+                s.attempt_timeout(),
+                s.community_period(),
+            ];
+            if s.validate().is_ok() {
+                // What the library does with them: an Instant deadline and a wall-clock
+                // `open_until` in the breaker.
+                let now = std::time::Instant::now();
+                let wall = chrono::Utc::now();
+                for d in durations {
+                    proptest::prop_assert!(d > Duration::ZERO);
+                    proptest::prop_assert!(now.checked_add(d).is_some());
+                    let cd = chrono::Duration::from_std(d);
+                    proptest::prop_assert!(cd.is_ok());
+                    proptest::prop_assert!(cd.ok().and_then(|cd| wall.checked_add_signed(cd)).is_some());
+                }
+                proptest::prop_assert_eq!(
+                    s.backoff(),
+                    Duration::from_secs_f64(hours * 3600.0),
+                    "a valid value is not clamped"
+                );
+            }
         }
     }
 }
