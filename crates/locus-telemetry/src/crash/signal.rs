@@ -9,6 +9,7 @@
 
 use super::current_target;
 use crate::record::CrashKind;
+use crate::recorder::fault;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
@@ -57,6 +58,11 @@ pub(crate) fn install() {
 }
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // A ring file cut short under its mapping is survived, not a crash (see
+    // `recorder::fault`): no tombstone, and the access is retried on anonymous memory.
+    if sig == libc::SIGBUS && fault::fault_in_ring(info) {
+        return;
+    }
     if let Some((target, recorder)) =
         current_target().and_then(|t| Some((t, t.recorder.upgrade()?)))
     {
@@ -86,25 +92,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         return;
     }
     // SAFETY: PREVIOUS[i] was initialised by `install` before INSTALLED was set.
-    unsafe {
-        let prev = std::ptr::addr_of!(PREVIOUS[i]).cast::<libc::sigaction>();
-        let handler = (*prev).sa_sigaction;
-        if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
-            if (*prev).sa_flags & libc::SA_SIGINFO != 0 {
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    std::mem::transmute(handler);
-                f(sig, info, ctx);
-            } else {
-                let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
-                f(sig);
-            }
-            return;
-        }
-        // Restore the default action and let the signal kill us as it would have: a
-        // fault re-executes the faulting instruction on return; raise covers the rest.
-        libc::sigaction(sig, prev, std::ptr::null_mut());
-        libc::raise(sig);
-    }
+    unsafe { fault::chain(std::ptr::addr_of!(PREVIOUS[i]).cast(), sig, info, ctx) }
 }
 
 /// "tid 12345" into a stack buffer, without allocating.

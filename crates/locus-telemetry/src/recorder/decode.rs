@@ -4,7 +4,7 @@
 //! zero-filled or random — yields fewer records, never a panic.
 
 use super::encode::tag;
-use super::layout::{self, kind, RECORD_HEAD, RECORD_MAGIC, SLOT};
+use super::layout::{self, kind, CHUNK_SLOTS, RECORD_HEAD, RECORD_MAGIC, SLOT};
 use crate::record::{
     Body, CrashKind, HistogramSummary, Level, LogRecord, MetricKind, MetricSample, Record,
     SessionEvent, SessionRecord, Tombstone, Value,
@@ -17,12 +17,18 @@ pub struct Found {
     pub record: Record,
     /// Slot index of its head.
     pub slot: usize,
+    /// Slots it occupies.
+    pub slots: usize,
     /// Whether its content was truncated when written.
     pub truncated: bool,
 }
 
 /// Scans ring bytes (the slot area, without the file header) for valid records, in slot
 /// order. Callers sort by sequence number.
+///
+/// A slot whose head word is zero ends its chunk: the writer zeroes the head after each
+/// record it writes into a chunk before writing the record (see `Ring::commit`), so what
+/// follows in that chunk is an older lap's leftovers, never to be read as current.
 pub fn scan(area: &[u8]) -> Vec<Found> {
     let slots = area.len() / SLOT;
     let mut out = Vec::new();
@@ -33,10 +39,25 @@ pub fn scan(area: &[u8]) -> Vec<Found> {
                 out.push(found);
                 i += used;
             }
+            None if head_word(area, i) == Some(0) => i = (i / CHUNK_SLOTS + 1) * CHUNK_SLOTS,
             None => i += 1,
         }
     }
     out
+}
+
+fn head_word(area: &[u8], slot: usize) -> Option<u64> {
+    let start = slot * SLOT;
+    Some(u64::from_le_bytes(
+        area.get(start..start + 8)?.try_into().ok()?,
+    ))
+}
+
+/// The raw bytes (head and payload) of the record whose head is at `slot`, as stored.
+pub(crate) fn raw_at(area: &[u8], slot: usize) -> Option<&[u8]> {
+    let start = slot * SLOT;
+    let len = u32::from_le_bytes(area.get(start + 8..start + 12)?.try_into().ok()?);
+    area.get(start..start + RECORD_HEAD + len as usize)
 }
 
 fn parse_at(area: &[u8], slot: usize) -> Option<(Found, usize)> {
@@ -62,6 +83,7 @@ fn parse_at(area: &[u8], slot: usize) -> Option<(Found, usize)> {
     let found = Found {
         record: Record::new(seq, ts, body),
         slot,
+        slots: layout::slots_for(total),
         truncated: flags & layout::FLAG_TRUNCATED != 0,
     };
     Some((found, layout::slots_for(total)))

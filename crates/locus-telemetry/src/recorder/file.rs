@@ -1,31 +1,65 @@
-//! Opening the ring file: create or reuse, lock, reserve disk blocks, map, recover.
+//! Opening the ring file: only a regular file of our own, reserved, locked, bounded.
 //!
-//! The blocks are reserved up front (`posix_fallocate`) because writing to a mapped page
-//! of a sparse file on a full disk raises SIGBUS — the one way a mapped ring could kill
-//! the app. A file-size limit is checked before growing the file for the same reason
-//! (SIGXFSZ). A file whose header or size is wrong is copied aside, its valid records
-//! are salvaged and re-appended to a fresh ring: nothing readable is lost.
+//! - **Never through a link, never a special file.** The ring is opened with
+//!   `O_NOFOLLOW` (a symlink, even a dangling one, is refused: nothing outside the data
+//!   dir is ever created or overwritten) and must be a regular file (a FIFO, device or
+//!   directory is refused with a reason). `O_NONBLOCK` makes an open that would wait for
+//!   another process's file lease fail at once instead of stalling start.
+//! - **Blocks reserved on every open** (`posix_fallocate`), not only at creation:
+//!   writing to a mapped page of a sparse file on a full disk raises SIGBUS, and a ring
+//!   restored by a sparse-aware copy is sparse. If the blocks cannot be reserved the
+//!   file is not mapped and the recorder runs on the heap, carrying the file's records
+//!   along. A file-size limit is checked before growing the file (SIGXFSZ).
+//! - **Bounded.** Readers and salvage read at most the header plus the ring size the
+//!   header declares (itself at most [`layout::MAX_RING_BYTES`]), whatever the file's
+//!   size, and the copy kept aside is just as bounded.
+//! - A file whose header or size is wrong is copied aside (bounded, never through a
+//!   link), its valid records are salvaged and re-appended to a fresh ring.
+//!
+//! The mapping is registered with [`super::fault`], so a file truncated under it later
+//! costs the ring its file, never the app its life.
 
 use super::decode::{self, Found};
+use super::fault;
 use super::layout::{self, FileHeader, HEADER_BYTES};
 use super::ring::Backing;
 use super::RecorderError;
 use memmap2::MmapMut;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Raw records (head and payload as stored) with their sequence numbers, oldest first.
+pub(crate) type RawRecords = Vec<(u64, Vec<u8>)>;
 
 /// A ring file ready to use.
 pub(crate) struct Opened {
     pub backing: Backing,
     /// Records found in place (the writer continues after them).
     pub recovered: Vec<Found>,
-    /// Records salvaged from an unusable file, as raw bytes with their sequence numbers,
-    /// oldest first, to re-append unchanged.
-    pub salvaged: Vec<(u64, Vec<u8>)>,
+    /// Records salvaged from an unusable file, to re-append unchanged.
+    pub salvaged: RawRecords,
     /// Where an unusable file's bytes were copied, if it happened.
     pub moved_aside: Option<PathBuf>,
+}
+
+/// Why the file cannot be used, and the records it held that can still be carried into
+/// a heap ring (empty when it belongs to another process, or none could be read).
+#[derive(Debug)]
+pub(crate) struct OpenFailure {
+    pub error: RecorderError,
+    pub carry: RawRecords,
+}
+
+impl From<RecorderError> for OpenFailure {
+    fn from(error: RecorderError) -> OpenFailure {
+        OpenFailure {
+            error,
+            carry: Vec::new(),
+        }
+    }
 }
 
 fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> RecorderError + 'a {
@@ -39,18 +73,110 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Re
 /// How long `open` waits for a lock held by a recorder that is going away.
 const LOCK_PATIENCE: Duration = Duration::from_millis(100);
 
+/// Opens `path` as a regular file, never following a link and never blocking.
+fn open_regular(path: &Path, write: bool) -> Result<File, RecorderError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .create(write)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => RecorderError::NotAFile {
+                path: path.to_path_buf(),
+                found: "a symbolic link",
+            },
+            Some(libc::EWOULDBLOCK) => RecorderError::Leased {
+                path: path.to_path_buf(),
+            },
+            Some(libc::EISDIR) => RecorderError::NotAFile {
+                path: path.to_path_buf(),
+                found: "a directory",
+            },
+            _ => io(path, "open")(e),
+        })?;
+    let kind = file.metadata().map_err(io(path, "stat"))?.file_type();
+    let found = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(RecorderError::NotAFile {
+        path: path.to_path_buf(),
+        found,
+    })
+}
+
+/// Reads the file's first bytes, at most the header plus the ring the header declares
+/// (or `fallback_ring` past the header when it declares nothing valid), never past
+/// [`layout::MAX_RING_BYTES`]. Holes read as zeros; nothing is mapped.
+fn read_bounded(file: &File, path: &Path, fallback_ring: usize) -> Result<Vec<u8>, RecorderError> {
+    let mut head = [0u8; 32];
+    let n = file
+        .read_at_most(&mut head)
+        .map_err(io(path, "read header"))?;
+    let ring = FileHeader::decode(&head[..n])
+        .map_or(fallback_ring, |h| h.ring_bytes as usize)
+        .min(layout::MAX_RING_BYTES);
+    let limit = (HEADER_BYTES + ring) as u64;
+    let mut bytes = Vec::new();
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0)).map_err(io(path, "seek"))?;
+    reader
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(io(path, "read"))?;
+    Ok(bytes)
+}
+
+trait ReadAtMost {
+    fn read_at_most(&self, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl ReadAtMost for File {
+    /// Fills `buf` from offset 0 as far as the file goes.
+    fn read_at_most(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut n = 0;
+        while n < buf.len() {
+            match self.read_at(&mut buf[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The valid records in ring file bytes, raw, oldest first, one per sequence number.
+fn salvage(bytes: &[u8]) -> RawRecords {
+    let area = bytes.get(HEADER_BYTES..).unwrap_or(&[]);
+    let mut found = decode::scan(area);
+    found.sort_by_key(|f| f.record.seq);
+    found.dedup_by_key(|f| f.record.seq);
+    found
+        .iter()
+        .filter_map(|f| Some((f.record.seq, decode::raw_at(area, f.slot)?.to_vec())))
+        .collect()
+}
+
 /// Opens (creating if needed) the ring file at `path` with `ring_bytes` of slots.
-pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderError> {
+pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io(path, "open"))?;
+    let mut file = open_regular(path, true)?;
     // A recorder of this process that was just dropped may still be releasing the lock
     // from its keeper thread (microseconds): give it a moment before calling the file
     // someone else's.
@@ -65,9 +191,10 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderErr
             Err(TryLockError::WouldBlock) => {
                 return Err(RecorderError::Locked {
                     path: path.to_path_buf(),
-                })
+                }
+                .into())
             }
-            Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e)),
+            Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e).into()),
         }
     }
     let want = (HEADER_BYTES + ring_bytes) as u64;
@@ -78,55 +205,117 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, RecorderErr
     let mut usable = false;
     if len == want {
         let mut head = [0u8; 32];
-        file.read_exact(&mut head)
+        let n = file
+            .read_at_most(&mut head)
             .map_err(io(path, "read header"))?;
-        usable = FileHeader::decode(&head).is_some_and(|h| h.ring_bytes == ring_bytes as u64);
+        usable = FileHeader::decode(&head[..n]).is_some_and(|h| h.ring_bytes == ring_bytes as u64);
     }
-    if !usable && len > 0 {
+    if usable {
+        if let Err(error) = reserve(&file, path, want) {
+            // Sparse on a full disk: mapping it could raise SIGBUS. Keep its records.
+            let carry =
+                read_bounded(&file, path, ring_bytes).map_or_else(|_| Vec::new(), |b| salvage(&b));
+            return Err(OpenFailure { error, carry });
+        }
+    } else if len > 0 {
         // Wrong size, damaged header or another geometry: keep the bytes, salvage records.
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0)).map_err(io(path, "seek"))?;
-        file.read_to_end(&mut bytes).map_err(io(path, "read"))?;
-        let area = bytes.get(HEADER_BYTES..).unwrap_or(&[]);
-        let mut found = decode::scan(area);
-        found.sort_by_key(|f| f.record.seq);
-        found.dedup_by_key(|f| f.record.seq);
-        salvaged = found
-            .iter()
-            .filter_map(|f| {
-                let start = f.slot * layout::SLOT;
-                let len = u32::from_le_bytes(area.get(start + 8..start + 12)?.try_into().ok()?);
-                let raw = area.get(start..start + layout::RECORD_HEAD + len as usize)?;
-                Some((f.record.seq, raw.to_vec()))
-            })
-            .collect();
-        let aside = aside_path(path);
-        std::fs::write(&aside, &bytes).map_err(io(&aside, "copy aside"))?;
+        let bytes = read_bounded(&file, path, ring_bytes)?;
+        salvaged = salvage(&bytes);
+        let aside = write_aside(path, &bytes).map_err(|error| OpenFailure {
+            error,
+            carry: salvaged.clone(),
+        })?;
         moved_aside = Some(aside);
         file.set_len(0).map_err(io(path, "truncate"))?;
     }
     if !usable {
-        create(&mut file, path, ring_bytes)?;
+        create(&mut file, path, ring_bytes).map_err(|error| OpenFailure {
+            error,
+            carry: salvaged.clone(),
+        })?;
     }
     // SAFETY: the file is locked for our exclusive use as a writer; other processes only
-    // read it, and every access through the mapping is an atomic word access.
+    // read it, and every access through the mapping is an atomic word access. A file
+    // shortened under the mapping by someone else is survived (see `fault`).
     let map = unsafe { MmapMut::map_mut(&file) }.map_err(io(path, "map"))?;
     if map.len() < HEADER_BYTES + layout::MIN_RING_BYTES {
         return Err(RecorderError::Geometry {
             path: path.to_path_buf(),
-        });
+        }
+        .into());
     }
+    let Some(guard) = fault::register(map.as_ptr(), map.len()) else {
+        return Err(RecorderError::Unguarded {
+            path: path.to_path_buf(),
+        }
+        .into());
+    };
     let recovered = if usable {
         decode::scan(&map[HEADER_BYTES..])
     } else {
         Vec::new()
     };
     Ok(Opened {
-        backing: Backing::File { map, _file: file },
+        backing: Backing::File {
+            guard,
+            map,
+            _file: file,
+        },
         recovered,
         salvaged,
         moved_aside,
     })
+}
+
+/// Copies a damaged file's (bounded) bytes to a new file beside it, never through a link
+/// and never over an existing file.
+fn write_aside(path: &Path, bytes: &[u8]) -> Result<PathBuf, RecorderError> {
+    let base = aside_path(path);
+    let mut last = None;
+    for n in 0..16u32 {
+        let aside = if n == 0 {
+            base.clone()
+        } else {
+            let mut name = base.clone().into_os_string();
+            name.push(format!("-{n}"));
+            PathBuf::from(name)
+        };
+        let opened = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&aside);
+        match opened {
+            Ok(mut f) => {
+                if let Err(e) = f.write_all(bytes) {
+                    let _ = std::fs::remove_file(&aside);
+                    return Err(io(&aside, "copy aside")(e));
+                }
+                return Ok(aside);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io(&aside, "copy aside")(e)),
+        }
+    }
+    Err(io(&base, "copy aside")(last.unwrap_or_else(|| {
+        std::io::Error::from(std::io::ErrorKind::AlreadyExists)
+    })))
+}
+
+/// Reserves the blocks of the whole file (a no-op for blocks already allocated).
+fn reserve(file: &File, path: &Path, total: u64) -> Result<(), RecorderError> {
+    check_size_limit(path, total)?;
+    // SAFETY: plain FFI call on a valid, open descriptor.
+    let rc = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::posix_fallocate(file.as_raw_fd(), 0, total as libc::off_t)
+    };
+    if rc != 0 {
+        return Err(io(path, "reserve disk space for")(
+            std::io::Error::from_raw_os_error(rc),
+        ));
+    }
+    Ok(())
 }
 
 fn aside_path(path: &Path) -> PathBuf {
@@ -139,18 +328,9 @@ fn aside_path(path: &Path) -> PathBuf {
 }
 
 fn create(file: &mut File, path: &Path, ring_bytes: usize) -> Result<(), RecorderError> {
-    let total = HEADER_BYTES + ring_bytes;
-    check_size_limit(path, total as u64)?;
-    // SAFETY: plain FFI call on a valid, open descriptor.
-    let rc = unsafe {
-        use std::os::fd::AsRawFd;
-        libc::posix_fallocate(file.as_raw_fd(), 0, total as libc::off_t)
-    };
-    if rc != 0 {
+    if let Err(e) = reserve(file, path, (HEADER_BYTES + ring_bytes) as u64) {
         let _ = file.set_len(0);
-        return Err(io(path, "reserve disk space")(
-            std::io::Error::from_raw_os_error(rc),
-        ));
+        return Err(e);
     }
     let header = FileHeader {
         ring_bytes: ring_bytes as u64,
@@ -178,13 +358,18 @@ fn check_size_limit(path: &Path, bytes: u64) -> Result<(), RecorderError> {
     Ok(())
 }
 
-/// Reads a ring file without locking or changing it (the Debug screen, `--follow`).
-pub(crate) fn read_only(path: &Path) -> Result<Vec<Found>, RecorderError> {
-    let bytes = std::fs::read(path).map_err(io(path, "read"))?;
+/// Reads a ring file without locking or changing it (the Debug screen, `--follow`):
+/// a regular file only, never through a link, never blocking, at most the header plus
+/// the declared ring (bounded by [`layout::MAX_RING_BYTES`]), through `read`, never a
+/// mapping, so a short or sparse file cannot fault.
+pub(crate) fn read_only(path: &Path) -> Result<(Vec<Found>, u64), RecorderError> {
+    let file = open_regular(path, false)?;
+    let bytes = read_bounded(&file, path, layout::MAX_RING_BYTES)?;
     if FileHeader::decode(&bytes).is_none() && bytes.len() < HEADER_BYTES {
         return Err(RecorderError::Geometry {
             path: path.to_path_buf(),
         });
     }
-    Ok(decode::scan(bytes.get(HEADER_BYTES..).unwrap_or(&[])))
+    let area = bytes.get(HEADER_BYTES..).unwrap_or(&[]);
+    Ok((decode::scan(area), layout::lease_span(area.len())))
 }

@@ -32,6 +32,9 @@ pub const MAX_RECORD: usize = 16 * 1024;
 pub const RECORD_MAGIC: u32 = 0x4345_524C; // "LREC"
 /// Smallest ring: enough chunks that one large record never laps the whole ring.
 pub const MIN_RING_BYTES: usize = 64 * 1024;
+/// Largest ring (64 MiB): readers and salvage never read more than this past the header,
+/// whatever a file's size or header claims.
+pub const MAX_RING_BYTES: usize = 64 * 1024 * 1024;
 /// Default ring size (1 MiB).
 pub const DEFAULT_RING_BYTES: usize = 1024 * 1024;
 
@@ -129,8 +132,17 @@ pub fn commit_word(bytes_after_commit: &[u8]) -> u64 {
 
 /// Rounds a requested ring size to whole chunks within sane bounds.
 pub fn ring_bytes_for(requested: usize) -> usize {
-    let clamped = requested.clamp(MIN_RING_BYTES, 1 << 30);
+    let clamped = requested.clamp(MIN_RING_BYTES, MAX_RING_BYTES);
     clamped - clamped % CHUNK
+}
+
+/// Records a thread's chunk lease may serve after the record that took it (counting
+/// every record written meanwhile) before the lease counts as stale: half the ring's
+/// chunks. Far from the lap that would hand the chunk out again, and it bounds how much
+/// older than its neighbours a chunk's records can be — which lets a reader tell records
+/// lost to the ring's lap from torn ones (see `Snapshot`).
+pub fn lease_span(ring_bytes: usize) -> u64 {
+    (ring_bytes / CHUNK / 2) as u64
 }
 
 /// The file header.
@@ -171,7 +183,10 @@ impl FileHeader {
         let mut rb = [0u8; 8];
         rb.copy_from_slice(&b[16..24]);
         let ring_bytes = u64::from_le_bytes(rb);
-        if ring_bytes == 0 || ring_bytes % CHUNK as u64 != 0 {
+        if ring_bytes < MIN_RING_BYTES as u64
+            || ring_bytes > MAX_RING_BYTES as u64
+            || ring_bytes % CHUNK as u64 != 0
+        {
             return None;
         }
         Some(FileHeader { ring_bytes })
@@ -198,5 +213,6 @@ mod tests {
     fn ring_sizes_are_whole_chunks() {
         assert_eq!(ring_bytes_for(1), MIN_RING_BYTES);
         assert_eq!(ring_bytes_for(DEFAULT_RING_BYTES + 5) % CHUNK, 0);
+        assert_eq!(ring_bytes_for(usize::MAX), MAX_RING_BYTES);
     }
 }

@@ -21,6 +21,7 @@
 mod clock;
 mod decode;
 mod encode;
+pub(crate) mod fault;
 mod file;
 mod keeper;
 pub mod layout;
@@ -67,6 +68,26 @@ pub enum RecorderError {
         /// The limit (RLIMIT_FSIZE).
         limit: u64,
     },
+    /// The path is a link, a directory, a FIFO, a device or a socket.
+    #[error("{path} is {found}, not a regular file: the ring is never opened through a link or as a special file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What was found there.
+        found: &'static str,
+    },
+    /// Another process holds a lease on the file; opening would wait for it.
+    #[error("{path} is held under a lease by another process (not waiting for it)")]
+    Leased {
+        /// The ring file.
+        path: PathBuf,
+    },
+    /// Too many ring files are mapped in this process to guard one more against SIGBUS.
+    #[error("{path}: too many ring files mapped in this process to guard another one")]
+    Unguarded {
+        /// The ring file.
+        path: PathBuf,
+    },
     /// The file is too small to be a ring.
     #[error("{path} is not a Locus ring file (too small or damaged header)")]
     Geometry {
@@ -95,7 +116,8 @@ pub struct RecorderStatus {
     pub next_seq: u64,
     /// Records found in the ring at open.
     pub recovered: usize,
-    /// Records salvaged from a damaged file and re-appended.
+    /// Records salvaged from a damaged or unusable file and re-appended (to the heap
+    /// ring, when the file could not be used).
     pub salvaged: usize,
     /// Where a damaged file's bytes were kept.
     pub moved_aside: Option<PathBuf>,
@@ -108,21 +130,34 @@ impl RecorderStatus {
     }
 }
 
-/// Records read back, oldest first.
+/// Records read back, oldest first: a window of consecutive sequence numbers.
+///
+/// A ring that has lapped holds, at its old end, a few records whose neighbours in
+/// sequence were already overwritten (threads fill chunks of their own, so records of
+/// one moment sit in several chunks that are overwritten one after the other). Those
+/// are left out, so the window starts after the last record lost to the lap and
+/// `missing` counts only records inside it that were never completed (torn by a kill,
+/// or still being written).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Valid records sorted by sequence number.
     pub records: Vec<Record>,
-    /// Sequence numbers missing between the first and last record (overwritten or torn).
+    /// Sequence numbers missing between the first and last record (torn, or in flight).
     pub missing: u64,
     /// Records whose content was truncated when written.
     pub truncated: usize,
+    /// Valid records left out at the old end, among records the ring had overwritten.
+    pub lapped: usize,
 }
 
 impl Snapshot {
-    fn from_found(mut found: Vec<decode::Found>) -> Snapshot {
+    /// `span`: the ring's [`layout::lease_span`].
+    fn from_found(mut found: Vec<decode::Found>, span: u64) -> Snapshot {
         found.sort_by_key(|f| f.record.seq);
         found.dedup_by_key(|f| f.record.seq);
+        let start = window_start(&found, span);
+        let lapped = found.partition_point(|f| f.record.seq < start);
+        found.drain(..lapped);
         let truncated = found.iter().filter(|f| f.truncated).count();
         let missing = match (found.first(), found.last()) {
             (Some(a), Some(b)) => (b.record.seq - a.record.seq + 1) - found.len() as u64,
@@ -132,11 +167,60 @@ impl Snapshot {
             records: found.into_iter().map(|f| f.record).collect(),
             missing,
             truncated,
+            lapped,
         }
+    }
+
+    /// How many sequence numbers in `range` have no record in the window: records of
+    /// that span that were overwritten, torn or are still being written.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let rec = locus_telemetry::recorder::FlightRecorder::in_memory(64 * 1024);
+    /// let first = rec.next_seq();
+    /// rec.log(locus_telemetry::record::Level::Info, "app", "one", &[]);
+    /// assert_eq!(rec.snapshot().absent_in(first..rec.next_seq()), 0);
+    /// ```
+    pub fn absent_in(&self, range: std::ops::Range<u64>) -> u64 {
+        let lo = self.records.partition_point(|r| r.seq < range.start);
+        let hi = self.records.partition_point(|r| r.seq < range.end);
+        (range.end.saturating_sub(range.start)).saturating_sub((hi - lo) as u64)
     }
 }
 
-/// Reads the ring file of another (or a dead) process without disturbing it.
+/// The first sequence number of the gap-free window over `found` (sorted, deduplicated).
+///
+/// Every chunk's records lie within `span` records of the one that leased it (its first
+/// record). Chunks are leased in sequence order, so everything the ring overwrote was in
+/// chunks leased before the oldest surviving one, and lies below `oldest lease + span`.
+/// A sequence number missing below that bound may have been lapped; one above it was
+/// torn. The window starts after the last possibly-lapped gap.
+fn window_start(found: &[decode::Found], span: u64) -> u64 {
+    let Some(first) = found.first() else {
+        return 0;
+    };
+    let oldest_lease = found
+        .iter()
+        .filter(|f| f.slot % layout::CHUNK_SLOTS == 0)
+        .map(|f| f.record.seq)
+        .min()
+        .unwrap_or(first.record.seq);
+    let bound = oldest_lease.saturating_add(span);
+    let mut start = first.record.seq;
+    for pair in found.windows(2) {
+        let (a, b) = (pair[0].record.seq, pair[1].record.seq);
+        if a >= bound {
+            break;
+        }
+        if b > a + 1 {
+            start = b;
+        }
+    }
+    start
+}
+
+/// Reads the ring file of another (or a dead) process without disturbing it: a regular
+/// file only (never through a link), read with bounded `read`s, never mapped.
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
@@ -146,7 +230,7 @@ impl Snapshot {
 /// assert!(snap.records.is_empty());
 /// ```
 pub fn read_ring_file(path: &Path) -> Result<Snapshot, RecorderError> {
-    file::read_only(path).map(Snapshot::from_found)
+    file::read_only(path).map(|(found, span)| Snapshot::from_found(found, span))
 }
 
 pub(crate) use clock::now_nanos;
@@ -238,25 +322,39 @@ impl std::fmt::Debug for FlightRecorder {
 
 impl FlightRecorder {
     /// Opens the ring file at `path` (about `ring_bytes` of records), or falls back to a
-    /// heap ring of the same size when the file cannot be used. Never fails.
+    /// heap ring of the same size when the file cannot be used, carrying along whatever
+    /// records could still be read from it. Never fails.
     pub fn open(path: &Path, ring_bytes: usize) -> FlightRecorder {
-        match Self::try_open(path, ring_bytes) {
+        match Self::open_file(path, ring_bytes) {
             Ok(r) => r,
-            Err(e) => Self::memory(ring_bytes, Some(e.to_string())),
+            Err(failure) => {
+                let ring = Ring::heap(ring_bytes);
+                ring.append_raw(&failure.carry);
+                let status = RecorderStatus {
+                    backend: Backend::Memory(Some(failure.error.to_string())),
+                    capacity_bytes: ring.capacity_bytes(),
+                    next_seq: 0,
+                    recovered: 0,
+                    salvaged: failure.carry.len(),
+                    moved_aside: None,
+                };
+                FlightRecorder::with_keeper(ring, status)
+            }
         }
     }
 
     /// Opens the ring file at `path`, or says why it cannot.
     pub fn try_open(path: &Path, ring_bytes: usize) -> Result<FlightRecorder, RecorderError> {
+        Self::open_file(path, ring_bytes).map_err(|f| f.error)
+    }
+
+    fn open_file(path: &Path, ring_bytes: usize) -> Result<FlightRecorder, file::OpenFailure> {
         clock::calibrate_once();
         let ring_bytes = layout::ring_bytes_for(ring_bytes);
         let opened = file::open(path, ring_bytes)?;
         let ring = Ring::new(opened.backing, &opened.recovered);
         // Salvaged records go back in byte for byte: same sequence numbers and times.
-        for (seq, raw) in &opened.salvaged {
-            ring.continue_after(*seq);
-            ring.commit(raw, false);
-        }
+        ring.append_raw(&opened.salvaged);
         let status = RecorderStatus {
             backend: Backend::File(path.to_path_buf()),
             capacity_bytes: ring.capacity_bytes(),
@@ -452,7 +550,8 @@ impl FlightRecorder {
     /// metrics are flushed first, so the snapshot is up to date.
     pub fn snapshot(&self) -> Snapshot {
         self.flush_metrics();
-        Snapshot::from_found(self.shared.ring.scan())
+        let ring = &self.shared.ring;
+        Snapshot::from_found(ring.scan(), ring.lease_span())
     }
 
     /// The newest `n` records, oldest first — the Debug screen.
@@ -467,6 +566,16 @@ impl FlightRecorder {
     pub fn status(&self) -> RecorderStatus {
         let mut s = self.shared.status.clone();
         s.next_seq = self.shared.ring.next_seq();
+        if self.shared.ring.file_lost() {
+            s.backend = Backend::Memory(Some(format!(
+                "{} was cut short by another process while mapped; recording continues in \
+                 memory (records no longer survive a crash)",
+                match &s.backend {
+                    Backend::File(p) => p.display().to_string(),
+                    Backend::Memory(_) => "the ring file".into(),
+                }
+            )));
+        }
         s
     }
 

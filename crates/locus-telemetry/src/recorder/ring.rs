@@ -13,6 +13,7 @@
 //! language's sense; torn records are told apart by their checksum.
 
 use super::decode::{self, Found};
+use super::fault;
 use super::layout::{self, CHUNK_SLOTS, SLOT};
 use memmap2::MmapMut;
 use std::cell::Cell;
@@ -25,8 +26,13 @@ pub(crate) struct Padded<T>(pub T);
 
 /// Where the slot memory lives.
 pub(crate) enum Backing {
-    /// A mapped ring file; the `File` holds the advisory lock for our lifetime.
-    File { map: MmapMut, _file: File },
+    /// A mapped ring file; the `File` holds the advisory lock for our lifetime. The guard
+    /// (dropped first, before the unmap) lets a SIGBUS in the mapping be survived.
+    File {
+        guard: fault::Guard,
+        map: MmapMut,
+        _file: File,
+    },
     /// The heap fallback.
     Heap(Box<[AtomicU64]>),
 }
@@ -86,9 +92,19 @@ impl Ring {
             Backing::Heap(words) => (words.as_ptr(), words.len() * 8),
         };
         let slots = bytes / SLOT;
-        let newest = recovered.iter().max_by_key(|f| f.record.seq);
-        let next_seq = newest.map_or(1, |f| f.record.seq + 1);
-        let cursor = newest.map_or(0, |f| (f.slot / CHUNK_SLOTS) as u64 + 1);
+        let next_seq = recovered
+            .iter()
+            .map(|f| f.record.seq + 1)
+            .max()
+            .unwrap_or(1);
+        // Continue after the chunks leased last: those of the newest record that starts a
+        // chunk (the newest record may sit in an older chunk a slow thread still held),
+        // all of them when it spans several (a tombstone with its backtrace).
+        let cursor = recovered
+            .iter()
+            .filter(|f| f.slot % CHUNK_SLOTS == 0)
+            .max_by_key(|f| f.record.seq)
+            .map_or(0, |f| (f.slot + f.slots).div_ceil(CHUNK_SLOTS) as u64);
         Ring {
             id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
             base,
@@ -111,6 +127,17 @@ impl Ring {
         Ring::new(Backing::Heap(mem), &[])
     }
 
+    /// Whether the ring file was cut short under the mapping and the memory replaced by
+    /// anonymous pages (see `fault`): records no longer reach the file.
+    pub fn file_lost(&self) -> bool {
+        matches!(&self.backing, Backing::File { guard, .. } if guard.lost())
+    }
+
+    /// See [`layout::lease_span`].
+    pub fn lease_span(&self) -> u64 {
+        layout::lease_span(self.capacity_bytes())
+    }
+
     /// Bytes of slot memory.
     pub fn capacity_bytes(&self) -> usize {
         self.slots * SLOT
@@ -124,6 +151,15 @@ impl Ring {
     /// Makes the next sequence number at least `seq + 1`.
     pub fn continue_after(&self, seq: u64) {
         self.next_seq.0.fetch_max(seq + 1, Ordering::Relaxed);
+    }
+
+    /// Re-appends raw records (salvaged or carried over) byte for byte, with their own
+    /// sequence numbers and times; later records continue after them.
+    pub fn append_raw(&self, records: &[(u64, Vec<u8>)]) {
+        for (seq, raw) in records {
+            self.continue_after(*seq);
+            self.commit(raw, false);
+        }
     }
 
     /// Takes the next sequence number.
@@ -157,11 +193,26 @@ impl Ring {
                             .0
                             .fetch_add(advance - 1, Ordering::Relaxed);
                     }
+                    // Chunks skipped at the end of the ring keep an older lap's records:
+                    // end them at their first slot so no reader takes those as current.
+                    // Nobody holds a fresh lease on them (their last lease is a lap old).
+                    for skipped in cur..start {
+                        self.slot_head(self.chunk_first_slot(skipped))
+                            .store(0, Ordering::Relaxed);
+                    }
                     return start;
                 }
                 Err(now) => cur = now,
             }
         }
+    }
+
+    /// The head word of a slot.
+    fn slot_head(&self, slot: usize) -> &AtomicU64 {
+        debug_assert!(slot < self.slots);
+        // SAFETY: slot < self.slots (callers pass slots inside the ring), and `base` is
+        // valid for `slots * SLOT` bytes and 8-byte aligned.
+        unsafe { &*self.base.add(slot * SLOT / 8) }
     }
 
     fn chunk_first_slot(&self, abs_chunk: u64) -> usize {
@@ -173,7 +224,8 @@ impl Ring {
     /// A lease goes stale once the ring may have lapped it. Each record takes at most
     /// one new chunk, except multi-chunk ones, which count their extra chunks in
     /// `extra_chunks`; so while records-since-lease plus extra-chunks-since-lease stay
-    /// below `n_chunks`, the leased chunk cannot have been handed out again. Judging by
+    /// below `n_chunks`, the leased chunk cannot have been handed out again. The lease is
+    /// dropped well before that, at `lease_span` (half the ring). Judging by
     /// the sequence number, which the writer has anyway, and a counter written only by
     /// rare big records keeps the hot path off the busy shared chunk cursor.
     #[inline]
@@ -190,7 +242,7 @@ impl Ring {
                     .wrapping_sub(lease.seq)
                     .saturating_add(extra.wrapping_sub(lease.extra));
                 let fresh = lease.ring == self.id
-                    && used < self.n_chunks - 1
+                    && used < self.lease_span()
                     && lease.end - lease.next >= n;
                 if !fresh {
                     let abs = self.lease_chunks(1);
@@ -230,6 +282,14 @@ impl Ring {
             seq.copy_from_slice(&record[16..24]);
             self.reserve(n, u64::from_le_bytes(seq))
         };
+        // End the chunk after this record before writing it: what follows in the chunk is
+        // an older lap's, and a reader stops at a zero head (`decode::scan`). Done first,
+        // so a reader that sees this record committed also sees the end after it. The
+        // next slot is this lease's own (or the chunk's end), and usually the line this
+        // thread's next record lands on anyway.
+        if !(slot + n).is_multiple_of(CHUNK_SLOTS) {
+            self.slot_head(slot + n).store(0, Ordering::Relaxed);
+        }
         // SAFETY: `slot + n <= self.slots` because leases never cross the end of the
         // ring; `base` is valid for `slots * SLOT` bytes and 8-byte aligned.
         let words = unsafe { self.base.add(slot * SLOT / 8) };
