@@ -31,6 +31,28 @@ pub(crate) fn mark_telemetry_thread() {
     let _ = TELEMETRY_THREAD.try_with(|t| t.set(true));
 }
 
+/// Marks the calling thread as telemetry's own until the guard is dropped (start-up:
+/// a panic inside telemetry's own start is not a crash of the app).
+pub(crate) struct TelemetryThreadScope {
+    was: bool,
+}
+
+impl TelemetryThreadScope {
+    pub(crate) fn enter() -> TelemetryThreadScope {
+        let was = TELEMETRY_THREAD
+            .try_with(|t| t.replace(true))
+            .unwrap_or(true);
+        TelemetryThreadScope { was }
+    }
+}
+
+impl Drop for TelemetryThreadScope {
+    fn drop(&mut self) {
+        let was = self.was;
+        let _ = TELEMETRY_THREAD.try_with(|t| t.set(was));
+    }
+}
+
 /// Whether the calling thread is telemetry's own.
 pub(crate) fn on_telemetry_thread() -> bool {
     TELEMETRY_THREAD.try_with(|t| t.get()).unwrap_or(false)

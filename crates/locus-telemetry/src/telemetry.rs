@@ -99,13 +99,20 @@ impl Telemetry {
     /// ```
     pub fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
         let fallback = settings.clone();
-        let start = std::panic::AssertUnwindSafe(move || Self::start_inner(settings, overrides));
+        let start = std::panic::AssertUnwindSafe(move || {
+            // A panic in here is telemetry's failure, not the app's crash: no tombstone.
+            let _own = crate::layer::TelemetryThreadScope::enter();
+            Self::start_inner(settings, overrides)
+        });
         match std::panic::catch_unwind(start) {
             Ok(t) => t,
-            Err(_) => Self::degraded(
-                fallback,
-                "telemetry failed to start (internal panic)".into(),
-            ),
+            Err(_) => {
+                session::settle_failed_start(&fallback.data_dir);
+                Self::degraded(
+                    fallback,
+                    "telemetry failed to start (internal panic)".into(),
+                )
+            }
         }
     }
 
@@ -144,6 +151,9 @@ impl Telemetry {
             problems.push(format!("cannot create data dir {}: {e}", dir.display()));
         }
         let recorder = FlightRecorder::open(&dir.join("recorder.ring"), settings.ring_bytes);
+        if recorder.status().owned_elsewhere {
+            return Self::second_instance(settings, recorder, problems);
+        }
         if let Backend::Memory(Some(reason)) = &recorder.status().backend {
             problems.push(format!(
                 "flight recorder on the heap (records will not survive a crash): {reason}"
@@ -178,6 +188,47 @@ impl Telemetry {
                 session: Mutex::new(Some(session)),
                 dispatcher,
                 community: Some(community),
+            }),
+        }
+    }
+
+    /// Another running process owns the data dir (its ring is locked). This instance
+    /// records on the heap and touches nothing of the owner's: no session marker, no
+    /// device id, no cursors, breakers or community state, and it uploads nothing, so its
+    /// records never reach the bucket under sequence numbers the owner also uses.
+    fn second_instance(
+        settings: Settings,
+        recorder: FlightRecorder,
+        mut problems: Vec<String>,
+    ) -> Telemetry {
+        let dir = &settings.data_dir;
+        problems.push(format!(
+            "data dir {} is in use by another running instance: this one records in memory \
+             only, uploads nothing and leaves the owner's state files alone",
+            dir.display()
+        ));
+        let device_id = settings.device_id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string(dir.join("device_id"))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|id| valid_device_id(id))
+                .unwrap_or_else(|| "unknown".into())
+        });
+        crash::install(&recorder, &settings.app_version);
+        Telemetry {
+            inner: Arc::new(Inner {
+                settings: Settings {
+                    enable_s3_diagnostics: false,
+                    enable_community_telemetry: false,
+                    ..settings
+                },
+                recorder,
+                device_id,
+                previous: PreviousSession::only(session::Outcome::StillRunning),
+                problems,
+                session: Mutex::new(None),
+                dispatcher: None,
+                community: None,
             }),
         }
     }
@@ -347,7 +398,7 @@ fn load_or_create_device_id(dir: &Path, problems: &mut Vec<String>) -> String {
         ));
     }
     let id = session::random_hex(8);
-    if let Err(e) = std::fs::write(&path, format!("{id}\n")) {
+    if let Err(e) = crate::state_file::replace(&path, format!("{id}\n").as_bytes()) {
         problems.push(format!(
             "cannot keep device id in {}: {e} (using {id} for this run)",
             path.display()

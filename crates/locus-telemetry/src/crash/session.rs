@@ -21,6 +21,9 @@ pub enum Outcome {
     Crashed,
     /// Ended without a clean exit or a tombstone (killed, aborted, power loss).
     Abnormal,
+    /// Not over: another running process owns the data dir (its ring is locked). This
+    /// instance leaves that session's state alone.
+    StillRunning,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             Outcome::Exited => "exited",
             Outcome::Crashed => "crashed",
             Outcome::Abnormal => "abnormal",
+            Outcome::StillRunning => "still running in another process",
         }
     }
 }
@@ -99,10 +103,20 @@ pub fn previous(data_dir: &Path, records: &[Record]) -> PreviousSession {
         .iter()
         .rfind(|r| r.seq > marker.start_seq && matches!(r.body, Body::Crash(_)))
         .cloned();
+    // The ring's own clean-exit record stands in for a marker that could not be written
+    // at shutdown (a full disk).
+    let clean_exit_recorded = || {
+        records.iter().any(|r| {
+            r.seq > marker.start_seq
+                && matches!(&r.body, Body::Session(s)
+                    if matches!(s.event, SessionEvent::CleanExit)
+                        && s.session_id == marker.session_id)
+        })
+    };
     // A session that crashed in a worker thread and then exited cleanly still crashed.
     let outcome = if tombstone.is_some() || marker.crashes > 0 {
         Outcome::Crashed
-    } else if marker.clean_exit {
+    } else if marker.clean_exit || clean_exit_recorded() {
         Outcome::Exited
     } else {
         Outcome::Abnormal
@@ -169,13 +183,42 @@ impl Session {
         )
     }
 
-    /// Records a clean exit.
+    /// Records a clean exit: in the ring first, then in the marker. A marker that cannot
+    /// be written is logged into the ring (whose clean-exit record the next start trusts).
     pub fn end(&mut self, recorder: &FlightRecorder) {
         if let Some(mut marker) = self.marker.take() {
             recorder.session(SessionEvent::CleanExit, &self.id, &marker.app_version);
             marker.clean_exit = true;
             marker.crashes = super::crashes_seen();
-            let _ = write_marker(&self.path, &marker);
+            if let Err(e) = write_marker(&self.path, &marker) {
+                recorder.log(
+                    crate::record::Level::Warn,
+                    "locus_telemetry::session",
+                    &format!(
+                        "cannot mark the session exited in {}: {e} (the clean-exit record \
+                         in the ring stands for it)",
+                        self.path.display()
+                    ),
+                    &[],
+                );
+            }
         }
+    }
+}
+
+/// After telemetry's own start failed in this process (a degraded start), ends the
+/// session it may have begun as exited: a start that telemetry could not complete is not
+/// a crash of the app, and must not read as one next time.
+pub(crate) fn settle_failed_start(data_dir: &Path) {
+    let path = marker_path(data_dir);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let Ok(mut marker) = serde_json::from_str::<Marker>(&text) else {
+        return;
+    };
+    if marker.pid == std::process::id() && !marker.clean_exit {
+        marker.clean_exit = true;
+        let _ = write_marker(&path, &marker);
     }
 }

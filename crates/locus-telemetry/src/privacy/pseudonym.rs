@@ -58,15 +58,22 @@ impl Salt {
         use std::os::unix::fs::OpenOptionsExt;
         let path = salt_path(data_dir);
         let tmp = path.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&self.0)?;
-        f.sync_all()?;
-        std::fs::rename(tmp, path)
+        let written = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&self.0)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if written.is_err() {
+            // A full disk: no stray temporary file left behind.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Replaces the stored salt with a new random one (opt-out).

@@ -229,10 +229,15 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure
         file.set_len(0).map_err(io(path, "truncate"))?;
     }
     if !usable {
-        create(&mut file, path, ring_bytes).map_err(|error| OpenFailure {
-            error,
-            carry: salvaged.clone(),
-        })?;
+        if let Err(error) = create(&mut file, path, ring_bytes) {
+            // Nothing of value is left in it (its bytes, if any, were kept aside): leave
+            // no empty ring behind on a full disk.
+            let _ = std::fs::remove_file(path);
+            return Err(OpenFailure {
+                error,
+                carry: salvaged,
+            });
+        }
     }
     // SAFETY: the file is locked for our exclusive use as a writer; other processes only
     // read it, and every access through the mapping is an atomic word access. A file

@@ -80,7 +80,7 @@ impl CommunityShared {
                 s.send_now = true;
             }
             Outcome::Abnormal => s.sessions.abnormal += 1,
-            Outcome::FirstStart => {}
+            Outcome::FirstStart | Outcome::StillRunning => {}
         }
         s.save(&self.data_dir);
     }
@@ -185,7 +185,11 @@ impl CommunityWorker {
             let gen = ctl.flush_generation();
             tokio::select! {
                 biased;
-                _ = ctl.stopped() => break,
+                _ = ctl.stopped() => {
+                    let cut = self.breaker.take_cut_offs();
+                    self.update(|s| s.record_cut_offs(cut));
+                    break;
+                }
                 _ = self.round() => {}
             }
             ctl.ack(index, gen);
