@@ -121,6 +121,9 @@ pub struct RecorderStatus {
     pub salvaged: usize,
     /// Where a damaged file's bytes were kept.
     pub moved_aside: Option<PathBuf>,
+    /// The ring file is locked by another running process (another instance of the app
+    /// on the same data dir); this recorder is on the heap.
+    pub owned_elsewhere: bool,
 }
 
 impl RecorderStatus {
@@ -337,6 +340,7 @@ impl FlightRecorder {
                     recovered: 0,
                     salvaged: failure.carry.len(),
                     moved_aside: None,
+                    owned_elsewhere: matches!(failure.error, RecorderError::Locked { .. }),
                 };
                 FlightRecorder::with_keeper(ring, status)
             }
@@ -362,6 +366,7 @@ impl FlightRecorder {
             recovered: opened.recovered.len(),
             salvaged: opened.salvaged.len(),
             moved_aside: opened.moved_aside,
+            owned_elsewhere: false,
         };
         Ok(FlightRecorder::with_keeper(ring, status))
     }
@@ -381,6 +386,7 @@ impl FlightRecorder {
             recovered: 0,
             salvaged: 0,
             moved_aside: None,
+            owned_elsewhere: false,
         };
         FlightRecorder::with_keeper(ring, status)
     }
