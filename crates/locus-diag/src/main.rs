@@ -62,8 +62,67 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("locus-diag: {e:#}");
+            eprintln!("locus-diag: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, `: `-separated, each distinct cause once. Many errors
+/// already write their source into their own message (`{path}: {source}`); printing
+/// the chain as `{e:#}` does would repeat it ("Is a directory (os error 21): Is a
+/// directory (os error 21)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+    use anyhow::Context;
+
+    /// An error that writes its source into its own message, as `SinkError::Io` does.
+    #[derive(Debug)]
+    struct AtPath(std::io::Error);
+
+    impl std::fmt::Display for AtPath {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "/data/x: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for AtPath {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let io_text = io.to_string();
+        let e = Err::<(), _>(AtPath(io))
+            .context("cannot read file:///data/x")
+            .unwrap_err();
+        let text = error_text(&e);
+        assert_eq!(
+            text,
+            format!("cannot read file:///data/x: /data/x: {io_text}")
+        );
+        assert_eq!(text.matches(&io_text).count(), 1, "{text}");
+        // Causes that add something are all kept.
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(error_text(&e), "outer: middle: inner");
     }
 }
