@@ -5,6 +5,7 @@
 //! whatever telemetry did: that is the point of the exercise.
 
 use locus_telemetry::{Settings, Telemetry};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
@@ -15,8 +16,8 @@ pub struct Args {
     /// The app's data dir (ring, session marker, device id, embedded bucket).
     #[arg(long, default_value = "./locus-demo")]
     pub data_dir: PathBuf,
-    /// How long the tracking loop runs.
-    #[arg(long, default_value_t = 5.0)]
+    /// How long the tracking loop runs, in seconds (0 to 86400; 0 runs one iteration).
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Panic once in a worker thread half-way through.
     #[arg(long)]
@@ -40,12 +41,43 @@ pub struct Args {
     /// Disable uploads to the diagnostics destination (`enable_s3_diagnostics = false`).
     #[arg(long)]
     pub no_upload: bool,
-    /// Fixes per second.
-    #[arg(long, default_value_t = 100)]
+    /// Fixes per second (1 to 100000).
+    #[arg(
+        long,
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(i64::from(*HZ.start())..=i64::from(*HZ.end())),
+        allow_negative_numbers = true
+    )]
     pub hz: u32,
-    /// Seconds between uploads during the run.
-    #[arg(long)]
+    /// Seconds between uploads during the run (1 to 86400, the setting's range).
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u64).range(Settings::UPLOAD_INTERVAL_SECS),
+        allow_negative_numbers = true
+    )]
     pub upload_interval: Option<u64>,
+}
+
+/// Longest `--seconds`: a day.
+pub const MAX_SECONDS: f64 = 86_400.0;
+/// Valid `--hz`.
+pub const HZ: RangeInclusive<u32> = 1..=100_000;
+/// Loop-time samples kept for the percentiles (16 MiB of them at most): a longer run
+/// keeps a uniform random sample of its iterations; the maximum and the count are exact.
+const MAX_SAMPLES: usize = 1 << 20;
+
+/// `--seconds`: a finite number from 0 to [`MAX_SECONDS`].
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let range = format!("must be a number of seconds from 0 to {MAX_SECONDS} (a day)");
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a number: {range}"))?;
+    if seconds.is_finite() && (0.0..=MAX_SECONDS).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(range)
+    }
 }
 
 /// The metrics the demo app declares safe to summarise for the community.
@@ -65,7 +97,9 @@ pub struct LoopStats {
 }
 
 impl LoopStats {
-    fn from(mut samples: Vec<Duration>) -> LoopStats {
+    /// From a (possibly sampled) set of iteration times, the exact maximum and the
+    /// number of iterations run.
+    fn from(mut samples: Vec<Duration>, max: Duration, iterations: usize) -> LoopStats {
         samples.sort_unstable();
         let at = |q: f64| {
             samples
@@ -76,8 +110,8 @@ impl LoopStats {
         LoopStats {
             p50: at(0.5),
             p99: at(0.99),
-            max: samples.last().copied().unwrap_or_default(),
-            iterations: samples.len(),
+            max,
+            iterations,
         }
     }
 }
@@ -105,7 +139,7 @@ fn settings_from(args: &Args) -> (Settings, Option<String>) {
         s.enable_s3_diagnostics = false;
     }
     if let Some(i) = args.upload_interval {
-        s.upload_interval_secs = i.max(1);
+        s.upload_interval_secs = i;
     }
     if s.community_metrics.is_empty() {
         s.community_metrics = COMMUNITY_METRICS.iter().map(|m| m.to_string()).collect();
@@ -146,8 +180,15 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     tracing::info!(device_id = %status.device_id, app_version = %args.app_version, "locus started");
     tracing::info!("account alice.tracker@example.com signed in, syncing to {bucket_name}");
 
+    // The flags' parsers keep `--seconds` and `--hz` in range; the clamps keep a caller
+    // of `run_demo` that built `Args` by hand from overflowing anything.
+    let seconds = if args.seconds.is_finite() {
+        args.seconds.clamp(0.0, MAX_SECONDS)
+    } else {
+        0.0
+    };
     let worker = args.crash.then(|| {
-        let delay = Duration::from_secs_f64(args.seconds / 2.0);
+        let delay = Duration::from_secs_f64(seconds / 2.0);
         std::thread::Builder::new()
             .name("sync-worker".into())
             .spawn(move || {
@@ -159,13 +200,14 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
             })
     });
 
-    let hz = args.hz.max(1);
-    let period = Duration::from_secs_f64(1.0 / f64::from(hz));
-    let iterations = (args.seconds * f64::from(hz)).max(1.0) as usize;
+    let hz = args.hz.clamp(*HZ.start(), *HZ.end());
+    let iterations = (seconds * f64::from(hz)).max(1.0) as usize;
     let mut rng = Walk(0x9E37_79B9_7F4A_7C15);
+    let mut pick = Walk(0x2545_F491_4F6C_DD1D);
+    let mut max = Duration::ZERO;
     let (mut lat, mut lon) = (52.520008_f64, 13.404954_f64);
     let mut battery = 96.0_f64;
-    let mut samples = Vec::with_capacity(iterations);
+    let mut samples = Vec::with_capacity(iterations.min(MAX_SAMPLES));
     let start = Instant::now();
     for i in 0..iterations {
         let t0 = Instant::now();
@@ -200,8 +242,18 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
                 i + 1
             );
         }
-        samples.push(t0.elapsed());
-        let next = start + period * (i as u32 + 1);
+        let took = t0.elapsed();
+        max = max.max(took);
+        if samples.len() < MAX_SAMPLES {
+            samples.push(took);
+        } else {
+            // Reservoir sampling: every iteration is kept with the same probability.
+            let j = (pick.next() * (i + 1) as f64) as usize;
+            if let Some(slot) = samples.get_mut(j) {
+                *slot = took;
+            }
+        }
+        let next = start + Duration::from_secs_f64((i + 1) as f64 / f64::from(hz));
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
@@ -211,7 +263,7 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         Err(_) => false,
     });
     tracing::info!("locus stopping");
-    let stats = LoopStats::from(samples);
+    let stats = LoopStats::from(samples, max, iterations);
 
     let report = telemetry.shutdown(telemetry.settings().shutdown_deadline());
     let status = telemetry.status();
