@@ -27,6 +27,18 @@ pub struct Args {
 /// Runs `locus-diag ls`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dest = parse_dest(&args.dest)?;
+    if let Destination::File { root } = &dest {
+        // The store reads a missing folder as empty (nothing uploaded yet); a missing
+        // destination directory is a typo worth saying so.
+        match std::fs::metadata(root) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => anyhow::bail!("cannot list {dest}: {} is not a directory", root.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!("cannot list {dest}: no such directory {}", root.display())
+            }
+            Err(e) => anyhow::bail!("cannot list {dest}: {}: {e}", root.display()),
+        }
+    }
     let rt = runtime()?;
     let objects = rt.block_on(async {
         let store = open(&dest).await?;
