@@ -4,7 +4,7 @@
 //! zero-filled or random — yields fewer records, never a panic.
 
 use super::encode::tag;
-use super::layout::{self, kind, CHUNK_SLOTS, RECORD_HEAD, RECORD_MAGIC, SLOT};
+use super::layout::{self, kind, RecordHead, CHUNK_SLOTS, RECORD_HEAD, RECORD_MAGIC, SLOT};
 use crate::record::{
     Body, CrashKind, HistogramSummary, Level, LogRecord, MetricKind, MetricSample, Record,
     SessionEvent, SessionRecord, Tombstone, Value,
@@ -56,35 +56,30 @@ fn head_word(area: &[u8], slot: usize) -> Option<u64> {
 /// The raw bytes (head and payload) of the record whose head is at `slot`, as stored.
 pub(crate) fn raw_at(area: &[u8], slot: usize) -> Option<&[u8]> {
     let start = slot * SLOT;
-    let len = u32::from_le_bytes(area.get(start + 8..start + 12)?.try_into().ok()?);
-    area.get(start..start + RECORD_HEAD + len as usize)
+    let head = RecordHead::read(area.get(start..)?)?;
+    area.get(start..start + head.total())
 }
 
 fn parse_at(area: &[u8], slot: usize) -> Option<(Found, usize)> {
     let start = slot * SLOT;
-    let head = area.get(start..start + RECORD_HEAD)?;
-    let commit = u64::from_le_bytes(head[0..8].try_into().ok()?);
-    if commit as u32 != RECORD_MAGIC {
+    let head = RecordHead::read(area.get(start..)?)?;
+    if head.commit as u32 != RECORD_MAGIC {
         return None;
     }
-    let len = u32::from_le_bytes(head[8..12].try_into().ok()?) as usize;
-    let total = RECORD_HEAD.checked_add(len)?;
+    let total = head.total();
     if total > layout::MAX_RECORD {
         return None;
     }
     let bytes = area.get(start..start + total)?;
-    if layout::commit_word(&bytes[8..]) != commit {
+    if layout::commit_word(&bytes[layout::head::LEN.start..]) != head.commit {
         return None;
     }
-    let flags = u16::from_le_bytes([head[14], head[15]]);
-    let seq = u64::from_le_bytes(head[16..24].try_into().ok()?);
-    let ts = i64::from_le_bytes(head[24..32].try_into().ok()?);
-    let body = decode_body(head[12], head[13], &bytes[RECORD_HEAD..])?;
+    let body = decode_body(head.kind, head.level, &bytes[RECORD_HEAD..])?;
     let found = Found {
-        record: Record::new(seq, ts, body),
+        record: Record::new(head.seq, head.ts, body),
         slot,
         slots: layout::slots_for(total),
-        truncated: flags & layout::FLAG_TRUNCATED != 0,
+        truncated: head.flags & layout::FLAG_TRUNCATED != 0,
     };
     Some((found, layout::slots_for(total)))
 }

@@ -251,10 +251,7 @@ impl<'b> Encoder<'b> {
     pub fn finish(mut self, seq: u64, ts_nanos: i64, kind: u8, level: u8) -> &'b [u8] {
         self.end_str();
         let len = (self.pos - RECORD_HEAD) as u32;
-        let word1 = u64::from(len)
-            | u64::from(kind) << 32
-            | u64::from(level) << 40
-            | u64::from(self.flags) << 48;
+        let word1 = layout::head_word(len, kind, level, self.flags);
         let head: [u64; 4] = [0, word1.to_le(), seq.to_le(), (ts_nanos as u64).to_le()];
         // SAFETY: the buffer holds at least RECORD_HEAD bytes (asserted in `new`).
         unsafe { std::ptr::write_unaligned(self.buf.as_mut_ptr().cast::<[u64; 4]>(), head) };
@@ -323,11 +320,11 @@ pub(crate) fn encode_log_fast<'b>(
         p: buf.as_mut_ptr().cast::<u8>(),
         pos: 0,
     };
-    let len = (total - RECORD_HEAD) as u64;
+    let len = (total - RECORD_HEAD) as u32;
     // SAFETY: every write below is accounted for in `total`, which fits `buf`.
     unsafe {
         w.fixed([0u8; 8]);
-        w.fixed((len | u64::from(layout::kind::LOG) << 32 | u64::from(level) << 40).to_le_bytes());
+        w.fixed(layout::head_word(len, layout::kind::LOG, level, 0).to_le_bytes());
         w.fixed([0u8; 16]); // seq and time, patched by the caller
         w.fixed((target.len() as u32).to_le_bytes());
         w.bytes(target.as_bytes());
@@ -370,13 +367,6 @@ pub(crate) fn encode_log_fast<'b>(
     }
 }
 
-/// Writes the sequence number and time into an encoded record's head.
-#[inline]
-pub(crate) fn patch_seq_ts(record: &mut [u8], seq: u64, ts_nanos: i64) {
-    record[16..24].copy_from_slice(&seq.to_le_bytes());
-    record[24..32].copy_from_slice(&ts_nanos.to_le_bytes());
-}
-
 /// `fmt::Write` into the open string of an encoder, for `Debug` values and
 /// `format_args!` messages; output past the room left is cut and marked.
 pub(crate) struct StrSink<'e, 'b> {
@@ -407,7 +397,7 @@ mod tests {
         ];
         let mut a = [MaybeUninit::uninit(); 1024];
         let fast = encode_log_fast(&mut a, 3, "locus::gps", "fix", &fields).expect("fits");
-        patch_seq_ts(fast, 9, 77);
+        layout::set_seq_ts(fast, 9, 77);
         let mut b = [MaybeUninit::uninit(); 1024];
         let mut e = Encoder::new(&mut b);
         e.str(b"locus::gps", false);
@@ -429,7 +419,7 @@ mod tests {
         let text = "ü".repeat(500);
         e.str(text.as_bytes(), true);
         let rec = e.finish(1, 0, layout::kind::LOG, 2);
-        let flags = u16::from_le_bytes([rec[14], rec[15]]);
+        let flags = layout::RecordHead::read(rec).expect("a head").flags;
         assert_eq!(flags & FLAG_TRUNCATED, FLAG_TRUNCATED);
         let s = std::str::from_utf8(&rec[RECORD_HEAD + 4..]).expect("valid utf-8 after cut");
         assert!(s.ends_with(TRUNCATION_MARKER));

@@ -367,7 +367,7 @@ fn check_size_limit(path: &Path, bytes: u64) -> Result<(), RecorderError> {
 /// a regular file only, never through a link, never blocking, at most the header plus
 /// the declared ring (bounded by [`layout::MAX_RING_BYTES`]), through `read`, never a
 /// mapping, so a short or sparse file cannot fault.
-pub(crate) fn read_only(path: &Path) -> Result<(Vec<Found>, u64), RecorderError> {
+pub(crate) fn read_only(path: &Path) -> Result<(Vec<Found>, usize), RecorderError> {
     let file = open_regular(path, false)?;
     let bytes = read_bounded(&file, path, layout::MAX_RING_BYTES)?;
     if FileHeader::decode(&bytes).is_none() && bytes.len() < HEADER_BYTES {
@@ -376,5 +376,5 @@ pub(crate) fn read_only(path: &Path) -> Result<(Vec<Found>, u64), RecorderError>
         });
     }
     let area = bytes.get(HEADER_BYTES..).unwrap_or(&[]);
-    Ok((decode::scan(area), layout::lease_span(area.len())))
+    Ok((decode::scan(area), area.len()))
 }

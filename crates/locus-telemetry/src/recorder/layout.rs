@@ -7,7 +7,8 @@
 //! chunk:  16 slots of 64 bytes; a thread fills one chunk privately, so two writers
 //!         never share a cache line
 //! record: [ commit u64 | len u32 | kind u8 | level u8 | flags u16 | seq u64 | ts i64 ]
-//!         [ payload ... ]   (a 32-byte head; records start on a slot boundary)
+//!         [ payload ... ]   (a 32-byte head, offsets in [`head`]; records start on a
+//!         slot boundary; a zero head word ends its chunk)
 //! commit: RECORD_MAGIC in the low half, checksum of bytes 8.. in the high half; written
 //!         last, so a record whose commit word verifies was completely written
 //! ```
@@ -50,6 +51,100 @@ pub mod kind {
     pub const SESSION: u8 = 4;
     /// A histogram summary.
     pub const HISTOGRAM: u8 = 5;
+}
+
+/// Where each field of the 32-byte record head lies (little-endian). Every reader and
+/// writer uses these names; nothing else spells an offset.
+pub mod head {
+    use std::ops::Range;
+    /// The commit word: [`super::RECORD_MAGIC`] and the checksum, written last.
+    pub const COMMIT: Range<usize> = 0..8;
+    /// Payload length (`u32`), the head excluded.
+    pub const LEN: Range<usize> = 8..12;
+    /// Record kind (`u8`, see [`super::kind`]).
+    pub const KIND: usize = 12;
+    /// Level (`u8`).
+    pub const LEVEL: usize = 13;
+    /// Flags (`u16`, e.g. [`super::FLAG_TRUNCATED`]).
+    pub const FLAGS: Range<usize> = 14..16;
+    /// Sequence number (`u64`).
+    pub const SEQ: Range<usize> = 16..24;
+    /// Time, nanoseconds since the Unix epoch (`i64`).
+    pub const TS: Range<usize> = 24..32;
+}
+
+/// The head's second word (bytes 8..16: length, kind, level, flags) as one `u64`, so
+/// writers store it with one instruction.
+#[inline]
+pub const fn head_word(len: u32, kind: u8, level: u8, flags: u16) -> u64 {
+    len as u64 | (kind as u64) << 32 | (level as u64) << 40 | (flags as u64) << 48
+}
+
+/// A record head as read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHead {
+    /// The commit word.
+    pub commit: u64,
+    /// Payload length.
+    pub len: u32,
+    /// Record kind.
+    pub kind: u8,
+    /// Level.
+    pub level: u8,
+    /// Flags.
+    pub flags: u16,
+    /// Sequence number.
+    pub seq: u64,
+    /// Time, nanoseconds since the Unix epoch.
+    pub ts: i64,
+}
+
+impl RecordHead {
+    /// Reads the head at the start of `b`; `None` if `b` is shorter than a head.
+    #[inline]
+    pub fn read(b: &[u8]) -> Option<RecordHead> {
+        let b: &[u8; RECORD_HEAD] = b.get(..RECORD_HEAD)?.try_into().ok()?;
+        let u64_at = |r: std::ops::Range<usize>| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[r]);
+            u64::from_le_bytes(w)
+        };
+        Some(RecordHead {
+            commit: u64_at(head::COMMIT),
+            len: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+            kind: b[head::KIND],
+            level: b[head::LEVEL],
+            flags: u16::from_le_bytes([b[14], b[15]]),
+            seq: u64_at(head::SEQ),
+            ts: u64_at(head::TS) as i64,
+        })
+    }
+
+    /// Bytes of the whole record, head included.
+    pub fn total(&self) -> usize {
+        RECORD_HEAD + self.len as usize
+    }
+}
+
+/// The sequence number of an encoded record (0 if it is shorter than a head).
+#[inline]
+pub fn seq_of(record: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(b) = record.get(head::SEQ) {
+        w.copy_from_slice(b);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// Writes the sequence number and time into an encoded record's head.
+#[inline]
+pub fn set_seq_ts(record: &mut [u8], seq: u64, ts_nanos: i64) {
+    if let Some(b) = record.get_mut(head::SEQ) {
+        b.copy_from_slice(&seq.to_le_bytes());
+    }
+    if let Some(b) = record.get_mut(head::TS) {
+        b.copy_from_slice(&ts_nanos.to_le_bytes());
+    }
 }
 
 /// Flag bit: some content of the record was truncated to fit.

@@ -38,7 +38,8 @@ use std::sync::{mpsc, Arc};
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
 const HOT_BUF: usize = 4096;
-/// Stack buffer tried first for log records (most are far smaller).
+/// Stack buffer tried first for log records (most are far smaller), and the whole buffer
+/// of small fixed-shape records (metrics, histograms, session markers).
 const SMALL_BUF: usize = 512;
 
 /// Why the ring file could not be used (the recorder then runs on the heap).
@@ -139,8 +140,10 @@ impl RecorderStatus {
 /// sequence were already overwritten (threads fill chunks of their own, so records of
 /// one moment sit in several chunks that are overwritten one after the other). Those
 /// are left out, so the window starts after the last record lost to the lap and
-/// `missing` counts only records inside it that were never completed (torn by a kill,
-/// or still being written).
+/// `missing` counts only records inside it that were never completed: torn by a kill,
+/// still being written, or — rare, with more writers than cores — written by a thread
+/// preempted mid-record for as long as the whole ring took to lap under it (its record
+/// and the one it landed on are torn; the checksum tells).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Valid records sorted by sequence number.
@@ -154,11 +157,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// `span`: the ring's [`layout::lease_span`].
-    fn from_found(mut found: Vec<decode::Found>, span: u64) -> Snapshot {
+    /// `ring_bytes`: the size of the slot area the records were found in.
+    fn from_found(mut found: Vec<decode::Found>, ring_bytes: usize) -> Snapshot {
         found.sort_by_key(|f| f.record.seq);
         found.dedup_by_key(|f| f.record.seq);
-        let start = window_start(&found, span);
+        let start = window_start(&found, ring_bytes);
         let lapped = found.partition_point(|f| f.record.seq < start);
         found.drain(..lapped);
         let truncated = found.iter().filter(|f| f.truncated).count();
@@ -178,11 +181,11 @@ impl Snapshot {
     /// that span that were overwritten, torn or are still being written.
     ///
     /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
     /// let rec = locus_telemetry::recorder::FlightRecorder::in_memory(64 * 1024);
     /// let first = rec.next_seq();
     /// rec.log(locus_telemetry::record::Level::Info, "app", "one", &[]);
     /// assert_eq!(rec.snapshot().absent_in(first..rec.next_seq()), 0);
+    /// assert_eq!(rec.snapshot().absent_in(first..first + 3), 2);
     /// ```
     pub fn absent_in(&self, range: std::ops::Range<u64>) -> u64 {
         let lo = self.records.partition_point(|r| r.seq < range.start);
@@ -191,24 +194,37 @@ impl Snapshot {
     }
 }
 
-/// The first sequence number of the gap-free window over `found` (sorted, deduplicated).
+/// The first sequence number of the gap-free window over `found` (sorted, deduplicated)
+/// in a slot area of `ring_bytes`.
 ///
-/// Every chunk's records lie within `span` records of the one that leased it (its first
-/// record). Chunks are leased in sequence order, so everything the ring overwrote was in
-/// chunks leased before the oldest surviving one, and lies below `oldest lease + span`.
-/// A sequence number missing below that bound may have been lapped; one above it was
-/// torn. The window starts after the last possibly-lapped gap.
-fn window_start(found: &[decode::Found], span: u64) -> u64 {
+/// Chunks are leased in sequence order, and every chunk's records lie within
+/// [`layout::lease_span`] records of the one that leased it (its first record). So once
+/// the ring has lapped — the chunk just before the oldest lease holds records — what it
+/// overwrote lay in chunks leased before the oldest surviving one, below `oldest lease +
+/// span`: a sequence number missing below that bound may have been lapped, one above it
+/// was torn. The window starts after the last possibly-lapped gap. In a ring that has
+/// not lapped, every gap is a torn record.
+fn window_start(found: &[decode::Found], ring_bytes: usize) -> u64 {
     let Some(first) = found.first() else {
         return 0;
     };
-    let oldest_lease = found
+    let n_chunks = (ring_bytes / layout::CHUNK).max(1);
+    let chunk_of = |f: &decode::Found| f.slot / layout::CHUNK_SLOTS;
+    let Some(oldest) = found
         .iter()
         .filter(|f| f.slot % layout::CHUNK_SLOTS == 0)
-        .map(|f| f.record.seq)
-        .min()
-        .unwrap_or(first.record.seq);
-    let bound = oldest_lease.saturating_add(span);
+        .min_by_key(|f| f.record.seq)
+    else {
+        return first.record.seq;
+    };
+    let before = (chunk_of(oldest) + n_chunks - 1) % n_chunks;
+    if !found.iter().any(|f| chunk_of(f) == before) {
+        return first.record.seq;
+    }
+    let bound = oldest
+        .record
+        .seq
+        .saturating_add(layout::lease_span(ring_bytes));
     let mut start = first.record.seq;
     for pair in found.windows(2) {
         let (a, b) = (pair[0].record.seq, pair[1].record.seq);
@@ -233,7 +249,7 @@ fn window_start(found: &[decode::Found], span: u64) -> u64 {
 /// assert!(snap.records.is_empty());
 /// ```
 pub fn read_ring_file(path: &Path) -> Result<Snapshot, RecorderError> {
-    file::read_only(path).map(|(found, span)| Snapshot::from_found(found, span))
+    file::read_only(path).map(|(found, ring_bytes)| Snapshot::from_found(found, ring_bytes))
 }
 
 pub(crate) use clock::now_nanos;
@@ -275,7 +291,7 @@ impl Shared {
             return None;
         }
         Some(
-            self.write::<512>(layout::kind::METRIC, Level::Info as u8, false, |e| {
+            self.write::<SMALL_BUF>(layout::kind::METRIC, Level::Info as u8, false, |e| {
                 e.str(name.as_bytes(), false);
                 e.u8(kind as u8);
                 e.u64(value.to_bits());
@@ -289,7 +305,7 @@ impl Shared {
                 self.metric(name, MetricKind::Counter, w.count as f64);
             }
             Aggregate::Histogram => {
-                self.write::<512>(layout::kind::HISTOGRAM, Level::Info as u8, false, |e| {
+                self.write::<SMALL_BUF>(layout::kind::HISTOGRAM, Level::Info as u8, false, |e| {
                     e.str(name.as_bytes(), false);
                     e.u64(w.count);
                     e.u64(w.sum.to_bits());
@@ -419,7 +435,7 @@ impl FlightRecorder {
             Some(record) => {
                 let ring = &self.shared.ring;
                 let seq = ring.take_seq();
-                encode::patch_seq_ts(record, seq, now_nanos());
+                layout::set_seq_ts(record, seq, now_nanos());
                 ring.commit(record, false);
                 seq
             }
@@ -525,7 +541,7 @@ impl FlightRecorder {
     /// Records a session marker.
     pub fn session(&self, event: SessionEvent, session_id: &str, app_version: &str) -> u64 {
         self.shared
-            .write::<512>(layout::kind::SESSION, Level::Info as u8, false, |e| {
+            .write::<SMALL_BUF>(layout::kind::SESSION, Level::Info as u8, false, |e| {
                 e.u8(event as u8);
                 e.str(session_id.as_bytes(), false);
                 e.str(app_version.as_bytes(), true);
@@ -557,7 +573,7 @@ impl FlightRecorder {
     pub fn snapshot(&self) -> Snapshot {
         self.flush_metrics();
         let ring = &self.shared.ring;
-        Snapshot::from_found(ring.scan(), ring.lease_span())
+        Snapshot::from_found(ring.scan(), ring.capacity_bytes())
     }
 
     /// The newest `n` records, oldest first — the Debug screen.

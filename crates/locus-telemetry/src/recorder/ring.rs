@@ -134,7 +134,7 @@ impl Ring {
     }
 
     /// See [`layout::lease_span`].
-    pub fn lease_span(&self) -> u64 {
+    fn lease_span(&self) -> u64 {
         layout::lease_span(self.capacity_bytes())
     }
 
@@ -278,9 +278,7 @@ impl Ring {
         let slot = if dedicated {
             self.reserve_dedicated(n)
         } else {
-            let mut seq = [0u8; 8];
-            seq.copy_from_slice(&record[16..24]);
-            self.reserve(n, u64::from_le_bytes(seq))
+            self.reserve(n, layout::seq_of(record))
         };
         // End the chunk after this record before writing it: what follows in the chunk is
         // an older lap's, and a reader stops at a zero head (`decode::scan`). Done first,
@@ -302,7 +300,7 @@ impl Ring {
         word(0).store(0, Ordering::Relaxed);
         fence(Ordering::Release);
         // Store and checksum in one pass over the words.
-        let body = &record[8..];
+        let body = &record[layout::head::LEN.start..];
         let mut sum = layout::Checksum::new(body.len());
         let (full, tail) = layout::words(body);
         let mut i = 1;
@@ -434,7 +432,7 @@ mod tests {
 
     fn write(ring: &Ring, n: usize) {
         for _ in 0..n {
-            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 512];
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); super::super::SMALL_BUF];
             let mut enc = crate::recorder::encode::Encoder::new(&mut buf);
             enc.str(b"test", false);
             enc.field(
