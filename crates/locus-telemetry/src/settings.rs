@@ -45,8 +45,8 @@ pub struct Settings {
     /// Valid: 1..=86400 (up to a day, [`Settings::UPLOAD_INTERVAL_SECS`]).
     pub upload_interval_secs: u64,
     /// Hours a destination backs off after more than 5 consecutive failures (default 6).
-    /// Valid: a finite number with 0 < `backoff_hours` <= 8760 (up to a year,
-    /// [`Settings::BACKOFF_HOURS_MAX`]).
+    /// Valid: a finite number from 0.001 (3.6 s) to 8760 (a year),
+    /// [`Settings::BACKOFF_HOURS_MIN`]..=[`Settings::BACKOFF_HOURS_MAX`].
     pub backoff_hours: f64,
     /// Milliseconds `shutdown` may take at most by default (500). Valid: 1..=60000 (up to
     /// a minute, [`Settings::SHUTDOWN_DEADLINE_MS`]).
@@ -194,11 +194,11 @@ pub enum ValidRange {
         /// Largest valid value.
         max: u64,
     },
-    /// A finite number above `above` (excluded) and at most `max` (included).
+    /// A finite number from `min` to `max`, both included.
     Real {
-        /// The exclusive lower bound.
-        above: f64,
-        /// The inclusive upper bound.
+        /// Smallest valid value.
+        min: f64,
+        /// Largest valid value.
         max: f64,
     },
 }
@@ -207,9 +207,7 @@ impl std::fmt::Display for ValidRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ValidRange::Whole { min, max } => write!(f, "between {min} and {max}"),
-            ValidRange::Real { above, max } => {
-                write!(f, "a finite number above {above} and at most {max}")
-            }
+            ValidRange::Real { min, max } => write!(f, "a finite number from {min} to {max}"),
         }
     }
 }
@@ -251,7 +249,10 @@ impl Settings {
     /// Valid `upload_interval_secs`: a second to a day (the ring would be overwritten
     /// long before a longer interval came round).
     pub const UPLOAD_INTERVAL_SECS: RangeInclusive<u64> = 1..=86_400;
-    /// Largest valid `backoff_hours`: a year. Valid values are finite and above 0.
+    /// Smallest valid `backoff_hours`: 3.6 seconds (a backoff of a few nanoseconds
+    /// would be none at all).
+    pub const BACKOFF_HOURS_MIN: f64 = 0.001;
+    /// Largest valid `backoff_hours`: a year.
     pub const BACKOFF_HOURS_MAX: f64 = 8760.0;
     /// Valid `shutdown_deadline_ms`: a millisecond to a minute.
     pub const SHUTDOWN_DEADLINE_MS: RangeInclusive<u64> = 1..=60_000;
@@ -308,12 +309,14 @@ impl Settings {
         )?;
         let hours = self.backoff_hours;
         // Written so that NaN fails too.
-        if !(hours.is_finite() && hours > 0.0 && hours <= Self::BACKOFF_HOURS_MAX) {
+        if !(hours.is_finite()
+            && (Self::BACKOFF_HOURS_MIN..=Self::BACKOFF_HOURS_MAX).contains(&hours))
+        {
             return Err(SettingsError::OutOfRange {
                 key: "backoff_hours",
                 value: hours.to_string(),
                 range: ValidRange::Real {
-                    above: 0.0,
+                    min: Self::BACKOFF_HOURS_MIN,
                     max: Self::BACKOFF_HOURS_MAX,
                 },
             });
@@ -352,12 +355,14 @@ impl Settings {
     }
 
     /// The backoff after the breaker opens. Never panics: NaN reads as the default, and
-    /// anything else is clamped to 0..=[`Settings::BACKOFF_HOURS_MAX`] hours.
+    /// anything else is clamped into
+    /// [`Settings::BACKOFF_HOURS_MIN`]..=[`Settings::BACKOFF_HOURS_MAX`] hours.
     pub fn backoff(&self) -> Duration {
         let hours = if self.backoff_hours.is_nan() {
             Self::DEFAULT_BACKOFF_HOURS
         } else {
-            self.backoff_hours.clamp(0.0, Self::BACKOFF_HOURS_MAX)
+            self.backoff_hours
+                .clamp(Self::BACKOFF_HOURS_MIN, Self::BACKOFF_HOURS_MAX)
         };
         Duration::from_secs_f64(hours * 3600.0)
     }
@@ -540,6 +545,12 @@ mod tests {
             *Settings::RING_BYTES.start(),
             crate::recorder::layout::MIN_RING_BYTES
         );
+        // The readers' bound: a valid setting is never a ring they refuse.
+        assert_eq!(
+            *Settings::RING_BYTES.end(),
+            crate::recorder::layout::MAX_RING_BYTES
+        );
+        assert_eq!(Settings::BACKOFF_HOURS_MIN, 0.001);
         assert_eq!(Settings::BACKOFF_HOURS_MAX, 8760.0);
         // Nothing converts to more than a year of time.
         for case in integer_cases() {
@@ -587,8 +598,8 @@ mod tests {
     #[test]
     fn backoff_hours_accepts_its_bounds_and_refuses_nan_infinities_negatives_and_huge() {
         for ok in [
-            f64::MIN_POSITIVE,
-            1.0 / 3600.0,
+            Settings::BACKOFF_HOURS_MIN,
+            0.5,
             6.0,
             Settings::BACKOFF_HOURS_MAX,
         ] {
@@ -606,6 +617,9 @@ mod tests {
             -1.0,
             -0.0,
             0.0,
+            f64::MIN_POSITIVE,
+            5.7e-309,
+            0.000999,
             8760.000001,
             3e9,
             1e300,
@@ -620,7 +634,7 @@ mod tests {
             assert_eq!(err.key(), Some("backoff_hours"), "{err}");
             let text = err.to_string();
             assert!(
-                text.contains("backoff_hours") && text.contains("8760"),
+                text.contains("backoff_hours") && text.contains("from 0.001 to 8760"),
                 "{text}"
             );
         }
@@ -673,7 +687,8 @@ mod tests {
             };
             let backoff = s.backoff();
             assert!(
-                backoff <= Duration::from_secs(8760 * 3600),
+                backoff >= Duration::from_millis(3600)
+                    && backoff <= Duration::from_secs(8760 * 3600),
                 "{hours}: {backoff:?}"
             );
             assert_eq!(s.shutdown_deadline(), Duration::from_secs(60));
