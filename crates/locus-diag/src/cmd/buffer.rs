@@ -47,11 +47,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.json {
         writeln!(
             out,
-            "-- {} records shown, {} in ring, {} missing (overwritten or torn), {} truncated",
+            "-- {} records shown, {} in ring, {} missing (torn or in flight), {} truncated, \
+             {} left out at the old end (neighbours overwritten)",
             snap.records.len() - skip,
             snap.records.len(),
             snap.missing,
-            snap.truncated
+            snap.truncated,
+            snap.lapped
         )?;
     }
     out.flush()?;

@@ -268,12 +268,19 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     let report = telemetry.shutdown(telemetry.settings().shutdown_deadline());
     let status = telemetry.status();
     let snap = telemetry.recorder().snapshot();
-    let written = telemetry.recorder().next_seq() - first_seq;
-    let dropped = snap
-        .records
-        .first()
-        .map_or(0, |r| r.seq.saturating_sub(first_seq))
-        + snap.missing;
+    let next_seq = telemetry.recorder().next_seq();
+    let written = next_seq - first_seq;
+    // This session's records that no reader saw: not in the ring now, and not read by
+    // the uploader before the ring overwrote them (it read everything up to its cursor).
+    let seen_through = status
+        .dispatch
+        .iter()
+        .flat_map(|d| &d.destinations)
+        .filter(|d| d.name == "s3")
+        .map(|d| d.shipped_through)
+        .max()
+        .unwrap_or(0);
+    let dropped = snap.absent_in(first_seq.max(seen_through + 1)..next_seq);
     let _ = writeln!(
         out,
         "locus-diag demo: {} fixes at {hz} Hz in {:.1} s",
