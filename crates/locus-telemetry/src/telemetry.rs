@@ -208,7 +208,7 @@ impl Telemetry {
             dir.display()
         ));
         let device_id = settings.device_id.clone().unwrap_or_else(|| {
-            std::fs::read_to_string(dir.join("device_id"))
+            crate::state_file::read_to_string(&dir.join("device_id"))
                 .ok()
                 .map(|t| t.trim().to_owned())
                 .filter(|id| valid_device_id(id))
@@ -387,7 +387,7 @@ impl Telemetry {
 
 fn load_or_create_device_id(dir: &Path, problems: &mut Vec<String>) -> String {
     let path: PathBuf = dir.join("device_id");
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    if let Ok(text) = crate::state_file::read_to_string(&path) {
         let id = text.trim();
         if valid_device_id(id) {
             return id.to_owned();

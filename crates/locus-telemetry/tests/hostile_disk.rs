@@ -768,3 +768,29 @@ fn the_clean_exit_record_is_in_the_ring_before_the_marker() {
     assert!(records.iter().any(|r| matches!(&r.body,
         Body::Session(s) if matches!(s.event, SessionEvent::CleanExit))));
 }
+
+#[test]
+fn state_files_that_are_fifos_or_links_never_hang_or_mislead_start() {
+    let base = tempfile::tempdir().unwrap();
+    for name in ["session.json", "device_id", "community-salt"] {
+        let dir = base.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        sh(Command::new("mkfifo").arg(dir.join(name)));
+        let d = dir.clone();
+        let t = answers(&format!("start with {name} as a FIFO"), move || {
+            Telemetry::start(Settings {
+                enable_community_telemetry: true,
+                ..settings(&d)
+            })
+        });
+        log_n(&t, 10, "with a FIFO for a state file");
+        let expected = if name == "session.json" {
+            Outcome::Abnormal // a marker is there, but unreadable
+        } else {
+            Outcome::FirstStart
+        };
+        assert_eq!(t.previous_session().outcome, expected, "{name}");
+        assert_eq!(t.status().device_id.len(), 16, "{name}");
+        answers("shutdown", move || t.shutdown(SHUTDOWN));
+    }
+}

@@ -91,9 +91,14 @@ fn marker_path(data_dir: &Path) -> PathBuf {
 
 /// Reads how the previous session in `data_dir` ended, using the recorded ring.
 pub fn previous(data_dir: &Path, records: &[Record]) -> PreviousSession {
-    let text = match std::fs::read_to_string(marker_path(data_dir)) {
+    let text = match crate::state_file::read_to_string(&marker_path(data_dir)) {
         Ok(t) => t,
-        Err(_) => return PreviousSession::only(Outcome::FirstStart),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return PreviousSession::only(Outcome::FirstStart)
+        }
+        // There is a marker, but not one we can read (a directory, a FIFO, unreadable):
+        // a session did not finish cleanly here.
+        Err(_) => return PreviousSession::only(Outcome::Abnormal),
     };
     let Ok(marker) = serde_json::from_str::<Marker>(&text) else {
         // A marker we cannot read was written by a session that did not finish cleanly.
@@ -211,7 +216,7 @@ impl Session {
 /// a crash of the app, and must not read as one next time.
 pub(crate) fn settle_failed_start(data_dir: &Path) {
     let path = marker_path(data_dir);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Ok(text) = crate::state_file::read_to_string(&path) else {
         return;
     };
     let Ok(mut marker) = serde_json::from_str::<Marker>(&text) else {

@@ -49,7 +49,7 @@ impl Salt {
 
     /// The stored salt, if there is a valid one.
     pub fn load(data_dir: &Path) -> Option<Salt> {
-        let bytes = std::fs::read(salt_path(data_dir)).ok()?;
+        let bytes = crate::state_file::read(&salt_path(data_dir)).ok()?;
         let arr: [u8; 32] = bytes.try_into().ok()?;
         Some(Salt(arr))
     }
