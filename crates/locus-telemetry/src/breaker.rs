@@ -7,6 +7,13 @@
 //! damaged state file reads as closed. The clock is injectable so tests cover hours in
 //! milliseconds. Pure policy: no I/O but the state file, no network.
 //!
+//! An attempt is marked *in flight* in the state file before its request goes out
+//! ([`CircuitBreaker::begin_attempt`]) and the mark is cleared with its outcome. An
+//! attempt that never gets an outcome — cut off by shutdown ([`CircuitBreaker::on_cut_off`])
+//! or by the process dying — is a failed attempt: short sessions against a hung endpoint
+//! open the breaker like long ones. A mark found at [`CircuitBreaker::load`] is counted
+//! then.
+//!
 //! ```
 //! use locus_telemetry::breaker::{CircuitBreaker, ManualClock, Permit};
 //! use std::sync::Arc;
@@ -120,7 +127,35 @@ pub struct BreakerState {
     pub times_opened: u32,
     /// The last failure's message (secrets never reach it).
     pub last_error: Option<String>,
+    /// An attempt that has started and has no outcome yet. Written before its request
+    /// goes out, cleared with its outcome; found at load, the attempt was cut off (the
+    /// process ended first) and counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
 }
+
+/// An attempt in flight, as persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// When it started.
+    pub since: DateTime<Utc>,
+    /// Whether it was the single probe after a backoff (a cut-off probe re-opens).
+    pub probe: bool,
+}
+
+impl InFlight {
+    /// The permit the attempt was made under.
+    fn permit(self) -> Permit {
+        if self.probe {
+            Permit::Probe
+        } else {
+            Permit::Closed
+        }
+    }
+}
+
+/// The error recorded for an attempt cut off by shutdown.
+pub const CUT_OFF_BY_SHUTDOWN: &str = "attempt cut off by shutdown before it finished";
 
 /// `closed`, `open` or `half-open` with the figures, for `status()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +182,8 @@ pub struct CircuitBreaker {
     state: BreakerState,
     backoff: Duration,
     clock: Arc<dyn Clock>,
+    /// Attempts cut off in this process and not yet counted in a status.
+    cut_offs: u32,
 }
 
 impl CircuitBreaker {
@@ -158,6 +195,7 @@ impl CircuitBreaker {
             state: BreakerState::default(),
             backoff,
             clock,
+            cut_offs: 0,
         }
     }
 
@@ -167,7 +205,8 @@ impl CircuitBreaker {
     }
 
     /// Loads the persisted breaker; a missing file is closed, a damaged one is closed
-    /// and reported.
+    /// and reported. An attempt still marked in flight was cut off when the previous
+    /// process ended: it is counted as failed now (and that is persisted).
     pub fn load(
         data_dir: &Path,
         name: &str,
@@ -201,8 +240,20 @@ impl CircuitBreaker {
             state,
             backoff,
             clock,
+            cut_offs: 0,
         };
         b.clamp_backoff();
+        if let Some(attempt) = b.state.in_flight {
+            b.on_failure_with(
+                attempt.permit(),
+                &format!(
+                    "attempt started {} was cut off: the app ended before it finished",
+                    attempt
+                        .since
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            );
+        }
         (b, problem)
     }
 
@@ -216,6 +267,7 @@ impl CircuitBreaker {
             state,
             backoff: Duration::ZERO,
             clock: Arc::new(SystemClock),
+            cut_offs: 0,
         };
         Some(b.snapshot())
     }
@@ -238,11 +290,23 @@ impl CircuitBreaker {
         Permit::at(self.state.open_until, self.clock.now())
     }
 
+    /// An attempt under `permit` is about to send its request: marked in flight and
+    /// persisted first, so that it counts as failed if no outcome ever follows (see
+    /// [`CircuitBreaker::load`]). One small file write (tmp + rename).
+    pub fn begin_attempt(&mut self, permit: Permit) {
+        self.state.in_flight = Some(InFlight {
+            since: self.clock.now(),
+            probe: permit == Permit::Probe,
+        });
+        self.persist();
+    }
+
     /// An attempt made under `permit` succeeded.
     pub fn on_success(&mut self) {
         let was = self.state.clone();
         self.state.consecutive_failures = 0;
         self.state.open_until = None;
+        self.state.in_flight = None;
         if self.state != was {
             self.persist();
         }
@@ -252,6 +316,7 @@ impl CircuitBreaker {
     pub fn on_failure_with(&mut self, permit: Permit, error: &str) {
         self.state.consecutive_failures = self.state.consecutive_failures.saturating_add(1);
         self.state.last_error = Some(error.chars().take(300).collect());
+        self.state.in_flight = None;
         let opens = permit == Permit::Probe || self.state.consecutive_failures > FAILURE_THRESHOLD;
         if opens {
             let backoff = chrono::Duration::from_std(self.backoff).unwrap_or(chrono::Duration::MAX);
@@ -259,6 +324,18 @@ impl CircuitBreaker {
             self.state.times_opened = self.state.times_opened.saturating_add(1);
         }
         self.persist();
+    }
+
+    /// An attempt made under `permit` was cut off before it had an outcome (its future
+    /// dropped at shutdown): a failed attempt, persisted before this returns.
+    pub fn on_cut_off(&mut self, permit: Permit) {
+        self.cut_offs = self.cut_offs.saturating_add(1);
+        self.on_failure_with(permit, CUT_OFF_BY_SHUTDOWN);
+    }
+
+    /// Attempts cut off since the last call (for the worker's status counts).
+    pub(crate) fn take_cut_offs(&mut self) -> u32 {
+        std::mem::take(&mut self.cut_offs)
     }
 
     /// An attempt failed (no message).
@@ -351,5 +428,61 @@ mod tests {
         let (b3, problem) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock);
         assert_eq!(b3.permit(), Permit::Closed);
         assert!(problem.unwrap().contains("damaged"));
+    }
+
+    #[test]
+    fn an_attempt_left_in_flight_counts_as_failed_at_the_next_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let (mut b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock.clone());
+        // Settled attempts leave no mark.
+        b.begin_attempt(Permit::Closed);
+        b.on_success();
+        let (b2, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock.clone());
+        assert_eq!(b2.snapshot().consecutive_failures, 0);
+        // The process "dies" mid-attempt: the mark is on disk, counted at the next load,
+        // once (the load persists the count and clears the mark).
+        b.begin_attempt(Permit::Closed);
+        let text = std::fs::read_to_string(CircuitBreaker::state_path(dir.path(), "s3")).unwrap();
+        assert!(text.contains("in_flight"), "{text}");
+        drop(b);
+        for _ in 0..2 {
+            let (b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, clock.clone());
+            let snap = b.snapshot();
+            assert_eq!(
+                (snap.state.as_str(), snap.consecutive_failures),
+                ("closed", 1)
+            );
+            assert!(snap.last_error.unwrap().contains("cut off"));
+        }
+    }
+
+    #[test]
+    fn a_probe_cut_off_opens_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new());
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let (mut b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, dyn_clock.clone());
+        for _ in 0..6 {
+            fail(&mut b);
+        }
+        clock.advance(SIX_HOURS);
+        assert_eq!(b.permit(), Permit::Probe);
+        b.begin_attempt(Permit::Probe);
+        drop(b); // killed mid-probe
+        let (b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, dyn_clock.clone());
+        assert!(matches!(b.permit(), Permit::Denied { .. }));
+        assert_eq!(b.snapshot().times_opened, 2);
+        // Cut off in this process: counted at once, and counted for the status.
+        clock.advance(SIX_HOURS);
+        let (mut b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, dyn_clock.clone());
+        b.begin_attempt(Permit::Probe);
+        b.on_cut_off(Permit::Probe);
+        assert_eq!(b.take_cut_offs(), 1);
+        assert_eq!(b.take_cut_offs(), 0);
+        let (b, _) = CircuitBreaker::load(dir.path(), "s3", SIX_HOURS, dyn_clock);
+        let snap = b.snapshot();
+        assert_eq!((snap.state.as_str(), snap.times_opened), ("open", 3));
+        assert_eq!(snap.last_error.as_deref(), Some(CUT_OFF_BY_SHUTDOWN));
     }
 }

@@ -60,6 +60,15 @@ impl DestinationStatus {
             Delivery::Skipped { .. } => self.skipped += 1,
         }
     }
+
+    /// Counts `cut` attempts cut off by shutdown: the breaker counted each as failed
+    /// when its future was dropped, before the worker could see an outcome.
+    pub(crate) fn record_cut_offs(&mut self, cut: u32) {
+        if cut > 0 {
+            self.attempts += u64::from(cut);
+            self.last_error = Some(crate::breaker::CUT_OFF_BY_SHUTDOWN.to_owned());
+        }
+    }
 }
 
 /// Wake-ups, stop and flush acknowledgements between the app and the workers.

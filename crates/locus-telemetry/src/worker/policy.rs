@@ -2,6 +2,12 @@
 //! timeout per attempt, the circuit breaker consulted before every attempt, and a panic
 //! in the transport caught as a failed attempt. Testable without a network.
 //!
+//! Every attempt is marked in flight in the breaker's state file before its request
+//! goes out, and settled with its outcome. An attempt whose future is dropped before it
+//! has one — shutdown's deadline passed, the runtime was torn down — counts as a failed
+//! attempt, persisted during the drop; one whose process dies is counted at the next
+//! start. So a session too short for any attempt to time out still feeds the breaker.
+//!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use locus_telemetry::breaker::{CircuitBreaker, SystemClock};
@@ -75,23 +81,81 @@ where
             break; // the last failure opened the breaker: no retry
         }
         made += 1;
-        // A transport that panics, whether building its future or polling it, has made a
-        // failed attempt; the panic stops here.
-        let error = match guarded(timeout, &mut attempt).await {
-            Guarded::Done(Ok(())) => {
-                breaker.on_success();
-                return Delivery::Delivered { attempts: made };
-            }
-            Guarded::Done(Err(e)) => e.to_string(),
-            Guarded::Panicked(message) => format!("upload panicked: {message}"),
-            Guarded::TimedOut => format!("attempt timed out after {} ms", timeout.as_millis()),
-        };
-        breaker.on_failure_with(permit, &error);
-        last_error = error;
+        match attempt_once(breaker, permit, timeout, "upload", &mut attempt).await {
+            Ok(()) => return Delivery::Delivered { attempts: made },
+            Err(error) => last_error = error,
+        }
     }
     Delivery::Failed {
         attempts: made,
         error: last_error,
+    }
+}
+
+/// One attempt under `permit`: marked in flight, made inside the failure boundary
+/// ([`guarded`]: a transport that panics, building its future or polling it, has made a
+/// failed attempt; the panic stops here), and settled in the breaker. The error text on
+/// failure.
+async fn attempt_once<T, F, Fut>(
+    breaker: &mut CircuitBreaker,
+    permit: Permit,
+    timeout: Duration,
+    what: &str,
+    make: F,
+) -> Result<T, String>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, SinkError>>,
+{
+    let in_flight = InFlight::begin(breaker, permit);
+    let error = match guarded(timeout, make).await {
+        Guarded::Done(Ok(output)) => {
+            in_flight.succeeded();
+            return Ok(output);
+        }
+        Guarded::Done(Err(e)) => e.to_string(),
+        Guarded::Panicked(message) => format!("{what} panicked: {message}"),
+        Guarded::TimedOut => format!("attempt timed out after {} ms", timeout.as_millis()),
+    };
+    in_flight.failed(&error);
+    Err(error)
+}
+
+/// An attempt the breaker knows is under way. Settled by [`InFlight::succeeded`] or
+/// [`InFlight::failed`]; dropped unsettled (the future that owns it was dropped), it is
+/// a failed attempt, and the breaker persists that before the drop returns.
+struct InFlight<'a> {
+    breaker: &'a mut CircuitBreaker,
+    permit: Permit,
+    settled: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn begin(breaker: &'a mut CircuitBreaker, permit: Permit) -> InFlight<'a> {
+        breaker.begin_attempt(permit);
+        InFlight {
+            breaker,
+            permit,
+            settled: false,
+        }
+    }
+
+    fn succeeded(mut self) {
+        self.settled = true;
+        self.breaker.on_success();
+    }
+
+    fn failed(mut self, error: &str) {
+        self.settled = true;
+        self.breaker.on_failure_with(self.permit, error);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.breaker.on_cut_off(self.permit);
+        }
     }
 }
 
@@ -220,5 +284,48 @@ mod tests {
         }));
         assert_eq!(d, Delivery::Delivered { attempts: 2 });
         assert_eq!(b.snapshot().consecutive_failures, 0);
+    }
+
+    #[test]
+    fn an_attempt_cut_off_by_dropping_its_future_is_a_failed_attempt_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn crate::breaker::Clock> = Arc::new(ManualClock::new());
+        let (mut b, _) =
+            CircuitBreaker::load(dir.path(), "t", Duration::from_secs(60), clock.clone());
+        let on_disk = |dir: &std::path::Path| -> crate::breaker::BreakerState {
+            let path = CircuitBreaker::state_path(dir, "t");
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        rt().block_on(async {
+            // The request "goes out" and never comes back; shutdown's deadline passes.
+            let cut = tokio::time::timeout(
+                Duration::from_millis(20),
+                deliver(&mut b, Duration::from_secs(3600), || async {
+                    std::future::pending::<Result<(), SinkError>>().await
+                }),
+            )
+            .await;
+            assert!(cut.is_err(), "the delivery was cut off");
+        });
+        let state = on_disk(dir.path());
+        assert_eq!(state.consecutive_failures, 1, "{state:?}");
+        assert!(state.in_flight.is_none(), "settled: {state:?}");
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some(crate::breaker::CUT_OFF_BY_SHUTDOWN)
+        );
+        assert_eq!(b.take_cut_offs(), 1);
+        // While an attempt is under way, the mark is on disk.
+        rt().block_on(async {
+            let mut seen = None;
+            let _ = deliver(&mut b, Duration::from_secs(1), || {
+                seen = Some(on_disk(dir.path()).in_flight);
+                failing()
+            })
+            .await;
+            assert!(matches!(seen, Some(Some(_))), "{seen:?}");
+        });
+        assert!(on_disk(dir.path()).in_flight.is_none());
+        assert_eq!(b.take_cut_offs(), 0, "failures are not cut-offs");
     }
 }

@@ -2,6 +2,10 @@
 //! user's bucket as gzip JSON Lines under `diagnostics/YYYY/MM/DD/<device>_<ts>.log.gz`.
 //! Each upload goes through the policy (one retry, breaker, timeout, panics caught); a
 //! failed upload is written into the recorder and its payload discarded.
+//!
+//! An attempt cut off by shutdown counts for the breaker (see [`super::policy`]) and in
+//! the status's attempts; its batch is not discarded (the cursor stays), so the next
+//! start ships it.
 
 use super::policy::{deliver, guarded, Delivery, Guarded};
 use super::{Control, DestinationStatus};
@@ -46,6 +50,7 @@ impl S3Worker {
             tokio::select! {
                 biased;
                 _ = ctl.stopped() => {
+                    self.count_cut_offs();
                     ctl.retire(index);
                     return;
                 }
@@ -56,7 +61,10 @@ impl S3Worker {
             let gen = ctl.flush_generation();
             tokio::select! {
                 biased;
-                _ = ctl.stopped() => break,
+                _ = ctl.stopped() => {
+                    self.count_cut_offs();
+                    break;
+                }
                 _ = self.round(ctl.final_round()) => {}
             }
             ctl.ack(index, gen);
@@ -66,6 +74,13 @@ impl S3Worker {
             ctl.woken(index).await;
         }
         ctl.retire(index);
+    }
+
+    /// An attempt cut off by shutdown was counted by the breaker when its future was
+    /// dropped; the status counts it too.
+    fn count_cut_offs(&mut self) {
+        let cut = self.breaker.take_cut_offs();
+        self.update(|s| s.record_cut_offs(cut));
     }
 
     /// Best effort, once: the bucket's retention rule. Not an upload, so it neither
