@@ -14,6 +14,10 @@
 //! open the breaker like long ones. A mark found at [`CircuitBreaker::load`] is counted
 //! then.
 //!
+//! Time arithmetic saturates: no backoff value, however large, and no clock reading can
+//! make the breaker panic (a backoff past the end of the calendar ends at
+//! [`latest_time`]).
+//!
 //! ```
 //! use locus_telemetry::breaker::{CircuitBreaker, ManualClock, Permit};
 //! use std::sync::Arc;
@@ -63,10 +67,10 @@ impl ManualClock {
         ManualClock(Mutex::new(Utc::now()))
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward (stopping at [`latest_time`]).
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
+        *t = later(*t, by);
     }
 }
 
@@ -80,6 +84,24 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The latest time the breaker works with: the end of year 9999, the last one every
+/// RFC 3339 reader (and so the state file) can hold. Backoffs that would end later end
+/// here.
+pub fn latest_time() -> DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.and_utc())
+}
+
+/// `at + by`, saturating at [`latest_time`] (never panics, whatever `by` is).
+pub fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    let latest = latest_time();
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| at.checked_add_signed(by))
+        .map_or(latest, |t| t.min(latest.max(at)))
 }
 
 /// What the breaker allows right now.
@@ -275,8 +297,7 @@ impl CircuitBreaker {
     /// A backoff persisted while the clock was far ahead (or written by hand) never
     /// outlasts one backoff from now.
     fn clamp_backoff(&mut self) {
-        let latest = self.clock.now()
-            + chrono::Duration::from_std(self.backoff).unwrap_or(chrono::Duration::MAX);
+        let latest = later(self.clock.now(), self.backoff);
         if let Some(until) = self.state.open_until {
             if until > latest {
                 self.state.open_until = Some(latest);
@@ -319,8 +340,7 @@ impl CircuitBreaker {
         self.state.in_flight = None;
         let opens = permit == Permit::Probe || self.state.consecutive_failures > FAILURE_THRESHOLD;
         if opens {
-            let backoff = chrono::Duration::from_std(self.backoff).unwrap_or(chrono::Duration::MAX);
-            self.state.open_until = Some(self.clock.now() + backoff);
+            self.state.open_until = Some(later(self.clock.now(), self.backoff));
             self.state.times_opened = self.state.times_opened.saturating_add(1);
         }
         self.persist();
@@ -484,5 +504,82 @@ mod tests {
         let snap = b.snapshot();
         assert_eq!((snap.state.as_str(), snap.times_opened), ("open", 3));
         assert_eq!(snap.last_error.as_deref(), Some(CUT_OFF_BY_SHUTDOWN));
+    }
+
+    #[test]
+    fn no_backoff_value_makes_it_panic() {
+        let absurd = [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs_f64(3e9 * 3600.0), // backoff_hours = 3e9 (issue 10)
+            Duration::from_secs(300_000 * 365 * 24 * 3600), // past chrono's calendar
+        ];
+        for backoff in absurd {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = Arc::new(ManualClock::new());
+            let dyn_clock: Arc<dyn Clock> = clock.clone();
+            let (mut b, _) = CircuitBreaker::load(dir.path(), "s3", backoff, dyn_clock.clone());
+            for _ in 0..6 {
+                fail(&mut b);
+            }
+            let Permit::Denied { until } = b.permit() else {
+                panic!("{backoff:?}: open after 6 failures");
+            };
+            assert_eq!(until, latest_time(), "{backoff:?}: saturates");
+            // The saturated time survives the state file and a reload.
+            let (b2, problem) = CircuitBreaker::load(dir.path(), "s3", backoff, dyn_clock.clone());
+            assert!(problem.is_none(), "{backoff:?}: {problem:?}");
+            assert_eq!(b2.snapshot().open_until, Some(until));
+            // A clock moved past the end of the calendar neither panics nor re-opens
+            // the past.
+            clock.advance(Duration::MAX);
+            clock.advance(Duration::MAX);
+            assert_eq!(b2.permit(), Permit::Probe, "{backoff:?}");
+            let mut b2 = b2;
+            fail(&mut b2);
+            assert!(matches!(b2.permit(), Permit::Probe | Permit::Denied { .. }));
+            b2.on_success();
+            assert_eq!(b2.permit(), Permit::Closed);
+            // In memory too, and `read_snapshot` of the file.
+            let mut m = CircuitBreaker::in_memory("s3", backoff, dyn_clock);
+            for _ in 0..6 {
+                fail(&mut m);
+            }
+            assert!(CircuitBreaker::read_snapshot(dir.path(), "s3").is_some());
+        }
+    }
+
+    #[test]
+    fn a_state_file_with_times_at_the_ends_of_the_calendar_loads() {
+        for until in [
+            "\"+262142-12-31T23:59:59Z\"",
+            "\"9999-12-31T23:59:59Z\"",
+            "\"-262143-01-01T00:00:00Z\"",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                CircuitBreaker::state_path(dir.path(), "s3"),
+                format!(r#"{{"consecutive_failures":6,"open_until":{until},"times_opened":1,"last_error":null,"in_flight":{{"since":{until},"probe":true}}}}"#),
+            )
+            .unwrap();
+            let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+            let (b, problem) = CircuitBreaker::load(dir.path(), "s3", Duration::MAX, clock);
+            // Read (the in-flight probe counted: open again, to the end of the calendar
+            // at most) or refused as damaged (closed); either way no panic.
+            match problem {
+                None => assert_eq!(
+                    b.permit(),
+                    Permit::Denied {
+                        until: latest_time()
+                    },
+                    "{until}"
+                ),
+                Some(p) => {
+                    assert!(p.contains("damaged"), "{until}: {p}");
+                    assert_eq!(b.permit(), Permit::Closed);
+                }
+            }
+            println!("{until}: {:?}", b.snapshot());
+        }
     }
 }
