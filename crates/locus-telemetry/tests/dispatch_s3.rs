@@ -1,17 +1,23 @@
 //! The primary path end to end against a real S3 server (SeaweedFS with signature
 //! checks): records reach the bucket under the key layout and decode back unchanged, a
 //! previous session's tombstone is shipped after restart, a wrong secret fails without
-//! disturbing the app, and the dispatcher works whether or not the app has a runtime.
+//! disturbing the app, the dispatcher works whether or not the app has a runtime, and
+//! the bucket's retention rule is checked once a day, not on every start.
 
+use locus_telemetry::breaker::{Clock, ManualClock};
+use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level, Record};
 use locus_telemetry::recorder::FieldValue;
 use locus_telemetry::sink::s3::{
     decode_batch, parse_key, Destination, DiagnosticsStore, S3Options,
 };
+use locus_telemetry::worker::retention::RetentionCheck;
+use locus_telemetry::worker::DestinationStatus;
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::seaweed::{run_async, SeaweedS3};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 const MODE: &str = "LOCUS_DISPATCH_CHILD";
@@ -33,10 +39,15 @@ fn settings(s3: &SeaweedS3, bucket: &str, dir: &Path) -> Settings {
     }
 }
 
+/// Where the test's own client of `bucket` goes, and how.
+fn store_of(s3: &SeaweedS3, bucket: &str) -> (Destination, S3Options) {
+    let opts = S3Options::default().or_vars(|k| s3.var(k));
+    (Destination::parse(&format!("s3://{bucket}")).unwrap(), opts)
+}
+
 /// Every object in the bucket, decoded, with its key.
 fn bucket_records(s3: &SeaweedS3, bucket: &str) -> Vec<(String, Vec<Record>)> {
-    let opts = S3Options::default().or_vars(|k| s3.var(k));
-    let dest = Destination::parse(&format!("s3://{bucket}")).unwrap();
+    let (dest, opts) = store_of(s3, bucket);
     run_async(move || async move {
         let store = DiagnosticsStore::open(&dest, &opts).await.unwrap();
         let mut out = Vec::new();
@@ -163,7 +174,10 @@ fn a_wrong_secret_fails_the_upload_and_the_app_carries_on() {
     let status = t.status().dispatch.unwrap();
     let d = &status.destinations[0];
     assert_eq!(d.uploads_failed, 1, "{d:?}");
-    assert_eq!(d.attempts, 2, "one attempt and one retry");
+    assert_eq!(
+        d.attempts, 3,
+        "the retention call, then one attempt and one retry: {d:?}"
+    );
     let err = d.last_error.clone().unwrap();
     assert!(
         err.contains("403") || err.contains("Signature") || err.contains("Access"),
@@ -243,4 +257,94 @@ fn disabled_s3_sends_nothing_and_keeps_recording() {
         .recent(5)
         .iter()
         .any(|r| matches!(&r.body, Body::Log(l) if l.message == "recorded only")));
+}
+
+/// Our retention rule's days in `bucket`, as the bucket holds it.
+fn rule_days(s3: &SeaweedS3, bucket: &str) -> Option<u32> {
+    let (dest, opts) = store_of(s3, bucket);
+    run_async(move || async move {
+        let store = DiagnosticsStore::open(&dest, &opts).await.unwrap();
+        store.lifecycle_show().await.unwrap().map(|r| r.days)
+    })
+}
+
+/// The retention rule is checked at most once a day (issue 10): the first start applies
+/// it and keeps when (`retention-s3.json`); starts within 24 h make no lifecycle call —
+/// seen at the bucket, where a rule changed behind the app's back stays changed, and in
+/// the attempts (one per upload, none more) — and the first start after 24 h checks
+/// and repairs it again.
+#[test]
+fn the_retention_rule_is_checked_once_a_day_not_on_every_start() {
+    let s3 = SeaweedS3::shared();
+    let bucket = s3.unique_bucket("onceaday");
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let session = |what: &str| -> DestinationStatus {
+        let t = Telemetry::start_with(
+            settings(s3, &bucket, dir.path()),
+            Overrides {
+                clock: Some(clock.clone()),
+                ..Overrides::default()
+            },
+        );
+        t.log(Level::Info, "app", what, &[]);
+        assert!(
+            t.flush(Duration::from_secs(20)),
+            "{what}: {:?}",
+            t.status().dispatch
+        );
+        let d = t.status().dispatch.unwrap().destinations[0].clone();
+        assert!(t.shutdown(Duration::from_secs(5)).dispatcher_finished);
+        assert!(d.uploads_ok >= 1 && d.uploads_failed == 0, "{what}: {d:?}");
+        d
+    };
+    let confirmed_at = || {
+        RetentionCheck::read(dir.path(), "s3")
+            .expect("retention-s3.json")
+            .confirmed_at
+    };
+
+    let d = session("first start");
+    assert_eq!(
+        rule_days(s3, &bucket),
+        Some(30),
+        "applied at the first start"
+    );
+    assert_eq!(d.attempts, d.uploads_ok + 1, "one retention call: {d:?}");
+    let first = confirmed_at();
+    assert_eq!(first, clock.now());
+
+    // The rule is changed behind the app's back: only a check would put it back.
+    let (dest, opts) = store_of(s3, &bucket);
+    run_async(move || async move {
+        let store = DiagnosticsStore::open(&dest, &opts).await.unwrap();
+        store.lifecycle_apply(7).await.unwrap();
+    });
+    let mut attempts = vec![d.attempts];
+    for (hours, what) in [(1, "an hour later"), (22, "23 hours later")] {
+        clock.advance(Duration::from_secs(hours * 3600));
+        let d = session(what);
+        assert_eq!(
+            rule_days(s3, &bucket),
+            Some(7),
+            "{what}: no retention call within a day"
+        );
+        assert_eq!(d.attempts, d.uploads_ok, "{what}: uploads only: {d:?}");
+        assert_eq!(confirmed_at(), first, "{what}");
+        attempts.push(d.attempts);
+    }
+
+    clock.advance(Duration::from_secs(2 * 3600));
+    let d = session("25 hours later");
+    assert_eq!(
+        rule_days(s3, &bucket),
+        Some(30),
+        "checked again after 24 h, and repaired"
+    );
+    assert_eq!(d.attempts, d.uploads_ok + 1, "one retention call: {d:?}");
+    assert_eq!(confirmed_at(), clock.now());
+    attempts.push(d.attempts);
+    println!(
+        "DRILL retention once a day: 4 starts at 0 h, 1 h, 23 h, 25 h; rule in the bucket 30 → (set to 7 by hand) 7 → 7 → 30; attempts per start (uploads + retention calls) {attempts:?}"
+    );
 }

@@ -194,9 +194,10 @@ struct Seen {
     flush_short: Duration,
 }
 
-/// The common drill: two failed uploads of two attempts each (counted at the server
-/// when there is one), failure visible in recorder and status, bounded flush and
-/// shutdown, the app loop unharmed.
+/// The common drill: the retention call at start fails (one attempt, counted by the
+/// breaker like an upload's), then two failed uploads of two attempts each (counted at
+/// the server when there is one), failure visible in recorder and status, bounded flush
+/// and shutdown, the app loop unharmed.
 fn drill(fault: Fault, expect_in_error: &[&str]) -> Seen {
     let owned = match &fault {
         Fault::Server(mode) => Some(FaultServer::start(*mode)),
@@ -226,8 +227,8 @@ fn drill(fault: Fault, expect_in_error: &[&str]) -> Seen {
     let d = dest(&t);
     assert_eq!((d.uploads_failed, d.uploads_ok), (1, 0), "{name}: {d:?}");
     assert_eq!(
-        d.attempts, 2,
-        "{name}: two attempts per failed upload: {d:?}"
+        d.attempts, 3,
+        "{name}: the retention call, then two attempts per failed upload: {d:?}"
     );
     if let Some(p) = puts() {
         assert_eq!(
@@ -252,7 +253,7 @@ fn drill(fault: Fault, expect_in_error: &[&str]) -> Seen {
         "{name}: a round against this fault fits in {ROUND:?}"
     );
     let d = dest(&t);
-    assert_eq!((d.uploads_failed, d.attempts), (2, 4), "{name}: {d:?}");
+    assert_eq!((d.uploads_failed, d.attempts), (2, 5), "{name}: {d:?}");
     if let Some(p) = puts() {
         assert_eq!(
             p, 4,
@@ -290,8 +291,8 @@ fn drill(fault: Fault, expect_in_error: &[&str]) -> Seen {
     let b = d.breaker.clone().unwrap();
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
-        ("closed", 4),
-        "{name}: {b:?}"
+        ("closed", 5),
+        "{name}: the retention call and 4 upload attempts: {b:?}"
     );
     assert_eq!(tombstones(&t), 0, "{name}: a failed upload is not a crash");
 
@@ -438,9 +439,13 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
     assert_eq!(
         dest(&t).breaker.unwrap().state,
         "closed",
-        "4 failures: still closed"
+        "5 failures (the retention call at start, 4 PutObject): still closed"
     );
-    assert_eq!(round(&t, &server), 2, "upload 3");
+    assert_eq!(
+        round(&t, &server),
+        1,
+        "upload 3: the 6th failed attempt opens the breaker, no retry"
+    );
     let b = dest(&t).breaker.unwrap();
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
@@ -536,7 +541,7 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
     let report = t.shutdown(SHUTDOWN);
     assert!(report.took <= SHUTDOWN + MARGIN, "{report:?}");
     println!(
-        "DRILL breaker: 3 uploads × 2 = 6 PutObject, then 0 requests for 6 h (incl. a restart), 1 failed probe, 1 successful probe, then normal uploads; requests at server {}",
+        "DRILL breaker: retention call + 5 PutObject = 6 failed attempts, then 0 requests for 6 h (incl. a restart), 1 failed probe, 1 successful probe, then normal uploads; requests at server {}",
         server.attempts()
     );
 }

@@ -16,6 +16,7 @@ use crate::settings::Settings;
 use crate::sink::community::CommunityClient;
 use crate::sink::DiagnosticsSink;
 use crate::worker::community::{CommunityShared, CommunityWorker};
+use crate::worker::retention::RetentionCheck;
 use crate::worker::s3::S3Worker;
 use crate::worker::{Control, DestinationStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +114,7 @@ impl Dispatcher {
             .clone()
             .unwrap_or_else(|| Arc::new(crate::breaker::SystemClock));
         let status_clock = clock.clone();
+        let retention_clock = clock.clone();
         let mut statuses = Vec::new();
         let mut s3_parts = None;
         if settings.enable_s3_diagnostics {
@@ -208,7 +210,12 @@ impl Dispatcher {
                                             settings.attempt_timeout_secs,
                                         ),
                                         limits: batch::BatchLimits::default(),
-                                        retention_days: Some(settings.retention_days),
+                                        retention: Some(RetentionCheck::new(
+                                            &settings.data_dir,
+                                            "s3",
+                                            settings.retention_days,
+                                            retention_clock,
+                                        )),
                                         status,
                                     };
                                     tasks.push(supervise(

@@ -8,6 +8,7 @@
 
 pub mod community;
 pub mod policy;
+pub mod retention;
 pub(crate) mod s3;
 
 use crate::breaker::BreakerSnapshot;

@@ -92,6 +92,41 @@ where
     }
 }
 
+/// What became of a single call that is not an upload (the retention rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call<T> {
+    /// It succeeded with this output.
+    Done(T),
+    /// It failed (counted by the breaker) with this error.
+    Failed(String),
+    /// The breaker is not closed: no attempt was made.
+    Skipped,
+}
+
+/// One attempt of a call with `make`, no retry, made only while the breaker is closed:
+/// it counts for the breaker like an upload attempt, but is never the probe after a
+/// backoff (whether the destination is back is for an upload to find out: a call that
+/// fails for its own reasons must not keep the breaker open).
+pub async fn call<T, F, Fut>(
+    breaker: &mut CircuitBreaker,
+    timeout: Duration,
+    what: &str,
+    make: F,
+) -> Call<T>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, SinkError>>,
+{
+    let permit = breaker.permit();
+    if permit != Permit::Closed {
+        return Call::Skipped;
+    }
+    match attempt_once(breaker, permit, timeout, what, make).await {
+        Ok(output) => Call::Done(output),
+        Err(error) => Call::Failed(error),
+    }
+}
+
 /// One attempt under `permit`: marked in flight, made inside the failure boundary
 /// ([`guarded`]: a transport that panics, building its future or polling it, has made a
 /// failed attempt; the panic stops here), and settled in the breaker. The error text on
@@ -327,5 +362,51 @@ mod tests {
         });
         assert!(on_disk(dir.path()).in_flight.is_none());
         assert_eq!(b.take_cut_offs(), 0, "failures are not cut-offs");
+    }
+
+    #[test]
+    fn a_call_counts_like_an_upload_attempt_but_is_never_the_probe() {
+        let clock = Arc::new(ManualClock::new());
+        let mut b = CircuitBreaker::in_memory("t", Duration::from_secs(60), clock.clone());
+        let mut calls = 0;
+        rt().block_on(async {
+            for n in 1..=6 {
+                let c = call(&mut b, Duration::from_secs(1), "retention call", || {
+                    calls += 1;
+                    failing()
+                })
+                .await;
+                assert!(matches!(c, Call::Failed(_)), "{c:?}");
+                assert_eq!(b.snapshot().consecutive_failures, n);
+            }
+            assert!(
+                matches!(b.permit(), Permit::Denied { .. }),
+                "6 failed calls open it"
+            );
+            let c = call(&mut b, Duration::from_secs(1), "retention call", || {
+                calls += 1;
+                async { Ok::<_, SinkError>(()) }
+            })
+            .await;
+            assert_eq!(c, Call::Skipped, "open");
+            clock.advance(Duration::from_secs(60));
+            assert_eq!(b.permit(), Permit::Probe);
+            let c = call(&mut b, Duration::from_secs(1), "retention call", || {
+                calls += 1;
+                async { Ok::<_, SinkError>(()) }
+            })
+            .await;
+            assert_eq!(c, Call::Skipped, "the probe is left to an upload");
+            assert_eq!(b.permit(), Permit::Probe);
+            let d = deliver(&mut b, Duration::from_secs(1), || async { Ok(()) }).await;
+            assert_eq!(d, Delivery::Delivered { attempts: 1 });
+            let c = call(&mut b, Duration::from_secs(1), "retention call", || {
+                calls += 1;
+                async { Ok::<_, SinkError>(7) }
+            })
+            .await;
+            assert_eq!(c, Call::Done(7), "closed again");
+        });
+        assert_eq!(calls, 7);
     }
 }

@@ -3,11 +3,15 @@
 //! Each upload goes through the policy (one retry, breaker, timeout, panics caught); a
 //! failed upload is written into the recorder and its payload discarded.
 //!
+//! At start, the bucket's retention rule is checked when it is due (at most once a day,
+//! see [`super::retention`]) and the breaker is closed; that call counts for the breaker
+//! like an upload attempt.
 //! An attempt cut off by shutdown counts for the breaker (see [`super::policy`]) and in
 //! the status's attempts; its batch is not discarded (the cursor stays), so the next
 //! start ships it.
 
-use super::policy::{deliver, guarded, Delivery, Guarded};
+use super::policy::{call, deliver, Call, Delivery};
+use super::retention::RetentionCheck;
 use super::{Control, DestinationStatus};
 use crate::breaker::CircuitBreaker;
 use crate::dispatch::batch::{next_batch, BatchLimits, Cursor};
@@ -29,7 +33,8 @@ pub(crate) struct S3Worker {
     pub cursor: Cursor,
     pub attempt_timeout: Duration,
     pub limits: BatchLimits,
-    pub retention_days: Option<u32>,
+    /// The once-a-day retention rule check (`None`: not managed).
+    pub retention: Option<RetentionCheck>,
     pub status: Arc<Mutex<DestinationStatus>>,
 }
 
@@ -44,18 +49,16 @@ impl S3Worker {
     /// Runs until stopped: a round per wake-up.
     pub async fn run(mut self, ctl: Arc<Control>, index: usize) {
         self.update(|s| s.target = self.sink.describe());
-        if let Some(days) = self.retention_days {
-            // Cancellable like a round: a hung retention call must not hold shutdown
-            // (and the ring file) for a whole attempt timeout.
-            tokio::select! {
-                biased;
-                _ = ctl.stopped() => {
-                    self.count_cut_offs();
-                    ctl.retire(index);
-                    return;
-                }
-                _ = self.ensure_retention(days) => {}
+        // Cancellable like a round: a hung retention call must not hold shutdown (and
+        // the ring file) for a whole attempt timeout. Cut off, it is a failed attempt.
+        tokio::select! {
+            biased;
+            _ = ctl.stopped() => {
+                self.count_cut_offs();
+                ctl.retire(index);
+                return;
             }
+            _ = self.ensure_retention() => {}
         }
         loop {
             let gen = ctl.flush_generation();
@@ -83,28 +86,42 @@ impl S3Worker {
         self.update(|s| s.record_cut_offs(cut));
     }
 
-    /// Best effort, once: the bucket's retention rule. Not an upload, so it neither
-    /// counts for nor waits on the breaker — but it is skipped while the breaker is open.
-    async fn ensure_retention(&mut self, days: u32) {
-        if !matches!(self.breaker.permit(), crate::breaker::Permit::Closed) {
+    /// Best effort, at start: the bucket's retention rule, unless it was confirmed less
+    /// than a day ago. One attempt, no retry, only while the breaker is closed; it counts
+    /// for the breaker like an upload attempt.
+    async fn ensure_retention(&mut self) {
+        let Some(check) = &self.retention else {
+            return;
+        };
+        let destination = self.sink.describe();
+        if !check.due(&destination) {
             return;
         }
+        let days = check.days();
         // Inside the same failure boundary as uploads: a panicking sink (building the
         // future or polling it) must not kill the worker task.
         let sink = self.sink.clone();
-        let res = guarded(self.attempt_timeout, || sink.ensure_retention(days)).await;
+        let res = call(
+            &mut self.breaker,
+            self.attempt_timeout,
+            "retention call",
+            || sink.ensure_retention(days),
+        )
+        .await;
         let (level, msg) = match res {
-            Guarded::Done(Ok(done)) => (Level::Info, done),
-            Guarded::Done(Err(e)) => (Level::Warn, format!("retention rule not applied: {e}")),
-            Guarded::Panicked(message) => (
-                Level::Warn,
-                format!("retention rule not applied: panicked: {message}"),
-            ),
-            Guarded::TimedOut => (
-                Level::Warn,
-                "retention rule not applied: timed out".to_owned(),
-            ),
+            Call::Skipped => return,
+            Call::Done(done) => {
+                check.confirmed(&destination);
+                (Level::Info, done)
+            }
+            Call::Failed(e) => (Level::Warn, format!("retention rule not applied: {e}")),
         };
+        self.update(|s| {
+            s.attempts += 1;
+            if level == Level::Warn {
+                s.last_error = Some(msg.clone());
+            }
+        });
         self.recorder.log(
             level,
             TARGET,
