@@ -4,7 +4,8 @@
 //! between closed and another backoff.
 //!
 //! State is persisted in the data dir so that restarting the app does not reset it; a
-//! damaged state file reads as closed. The clock is injectable so tests cover hours in
+//! damaged or unreadable state file (read like every state file: a regular file only,
+//! bounded, never blocking) reads as closed. The clock is injectable so tests cover hours in
 //! milliseconds. Pure policy: no I/O but the state file, no network.
 //!
 //! An attempt is marked *in flight* in the state file before its request goes out
@@ -236,7 +237,7 @@ impl CircuitBreaker {
         clock: Arc<dyn Clock>,
     ) -> (Self, Option<String>) {
         let path = Self::state_path(data_dir, name);
-        let (state, problem) = match std::fs::read_to_string(&path) {
+        let (state, problem) = match crate::state_file::read_to_string(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BreakerState::default(), None),
             Err(e) => (
                 BreakerState::default(),
@@ -281,7 +282,7 @@ impl CircuitBreaker {
 
     /// Reads a persisted breaker without owning it (for `locus-diag status`).
     pub fn read_snapshot(data_dir: &Path, name: &str) -> Option<BreakerSnapshot> {
-        let text = std::fs::read_to_string(Self::state_path(data_dir, name)).ok()?;
+        let text = crate::state_file::read_to_string(&Self::state_path(data_dir, name)).ok()?;
         let state: BreakerState = serde_json::from_str(&text).ok()?;
         let b = CircuitBreaker {
             name: name.to_owned(),
@@ -581,5 +582,29 @@ mod tests {
             }
             println!("{until}: {:?}", b.snapshot());
         }
+    }
+
+    #[test]
+    fn a_fifo_as_the_state_file_reads_closed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = CircuitBreaker::state_path(dir.path(), "s3");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let data_dir = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+            let (b, problem) = CircuitBreaker::load(&data_dir, "s3", SIX_HOURS, clock);
+            let snapshot = CircuitBreaker::read_snapshot(&data_dir, "s3");
+            let _ = tx.send((b.permit(), problem, snapshot));
+        });
+        // (A blocking open of the FIFO would never return: the answer would not come.)
+        let (permit, problem, snapshot) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("load and read_snapshot returned");
+        assert_eq!(permit, Permit::Closed);
+        assert!(problem.unwrap().contains("not a regular file"));
+        assert!(snapshot.is_none());
     }
 }

@@ -111,10 +111,11 @@ struct CursorFile {
 }
 
 impl Cursor {
-    /// Loads the cursor of `name` from `data_dir` (0 when missing or damaged).
+    /// Loads the cursor of `name` from `data_dir` (0 when missing, damaged or not a
+    /// regular file; never blocks).
     pub fn load(data_dir: &Path, name: &str) -> Cursor {
         let path = data_dir.join(format!("cursor-{name}.json"));
-        let last = std::fs::read_to_string(&path)
+        let last = crate::state_file::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str::<CursorFile>(&t).ok())
             .map_or(0, |c| c.last_shipped_seq);

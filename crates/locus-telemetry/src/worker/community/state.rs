@@ -74,7 +74,7 @@ impl CommunityState {
     /// Loads the state; missing or damaged reads as empty (and says so).
     pub fn load(data_dir: &Path) -> (CommunityState, Option<String>) {
         let path = state_path(data_dir);
-        match std::fs::read_to_string(&path) {
+        match crate::state_file::read_to_string(&path) {
             Err(_) => (CommunityState::default(), None),
             Ok(text) => match serde_json::from_str(&text) {
                 Ok(s) => (s, None),
