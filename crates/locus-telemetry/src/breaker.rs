@@ -33,6 +33,7 @@
 //! assert_eq!(b.permit(), Permit::Probe);
 //! ```
 
+use crate::data_dir::{DataDir, StateFile};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -197,6 +198,22 @@ pub struct BreakerSnapshot {
     pub last_error: Option<String>,
 }
 
+impl BreakerSnapshot {
+    /// The snapshot of a persisted breaker state (as `locus-diag status` shows it), read
+    /// at the system clock's now.
+    pub fn of(name: &str, state: &BreakerState) -> BreakerSnapshot {
+        CircuitBreaker {
+            name: name.to_owned(),
+            path: None,
+            state: state.clone(),
+            backoff: Duration::ZERO,
+            clock: Arc::new(SystemClock),
+            cut_offs: 0,
+        }
+        .snapshot()
+    }
+}
+
 /// One destination's breaker.
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -224,7 +241,7 @@ impl CircuitBreaker {
 
     /// The state file of destination `name` in `data_dir`.
     pub fn state_path(data_dir: &Path, name: &str) -> PathBuf {
-        data_dir.join(format!("breaker-{name}.json"))
+        DataDir::new(data_dir).path(StateFile::Breaker(name))
     }
 
     /// Loads the persisted breaker; a missing file is closed, a damaged one is closed
@@ -236,26 +253,14 @@ impl CircuitBreaker {
         backoff: Duration,
         clock: Arc<dyn Clock>,
     ) -> (Self, Option<String>) {
-        let path = Self::state_path(data_dir, name);
-        let (state, problem) = match crate::state_file::read_to_string(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (BreakerState::default(), None),
+        let data = DataDir::new(data_dir);
+        let path = data.path(StateFile::Breaker(name));
+        let (state, problem) = match data.breaker(name) {
+            Ok(state) => (state.unwrap_or_default(), None),
             Err(e) => (
                 BreakerState::default(),
-                Some(format!(
-                    "cannot read {}: {e}; breaker starts closed",
-                    path.display()
-                )),
+                Some(format!("{e}; breaker starts closed")),
             ),
-            Ok(text) => match serde_json::from_str(&text) {
-                Ok(s) => (s, None),
-                Err(e) => (
-                    BreakerState::default(),
-                    Some(format!(
-                        "{} is damaged ({e}); breaker starts closed",
-                        path.display()
-                    )),
-                ),
-            },
         };
         let mut b = CircuitBreaker {
             name: name.to_owned(),
@@ -282,17 +287,8 @@ impl CircuitBreaker {
 
     /// Reads a persisted breaker without owning it (for `locus-diag status`).
     pub fn read_snapshot(data_dir: &Path, name: &str) -> Option<BreakerSnapshot> {
-        let text = crate::state_file::read_to_string(&Self::state_path(data_dir, name)).ok()?;
-        let state: BreakerState = serde_json::from_str(&text).ok()?;
-        let b = CircuitBreaker {
-            name: name.to_owned(),
-            path: None,
-            state,
-            backoff: Duration::ZERO,
-            clock: Arc::new(SystemClock),
-            cut_offs: 0,
-        };
-        Some(b.snapshot())
+        let state = DataDir::new(data_dir).breaker(name).ok()??;
+        Some(BreakerSnapshot::of(name, &state))
     }
 
     /// A backoff persisted while the clock was far ahead (or written by hand) never

@@ -51,6 +51,7 @@
 mod background;
 pub mod breaker;
 pub mod crash;
+pub mod data_dir;
 pub mod dispatch;
 mod layer;
 pub mod metrics;

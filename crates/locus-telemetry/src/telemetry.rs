@@ -4,13 +4,14 @@
 //! `status()` and a bounded `shutdown(deadline)`.
 
 use crate::crash::{self, session, session::PreviousSession, session::Session};
+use crate::data_dir::{DataDir, StateFile};
 use crate::dispatch::Overrides;
 use crate::record::{Level, MetricKind, Record};
 use crate::recorder::{Backend, FieldValue, FlightRecorder, RecorderStatus};
-use crate::settings::{valid_device_id, Settings};
+use crate::settings::Settings;
 use crate::worker::community::CommunityShared;
 use crate::TelemetryLayer;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,7 +108,7 @@ impl Telemetry {
         match std::panic::catch_unwind(start) {
             Ok(t) => t,
             Err(_) => {
-                session::settle_failed_start(&fallback.data_dir);
+                session::settle_failed_start(&DataDir::new(&fallback.data_dir));
                 Self::degraded(
                     fallback,
                     "telemetry failed to start (internal panic)".into(),
@@ -150,7 +151,8 @@ impl Telemetry {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             problems.push(format!("cannot create data dir {}: {e}", dir.display()));
         }
-        let recorder = FlightRecorder::open(&dir.join("recorder.ring"), settings.ring_bytes);
+        let data = DataDir::new(&dir);
+        let recorder = FlightRecorder::open(&data.ring_path(), settings.ring_bytes);
         if recorder.status().owned_elsewhere {
             return Self::second_instance(settings, recorder, problems);
         }
@@ -162,10 +164,10 @@ impl Telemetry {
         let device_id = settings
             .device_id
             .clone()
-            .unwrap_or_else(|| load_or_create_device_id(&dir, &mut problems));
-        let previous = session::previous(&dir, &recorder.snapshot().records);
+            .unwrap_or_else(|| load_or_create_device_id(&data, &mut problems));
+        let previous = session::previous(&data, &recorder.snapshot().records);
         crash::install(&recorder, &settings.app_version);
-        let (session, problem) = Session::begin(&dir, &recorder, &settings.app_version);
+        let (session, problem) = Session::begin(&data, &recorder, &settings.app_version);
         problems.extend(problem);
         let community =
             CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
@@ -208,10 +210,10 @@ impl Telemetry {
             dir.display()
         ));
         let device_id = settings.device_id.clone().unwrap_or_else(|| {
-            crate::state_file::read_to_string(&dir.join("device_id"))
+            DataDir::new(dir)
+                .device_id()
                 .ok()
-                .map(|t| t.trim().to_owned())
-                .filter(|id| valid_device_id(id))
+                .flatten()
                 .unwrap_or_else(|| "unknown".into())
         });
         crash::install(&recorder, &settings.app_version);
@@ -385,23 +387,17 @@ impl Telemetry {
     }
 }
 
-fn load_or_create_device_id(dir: &Path, problems: &mut Vec<String>) -> String {
-    let path: PathBuf = dir.join("device_id");
-    if let Ok(text) = crate::state_file::read_to_string(&path) {
-        let id = text.trim();
-        if valid_device_id(id) {
-            return id.to_owned();
-        }
-        problems.push(format!(
-            "{} holds an invalid device id; generated a new one",
-            path.display()
-        ));
+fn load_or_create_device_id(data: &DataDir, problems: &mut Vec<String>) -> String {
+    match data.device_id() {
+        Ok(Some(id)) => return id,
+        Ok(None) => {}
+        Err(e) => problems.push(format!("{e}; generated a new device id")),
     }
     let id = session::random_hex(8);
-    if let Err(e) = crate::state_file::replace(&path, format!("{id}\n").as_bytes()) {
+    if let Err(e) = data.write_device_id(&id) {
         problems.push(format!(
             "cannot keep device id in {}: {e} (using {id} for this run)",
-            path.display()
+            data.path(StateFile::DeviceId).display()
         ));
     }
     id

@@ -3,6 +3,7 @@
 //! keeps polling and prints new records as they are committed.
 
 use anyhow::Context;
+use locus_telemetry::data_dir::DataDir;
 use locus_telemetry::recorder::read_ring_file;
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,7 +31,7 @@ pub struct Args {
 
 /// Runs `locus-diag buffer`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let path = args.data_dir.join("recorder.ring");
+    let path = DataDir::new(&args.data_dir).ring_path();
     let snap = read_ring_file(&path)
         .with_context(|| format!("no flight recorder to show in {}", args.data_dir.display()))?;
     let mut out = std::io::stdout().lock();

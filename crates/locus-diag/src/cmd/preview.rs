@@ -3,7 +3,7 @@
 //! would share before deciding. Read-only: it never disturbs a running app.
 
 use anyhow::Context;
-use locus_telemetry::recorder::read_ring_file;
+use locus_telemetry::data_dir::DataDir;
 use locus_telemetry::worker::community::CommunityShared;
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,16 +40,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             settings.community_metrics.clone()
         }
     });
-    let snap = read_ring_file(&dir.join("recorder.ring"))
+    let data = DataDir::new(dir);
+    let snap = data
+        .read_ring()
         .with_context(|| format!("no flight recorder in {}", dir.display()))?;
-    let device_id = std::fs::read_to_string(dir.join("device_id"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
-    let app_version = std::fs::read_to_string(dir.join("session.json"))
+    let device_id = data
+        .device_id()
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["app_version"].as_str().map(str::to_owned))
-        .unwrap_or(settings.app_version.clone());
+        .flatten()
+        .unwrap_or_else(|| "unknown".into());
+    let app_version = data
+        .session_marker()
+        .ok()
+        .flatten()
+        .map_or(settings.app_version.clone(), |m| m.app_version);
     let mut problems = Vec::new();
     let shared = CommunityShared::load(dir, false, &mut problems);
     for p in problems {

@@ -3,11 +3,11 @@
 //! previous session crashed (a tombstone follows its start record in the ring) or ended
 //! abnormally (killed, aborted, power cut) without one.
 
+use crate::data_dir::{DataDir, StateFile};
 use crate::record::{Body, Record, SessionEvent};
 use crate::recorder::FlightRecorder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
 /// How the previous session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,45 +64,43 @@ impl PreviousSession {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Marker {
-    session_id: String,
-    start_seq: u64,
-    pid: u32,
-    app_version: String,
-    started_at: DateTime<Utc>,
-    clean_exit: bool,
+/// The session marker, `session.json` in the data dir (read it through
+/// [`DataDir::session_marker`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMarker {
+    /// The session's id (also in its ring records).
+    pub session_id: String,
+    /// The sequence number of its start record.
+    pub start_seq: u64,
+    /// The process that ran it.
+    pub pid: u32,
+    /// The app version it ran.
+    pub app_version: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Whether it shut down cleanly.
+    pub clean_exit: bool,
     /// Crashes (caught panics in worker threads) seen before a clean exit.
     #[serde(default)]
-    crashes: u64,
+    pub crashes: u64,
 }
 
 /// The running session.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub id: String,
-    path: PathBuf,
-    marker: Option<Marker>,
+    data: DataDir,
+    marker: Option<SessionMarker>,
 }
 
-fn marker_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("session.json")
-}
-
-/// Reads how the previous session in `data_dir` ended, using the recorded ring.
-pub fn previous(data_dir: &Path, records: &[Record]) -> PreviousSession {
-    let text = match crate::state_file::read_to_string(&marker_path(data_dir)) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return PreviousSession::only(Outcome::FirstStart)
-        }
-        // There is a marker, but not one we can read (a directory, a FIFO, unreadable):
-        // a session did not finish cleanly here.
+/// Reads how the previous session in `data` ended, using the recorded ring.
+pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
+    let marker = match data.session_marker() {
+        Ok(Some(m)) => m,
+        Ok(None) => return PreviousSession::only(Outcome::FirstStart),
+        // There is a marker, but not one we can read (a directory, a FIFO, damaged): a
+        // session did not finish cleanly here.
         Err(_) => return PreviousSession::only(Outcome::Abnormal),
-    };
-    let Ok(marker) = serde_json::from_str::<Marker>(&text) else {
-        // A marker we cannot read was written by a session that did not finish cleanly.
-        return PreviousSession::only(Outcome::Abnormal);
     };
     let tombstone = records
         .iter()
@@ -150,22 +148,17 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn write_marker(path: &Path, marker: &Marker) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(marker).map_err(std::io::Error::other)?;
-    crate::state_file::replace(path, &json)
-}
-
 impl Session {
     /// Records the start of a session and marks it running. A marker that cannot be
     /// written (read-only data dir) is reported, not fatal.
     pub fn begin(
-        data_dir: &Path,
+        data: &DataDir,
         recorder: &FlightRecorder,
         app_version: &str,
     ) -> (Session, Option<String>) {
         let id = random_hex(8);
         let start_seq = recorder.session(SessionEvent::Start, &id, app_version);
-        let marker = Marker {
+        let marker = SessionMarker {
             session_id: id.clone(),
             start_seq,
             pid: std::process::id(),
@@ -174,14 +167,17 @@ impl Session {
             clean_exit: false,
             crashes: 0,
         };
-        let path = marker_path(data_dir);
-        let problem = write_marker(&path, &marker)
+        let problem = data
+            .write_json(StateFile::SessionMarker, &marker)
             .err()
-            .map(|e| format!("cannot write session marker {}: {e}", path.display()));
+            .map(|e| {
+                let path = data.path(StateFile::SessionMarker);
+                format!("cannot write session marker {}: {e}", path.display())
+            });
         (
             Session {
                 id,
-                path,
+                data: data.clone(),
                 marker: Some(marker),
             },
             problem,
@@ -195,14 +191,14 @@ impl Session {
             recorder.session(SessionEvent::CleanExit, &self.id, &marker.app_version);
             marker.clean_exit = true;
             marker.crashes = super::crashes_seen();
-            if let Err(e) = write_marker(&self.path, &marker) {
+            if let Err(e) = self.data.write_json(StateFile::SessionMarker, &marker) {
                 recorder.log(
                     crate::record::Level::Warn,
                     "locus_telemetry::session",
                     &format!(
                         "cannot mark the session exited in {}: {e} (the clean-exit record \
                          in the ring stands for it)",
-                        self.path.display()
+                        self.data.path(StateFile::SessionMarker).display()
                     ),
                     &[],
                 );
@@ -214,16 +210,12 @@ impl Session {
 /// After telemetry's own start failed in this process (a degraded start), ends the
 /// session it may have begun as exited: a start that telemetry could not complete is not
 /// a crash of the app, and must not read as one next time.
-pub(crate) fn settle_failed_start(data_dir: &Path) {
-    let path = marker_path(data_dir);
-    let Ok(text) = crate::state_file::read_to_string(&path) else {
-        return;
-    };
-    let Ok(mut marker) = serde_json::from_str::<Marker>(&text) else {
+pub(crate) fn settle_failed_start(data: &DataDir) {
+    let Ok(Some(mut marker)) = data.session_marker() else {
         return;
     };
     if marker.pid == std::process::id() && !marker.clean_exit {
         marker.clean_exit = true;
-        let _ = write_marker(&path, &marker);
+        let _ = data.write_json(StateFile::SessionMarker, &marker);
     }
 }

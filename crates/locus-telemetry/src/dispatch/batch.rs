@@ -6,6 +6,7 @@
 //! a gap followed by very fresh records may be a write still in flight on another
 //! thread: such a batch stops before the gap and the rest waits for the next round.
 
+use crate::data_dir::{DataDir, StateFile};
 use crate::record::Record;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -105,21 +106,28 @@ pub struct Cursor {
     last: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct CursorFile {
-    last_shipped_seq: u64,
+/// The persisted cursor, `cursor-<destination>.json` in the data dir (read it through
+/// [`crate::data_dir::DataDir::cursor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorState {
+    /// The last sequence number shipped to the destination.
+    pub last_shipped_seq: u64,
 }
 
 impl Cursor {
     /// Loads the cursor of `name` from `data_dir` (0 when missing, damaged or not a
     /// regular file; never blocks).
     pub fn load(data_dir: &Path, name: &str) -> Cursor {
-        let path = data_dir.join(format!("cursor-{name}.json"));
-        let last = crate::state_file::read_to_string(&path)
+        let data = DataDir::new(data_dir);
+        let last = data
+            .cursor(name)
             .ok()
-            .and_then(|t| serde_json::from_str::<CursorFile>(&t).ok())
+            .flatten()
             .map_or(0, |c| c.last_shipped_seq);
-        Cursor { path, last }
+        Cursor {
+            path: data.path(StateFile::Cursor(name)),
+            last,
+        }
     }
 
     /// The last shipped sequence number.
@@ -130,7 +138,7 @@ impl Cursor {
     /// Moves the cursor and persists it (best effort: a read-only dir keeps it in memory).
     pub fn advance(&mut self, to: u64) {
         self.last = to;
-        if let Ok(json) = serde_json::to_vec(&CursorFile {
+        if let Ok(json) = serde_json::to_vec(&CursorState {
             last_shipped_seq: to,
         }) {
             let _ = crate::state_file::replace(&self.path, &json);

@@ -28,7 +28,7 @@ impl std::fmt::Debug for Salt {
 }
 
 fn salt_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("community-salt")
+    crate::data_dir::DataDir::new(data_dir).path(crate::data_dir::StateFile::Salt)
 }
 
 impl Salt {

@@ -34,6 +34,7 @@
 //! ```
 
 use crate::breaker::Clock;
+use crate::data_dir::{DataDir, StateFile};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -75,13 +76,12 @@ impl RetentionCheck {
 
     /// The state file of destination `name` in `data_dir`.
     pub fn state_path(data_dir: &Path, name: &str) -> PathBuf {
-        data_dir.join(format!("retention-{name}.json"))
+        DataDir::new(data_dir).path(StateFile::Retention(name))
     }
 
     /// The persisted confirmation of destination `name`, if there is a readable one.
     pub fn read(data_dir: &Path, name: &str) -> Option<RetentionState> {
-        let text = crate::state_file::read_to_string(&Self::state_path(data_dir, name)).ok()?;
-        serde_json::from_str(&text).ok()
+        DataDir::new(data_dir).retention(name).ok()?
     }
 
     /// The retention the rule is to have.

@@ -4,6 +4,7 @@
 //! deletion request still to deliver. While opted out it keeps nothing but the choice
 //! and a pending deletion.
 
+use crate::data_dir::{DataDir, StateError, StateFile};
 use crate::record::{Body, CrashKind, MetricKind, Record};
 use chrono::{DateTime, Utc};
 use locus_report::limits;
@@ -67,33 +68,25 @@ pub struct CommunityState {
 
 /// Path of the state file.
 pub fn state_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("community.json")
+    DataDir::new(data_dir).path(StateFile::Community)
 }
 
 impl CommunityState {
-    /// Loads the state; missing or damaged reads as empty (and says so).
+    /// Loads the state; missing or unreadable reads as empty, damaged too (and says so).
     pub fn load(data_dir: &Path) -> (CommunityState, Option<String>) {
-        let path = state_path(data_dir);
-        match crate::state_file::read_to_string(&path) {
-            Err(_) => (CommunityState::default(), None),
-            Ok(text) => match serde_json::from_str(&text) {
-                Ok(s) => (s, None),
-                Err(e) => (
-                    CommunityState::default(),
-                    Some(format!(
-                        "{} is damaged ({e}); community state starts empty",
-                        path.display()
-                    )),
-                ),
-            },
+        match DataDir::new(data_dir).community() {
+            Ok(state) => (state.unwrap_or_default(), None),
+            Err(e @ StateError::Damaged { .. }) => (
+                CommunityState::default(),
+                Some(format!("{e}; community state starts empty")),
+            ),
+            Err(StateError::Unreadable { .. }) => (CommunityState::default(), None),
         }
     }
 
     /// Saves atomically; a read-only dir keeps it in memory.
     pub fn save(&self, data_dir: &Path) {
-        if let Ok(json) = serde_json::to_vec_pretty(self) {
-            let _ = crate::state_file::replace(&state_path(data_dir), &json);
-        }
+        let _ = DataDir::new(data_dir).write_json(StateFile::Community, self);
     }
 
     /// Drops every aggregate (opt-out, or after a report left or was discarded).
