@@ -60,23 +60,21 @@ fn log_fixes(t: &Telemetry, n: u64, tag: &str) -> u64 {
     last
 }
 
-/// Lets a burst of records age past the batcher's fresh-gap hold (250 ms). A burst that
-/// wraps the ring leaves a gap right after the upload cursor; while the oldest record is
-/// younger than 250 ms, a round treats that gap as writes in flight, ships nothing, and
-/// `flush` still returns true (reported as a library gap in `dispatch::batch`).
+/// Lets a burst of records age past the batcher's fresh-gap hold (250 ms): a gap next
+/// to records younger than that is taken for writes in flight.
 fn settle() {
     std::thread::sleep(Duration::from_millis(300));
 }
 
-/// Flushes once and asserts that the round shipped a batch.
+/// Flushes once and asserts that everything logged so far has been shipped (by this
+/// round or by one the dispatcher ran on its own before it).
 fn flush_ships(t: &Telemetry, what: &str) {
-    let before = uploads_ok(t);
+    let logged = t.recorder().next_seq() - 1;
     assert!(t.flush(ROUND), "{what}: flush did not finish");
-    let after = uploads_ok(t);
+    let d = t.status().dispatch.unwrap().destinations[0].clone();
     assert!(
-        after > before,
-        "{what}: the round shipped nothing: {:?}",
-        t.status().dispatch
+        d.uploads_ok >= 1 && d.shipped_through >= logged,
+        "{what}: not shipped through #{logged}: {d:?}"
     );
 }
 
@@ -236,6 +234,7 @@ fn damaged_ring_file() {
     assert!(s.salvaged > 0, "readable records salvaged: {s:?}");
     assert!(messages(&t, 100_000).iter().any(|m| m == "before damage"));
     log_fixes(&t, 100, "after damage");
+    settle();
     flush_ships(&t, "after a damaged ring");
     shutdown_in_time(&t, "run 3");
     println!(
