@@ -43,6 +43,8 @@ pub(crate) struct Ring {
     base: *const AtomicU64,
     slots: usize,
     n_chunks: u64,
+    /// See [`layout::lease_span`].
+    lease_span: u64,
     /// Chunks consumed beyond one per record: multi-chunk records and the chunks they
     /// skip at the end of the ring (see `reserve`).
     extra_chunks: Padded<AtomicU64>,
@@ -110,6 +112,7 @@ impl Ring {
             base,
             slots,
             n_chunks: (slots / CHUNK_SLOTS) as u64,
+            lease_span: layout::lease_span(slots * SLOT),
             extra_chunks: Padded(AtomicU64::new(0)),
             chunk_cursor: Padded(AtomicU64::new(cursor)),
             next_seq: Padded(AtomicU64::new(next_seq)),
@@ -133,10 +136,6 @@ impl Ring {
         matches!(&self.backing, Backing::File { guard, .. } if guard.lost())
     }
 
-    /// See [`layout::lease_span`].
-    fn lease_span(&self) -> u64 {
-        layout::lease_span(self.capacity_bytes())
-    }
 
     /// Bytes of slot memory.
     pub fn capacity_bytes(&self) -> usize {
@@ -242,7 +241,7 @@ impl Ring {
                     .wrapping_sub(lease.seq)
                     .saturating_add(extra.wrapping_sub(lease.extra));
                 let fresh = lease.ring == self.id
-                    && used < self.lease_span()
+                    && used < self.lease_span
                     && lease.end - lease.next >= n;
                 if !fresh {
                     let abs = self.lease_chunks(1);
