@@ -26,31 +26,42 @@ pub struct Found {
 /// Scans ring bytes (the slot area, without the file header) for valid records, in slot
 /// order. Callers sort by sequence number.
 ///
-/// A slot whose head word is zero ends its chunk: the writer zeroes the head after each
-/// record it writes into a chunk before writing the record (see `Ring::commit`), so what
-/// follows in that chunk is an older lap's leftovers, never to be read as current.
+/// Only a chunk's current lease is read: a thread fills a chunk from its first slot in
+/// sequence order, so the record at the first slot (or a multi-chunk record covering it)
+/// is the lease's first, and a record further on with a smaller sequence number is an
+/// older lap's leftover behind a lease that ended early — never taken as current. A
+/// chunk whose first slot holds no record has no lease to read (its first record is
+/// being written, or was torn).
 pub fn scan(area: &[u8]) -> Vec<Found> {
     let slots = area.len() / SLOT;
     let mut out = Vec::new();
     let mut i = 0;
+    // The sequence number that opened the lease of the chunk `i` is in.
+    let mut lease = 0;
     while i < slots {
+        let chunk_end = (i / CHUNK_SLOTS + 1) * CHUNK_SLOTS;
         match parse_at(area, i) {
             Some((found, used)) => {
-                out.push(found);
-                i += used;
+                let seq = found.record.seq;
+                if i % CHUNK_SLOTS == 0 {
+                    lease = seq;
+                }
+                if seq >= lease {
+                    out.push(found);
+                    // A record running into later chunks opened their leases too.
+                    i += used;
+                    if i > chunk_end {
+                        lease = seq;
+                    }
+                } else {
+                    i = (i + used).min(chunk_end);
+                }
             }
-            None if head_word(area, i) == Some(0) => i = (i / CHUNK_SLOTS + 1) * CHUNK_SLOTS,
+            None if i % CHUNK_SLOTS == 0 => i = chunk_end,
             None => i += 1,
         }
     }
     out
-}
-
-fn head_word(area: &[u8], slot: usize) -> Option<u64> {
-    let start = slot * SLOT;
-    Some(u64::from_le_bytes(
-        area.get(start..start + 8)?.try_into().ok()?,
-    ))
 }
 
 /// The raw bytes (head and payload) of the record whose head is at `slot`, as stored.

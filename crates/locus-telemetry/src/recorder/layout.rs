@@ -8,7 +8,7 @@
 //!         never share a cache line
 //! record: [ commit u64 | len u32 | kind u8 | level u8 | flags u16 | seq u64 | ts i64 ]
 //!         [ payload ... ]   (a 32-byte head, offsets in [`head`]; records start on a
-//!         slot boundary; a zero head word ends its chunk)
+//!         slot boundary; a chunk holds one lease's records in sequence order)
 //! commit: RECORD_MAGIC in the low half, checksum of bytes 8.. in the high half; written
 //!         last, so a record whose commit word verifies was completely written
 //! ```

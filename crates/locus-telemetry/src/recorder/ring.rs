@@ -136,7 +136,6 @@ impl Ring {
         matches!(&self.backing, Backing::File { guard, .. } if guard.lost())
     }
 
-
     /// Bytes of slot memory.
     pub fn capacity_bytes(&self) -> usize {
         self.slots * SLOT
@@ -193,7 +192,7 @@ impl Ring {
                             .fetch_add(advance - 1, Ordering::Relaxed);
                     }
                     // Chunks skipped at the end of the ring keep an older lap's records:
-                    // end them at their first slot so no reader takes those as current.
+                    // clear their first slot so no reader takes those as current.
                     // Nobody holds a fresh lease on them (their last lease is a lap old).
                     for skipped in cur..start {
                         self.slot_head(self.chunk_first_slot(skipped))
@@ -240,9 +239,8 @@ impl Ring {
                 let used = seq
                     .wrapping_sub(lease.seq)
                     .saturating_add(extra.wrapping_sub(lease.extra));
-                let fresh = lease.ring == self.id
-                    && used < self.lease_span
-                    && lease.end - lease.next >= n;
+                let fresh =
+                    lease.ring == self.id && used < self.lease_span && lease.end - lease.next >= n;
                 if !fresh {
                     let abs = self.lease_chunks(1);
                     let first = self.chunk_first_slot(abs);
@@ -279,14 +277,6 @@ impl Ring {
         } else {
             self.reserve(n, layout::seq_of(record))
         };
-        // End the chunk after this record before writing it: what follows in the chunk is
-        // an older lap's, and a reader stops at a zero head (`decode::scan`). Done first,
-        // so a reader that sees this record committed also sees the end after it. The
-        // next slot is this lease's own (or the chunk's end), and usually the line this
-        // thread's next record lands on anyway.
-        if !(slot + n).is_multiple_of(CHUNK_SLOTS) {
-            self.slot_head(slot + n).store(0, Ordering::Relaxed);
-        }
         // SAFETY: `slot + n <= self.slots` because leases never cross the end of the
         // ring; `base` is valid for `slots * SLOT` bytes and 8-byte aligned.
         let words = unsafe { self.base.add(slot * SLOT / 8) };
