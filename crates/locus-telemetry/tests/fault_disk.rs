@@ -78,6 +78,26 @@ fn flush_ships(t: &Telemetry, what: &str) {
     );
 }
 
+/// Marks the bucket's retention rule as confirmed just now, so the day's lifecycle call
+/// is not due: these drills count upload attempts only.
+fn retention_confirmed(dir: &Path, clock: &Arc<ManualClock>) {
+    use locus_telemetry::breaker::Clock;
+    use locus_telemetry::data_dir::{DataDir, StateFile};
+    use locus_telemetry::worker::retention::RetentionState;
+    let state = RetentionState {
+        destination: "s3://disk-drill-bucket".into(),
+        days: Settings::default().retention_days,
+        confirmed_at: clock.now(),
+    };
+    let data = DataDir::new(dir);
+    std::fs::create_dir_all(data.root()).unwrap();
+    std::fs::write(
+        data.path(StateFile::Retention("s3")),
+        serde_json::to_vec(&state).unwrap(),
+    )
+    .unwrap();
+}
+
 fn messages(t: &Telemetry, n: usize) -> Vec<String> {
     t.recent(n)
         .into_iter()
@@ -251,6 +271,7 @@ fn damaged_breaker_file() {
     let path = disk::corrupt_breaker_file(dir.path(), "s3").unwrap();
     let server = FaultServer::start(Mode::Status(503));
     let clock = Arc::new(ManualClock::new());
+    retention_confirmed(dir.path(), &clock);
     let t = start(&server.endpoint(), dir.path(), &clock);
     let s = t.status();
     assert!(
@@ -352,6 +373,7 @@ fn disk_fills_up_after_the_ring_is_reserved() {
         .unwrap_or_else(|e| panic!("cannot stage a full disk (needs root/CAP_SYS_ADMIN): {e}"));
     let server = FaultServer::start(Mode::Status(503));
     let clock = Arc::new(ManualClock::new());
+    retention_confirmed(mnt.path(), &clock);
     let t = start(&server.endpoint(), mnt.path(), &clock);
     assert!(
         t.status().recorder.file_backed(),
