@@ -117,9 +117,6 @@ fn shutdown_in_time(t: &Telemetry, what: &str) {
     );
 }
 
-fn uploads_ok(t: &Telemetry) -> u64 {
-    t.status().dispatch.unwrap().destinations[0].uploads_ok
-}
 
 /// Runs `test` of this binary in a child (the `ROLE` variable tells it that it is the
 /// child) and checks that it finished its drill.
