@@ -11,6 +11,8 @@
 //! LOCUS_TEST_POSTGRES_URL (a fresh database is created in it and dropped after).
 //! Rate limits are turned off (`--rate-limit-per-client 0 --rate-limit-per-pseudonym 0`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code; criterion's macros make undocumented fns
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

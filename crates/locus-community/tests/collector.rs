@@ -2,6 +2,8 @@
 //! against a real PostgreSQL (`LOCUS_TEST_POSTGRES_URL`, started by `scripts/postgres.sh`).
 //! Every scenario runs on both backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::*;

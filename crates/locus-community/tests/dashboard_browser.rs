@@ -4,6 +4,8 @@
 //! screenshot into a temp dir (set `LOCUS_KEEP_SCREENSHOT=/path.png` to keep a copy).
 //! A missing browser fails loudly, naming `scripts/chromium.sh`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::Read;

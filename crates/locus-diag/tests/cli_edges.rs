@@ -6,6 +6,8 @@
 //! A child that does not finish within [`HANG`] is killed and the test fails: that is
 //! a hang detector, not a timing assertion (the children finish in seconds).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::record::{Body, MetricKind, MetricSample, Record};
 use std::ffi::CString;
 use std::io::{Read, Write};

@@ -2,6 +2,8 @@
 //! server (SeaweedFS via locus-testkit, credentials passed the AWS way in the
 //! environment) and against a `file://` directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::record::{Body, Level, LogRecord, MetricKind, MetricSample, Record};
 use locus_telemetry::sink::s3::{
     encode_batch, Destination, DiagnosticsStore, KeyClock, S3Options, RULE_ID,

@@ -4,6 +4,8 @@
 //! device id or bucket name; the pseudonym is stable until opt-out and new after; opting
 //! out sends exactly one deletion; a hung endpoint never delays the user's S3.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;

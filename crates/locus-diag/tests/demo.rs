@@ -2,6 +2,8 @@
 //! S3), then the Debug screen (`buffer`, `--json`, `--follow`) and `status` on its data
 //! dir. Whatever happens to telemetry, the demo exits 0.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_testkit::seaweed::{run_async, SeaweedS3};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

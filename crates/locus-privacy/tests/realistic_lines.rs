@@ -4,6 +4,8 @@
 //! category the filter must remove, and lines that must come through unchanged. Each
 //! line's exact output is asserted, so both what goes and what stays are checked.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::borrow::Cow;
 
 use locus_privacy::{find_pii, scrub, LineScrubber};

@@ -4,6 +4,8 @@
 //! kept, and every input finishes in well under the generous bound below (a quadratic
 //! rule would take minutes on 1 MiB; the linear filter takes milliseconds).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::time::{Duration, Instant};
 
 use locus_privacy::{find_pii, scrub, LineScrubber};

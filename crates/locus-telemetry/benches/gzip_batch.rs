@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo bench -p locus-telemetry --bench gzip_batch` (prints the ratios first).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code; criterion's macros make undocumented fns
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use locus_telemetry::record::{
     Body, CrashKind, Level, LogRecord, MetricKind, MetricSample, Record, Tombstone,

@@ -9,6 +9,8 @@
 //!
 //! `cargo bench -p locus-telemetry --bench hot_path`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code; criterion's macros make undocumented fns
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use locus_telemetry::record::Level;
 use locus_telemetry::recorder::{FieldValue, FlightRecorder};

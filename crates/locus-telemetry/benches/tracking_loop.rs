@@ -20,6 +20,8 @@
 //! scripts/seaweedfs.sh`). A custom main, not criterion: we need tail latencies of one
 //! long run, not means of many short ones. Takes about two minutes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code; criterion's macros make undocumented fns
+
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::{FaultServer, Mode};
 use locus_testkit::seaweed::SeaweedS3;

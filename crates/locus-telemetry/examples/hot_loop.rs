@@ -1,5 +1,7 @@
 //! Records N GPS-fix events through the direct API (for profiling the hot path with
 //! `valgrind --tool=callgrind` or `perf`): `cargo run --release --example hot_loop -- 1000000`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 use locus_telemetry::record::Level;
 use locus_telemetry::recorder::{FieldValue, FlightRecorder};
 

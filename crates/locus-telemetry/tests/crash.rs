@@ -2,6 +2,8 @@
 //! that are SIGKILLed mid-stream, panic, or die of a fatal signal. The parent then reads
 //! what survived and starts telemetry on the same data dir to see the verdict.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::crash::session::Outcome;
 use locus_telemetry::record::{Body, CrashKind, Level};
 use locus_telemetry::recorder::read_ring_file;

@@ -1,6 +1,8 @@
 //! A worker that dies outside the upload boundary (a bug in the worker itself) is
 //! recorded, releases `flush`, and leaves the app recording.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level};
 use locus_telemetry::sink::{DiagnosticsSink, SinkFuture};

@@ -4,6 +4,8 @@
 //! disturbing the app, the dispatcher works whether or not the app has a runtime, and
 //! the bucket's retention rule is checked once a day, not on every start.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::breaker::{Clock, ManualClock};
 use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level, Record};

@@ -4,6 +4,8 @@
 //! community attempt could even time out, S3's breaker never sees a failure, and the
 //! community breaker opens on its own after six attempts (counted at its server).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use locus_telemetry::breaker::ManualClock;

@@ -11,6 +11,8 @@
 //! root with CAP_SYS_ADMIN — these machines run tests as root), so nothing leaks into
 //! the host even if the child dies. A child that cannot mount fails loudly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
@@ -116,7 +118,6 @@ fn shutdown_in_time(t: &Telemetry, what: &str) {
         r.took
     );
 }
-
 
 /// Runs `test` of this binary in a child (the `ROLE` variable tells it that it is the
 /// child) and checks that it finished its drill.

@@ -13,6 +13,8 @@
 //! API promises, plus `MARGIN` for a noisy 2-core machine. Lines starting `DRILL` are
 //! the observations quoted in reports (`-- --nocapture` to see them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};

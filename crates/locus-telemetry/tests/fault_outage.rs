@@ -9,6 +9,8 @@
 //! Alone in its own test binary on purpose: RSS is per process, and other tests running
 //! in parallel would move it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use locus_telemetry::breaker::ManualClock;

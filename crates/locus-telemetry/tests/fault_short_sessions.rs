@@ -9,6 +9,8 @@
 //! and the breaker is read from its state file in the data dir, never from the code under
 //! test alone. Lines starting `DRILL` are the figures quoted in reports (`-- --nocapture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use locus_telemetry::breaker::{BreakerState, CircuitBreaker, ManualClock};

@@ -10,6 +10,8 @@
 //! as root; a child that cannot mount fails loudly). The child must finish its drill
 //! and exit 0: that is "the app never notices".
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::crash::session::Outcome;
 use locus_telemetry::record::{Body, Level, SessionEvent};
 use locus_telemetry::recorder::{read_ring_file, Backend, FieldValue};

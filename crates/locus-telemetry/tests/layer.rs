@@ -1,6 +1,8 @@
 //! The `tracing` layer: app events land in the recorder with their fields; telemetry's
 //! own events (by target, or from the telemetry thread) never feed back into it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::record::{Body, Value};
 use locus_telemetry::recorder::FlightRecorder;
 use locus_telemetry::TelemetryLayer;

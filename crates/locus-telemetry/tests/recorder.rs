@@ -1,6 +1,8 @@
 //! The flight recorder against real files and real threads: round trip, wrap-around,
 //! concurrent writers, damaged files, fallbacks and hostile input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_telemetry::record::{Body, Level, MetricKind};
 use locus_telemetry::recorder::{
     read_ring_file, Backend, FieldValue, FlightRecorder, TRUNCATION_MARKER,

@@ -1,6 +1,8 @@
 //! `DiagnosticsStore` on a `file://` destination: the embedded default, with the bucket's
 //! key layout under a local directory and the retention rule in a JSON file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use chrono::{NaiveDate, TimeZone, Utc};
 use locus_telemetry::record::{Body, Level, LogRecord, Record};
 use locus_telemetry::sink::s3::*;

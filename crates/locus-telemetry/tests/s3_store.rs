@@ -2,6 +2,8 @@
 //! one per test binary (locus-testkit). Needs `weed` (`scripts/seaweedfs.sh`); without it
 //! every test here fails loudly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,

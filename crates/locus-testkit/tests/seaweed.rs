@@ -1,6 +1,8 @@
 //! The SeaweedFS launcher itself: it starts a server that checks signatures, and leaves
 //! nothing behind — not when dropped, and not when the test process is SIGKILLed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use locus_testkit::seaweed::{run_async, SeaweedS3};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

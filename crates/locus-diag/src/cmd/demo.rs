@@ -194,9 +194,14 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
             .spawn(move || {
                 std::thread::sleep(delay);
                 let queue: Vec<u32> = Vec::new();
-                // The bug the demo ships with: an empty upload queue is indexed.
-                let first = queue.first().copied();
-                first.expect("sync queue unexpectedly empty")
+                // The bug the demo ships with: an empty upload queue is indexed. (A
+                // deliberate panic: what `--crash` is for.)
+                #[allow(clippy::expect_used)]
+                let first = queue
+                    .first()
+                    .copied()
+                    .expect("sync queue unexpectedly empty");
+                first
             })
     });
 

@@ -272,7 +272,9 @@ impl Unchecked {
     /// `pos + b.len()` must be within the buffer.
     #[inline(always)]
     unsafe fn bytes(&mut self, b: &[u8]) {
-        std::ptr::copy_nonoverlapping(b.as_ptr(), self.p.add(self.pos), b.len());
+        // SAFETY: the caller guarantees `pos + b.len()` is within the buffer `p` points
+        // into; `b` is a distinct borrow, so the ranges do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.p.add(self.pos), b.len()) };
         self.pos += b.len();
     }
 
@@ -280,7 +282,9 @@ impl Unchecked {
     /// `pos + K` must be within the buffer.
     #[inline(always)]
     unsafe fn fixed<const K: usize>(&mut self, b: [u8; K]) {
-        std::ptr::write_unaligned(self.p.add(self.pos).cast::<[u8; K]>(), b);
+        // SAFETY: the caller guarantees `pos + K` is within the buffer; unaligned writes
+        // are what `write_unaligned` is for.
+        unsafe { std::ptr::write_unaligned(self.p.add(self.pos).cast::<[u8; K]>(), b) };
         self.pos += K;
     }
 }

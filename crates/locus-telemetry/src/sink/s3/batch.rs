@@ -27,6 +27,7 @@ pub fn encode_batch(records: &[Record]) -> Vec<u8> {
 }
 
 /// [`encode_batch`] at gzip level `level` (0–9; 1 = fastest, 9 = smallest).
+#[allow(clippy::expect_used)] // gzip into a Vec: the writes cannot fail
 pub fn encode_batch_with_level(records: &[Record], level: u32) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::new(level.min(9)));
     for r in records {
