@@ -6,6 +6,13 @@
 //! threads about nine tenths of a contended core and lets them preempt ours on wake-up,
 //! so telemetry yields instead of making the tracking loop late. Threads that telemetry
 //! threads create (the runtime's blocking pool) inherit the setting.
+//!
+//! It also keeps the flag that says "this is a telemetry thread": telemetry must never
+//! feed on itself, so the `tracing` layer ignores events emitted on such a thread (the S3
+//! and HTTP clients log through `tracing` too), and the panic hook does not count a
+//! panic there as a crash of the app.
+
+use std::cell::Cell;
 
 /// Lowers the calling thread's priority to nice 10. Best effort: failure changes nothing
 /// else, so it is ignored.
@@ -19,6 +26,42 @@ pub(crate) fn lower_current_thread_priority() {
             libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
         }
     }
+}
+
+thread_local! {
+    static TELEMETRY_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as telemetry's own: its events are not recorded.
+pub(crate) fn mark_telemetry_thread() {
+    let _ = TELEMETRY_THREAD.try_with(|t| t.set(true));
+}
+
+/// Marks the calling thread as telemetry's own until the guard is dropped (start-up:
+/// a panic inside telemetry's own start is not a crash of the app).
+pub(crate) struct TelemetryThreadScope {
+    was: bool,
+}
+
+impl TelemetryThreadScope {
+    pub(crate) fn enter() -> TelemetryThreadScope {
+        let was = TELEMETRY_THREAD
+            .try_with(|t| t.replace(true))
+            .unwrap_or(true);
+        TelemetryThreadScope { was }
+    }
+}
+
+impl Drop for TelemetryThreadScope {
+    fn drop(&mut self) {
+        let was = self.was;
+        let _ = TELEMETRY_THREAD.try_with(|t| t.set(was));
+    }
+}
+
+/// Whether the calling thread is telemetry's own.
+pub(crate) fn on_telemetry_thread() -> bool {
+    TELEMETRY_THREAD.try_with(|t| t.get()).unwrap_or(false)
 }
 
 #[cfg(all(test, target_os = "linux"))]

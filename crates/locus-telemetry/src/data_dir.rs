@@ -30,7 +30,7 @@
 
 use crate::breaker::BreakerState;
 use crate::crash::session::SessionMarker;
-use crate::dispatch::batch::CursorState;
+use crate::worker::s3::batch::CursorState;
 use crate::recorder::{RecorderError, Snapshot};
 use crate::worker::community::state::CommunityState;
 use crate::worker::retention::RetentionState;

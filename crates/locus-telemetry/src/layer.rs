@@ -17,46 +17,9 @@
 
 use crate::record::Level;
 use crate::recorder::{FieldValue, FieldWriter, FlightRecorder};
-use std::cell::Cell;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-
-thread_local! {
-    static TELEMETRY_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the calling thread as telemetry's own: its events are not recorded.
-pub(crate) fn mark_telemetry_thread() {
-    let _ = TELEMETRY_THREAD.try_with(|t| t.set(true));
-}
-
-/// Marks the calling thread as telemetry's own until the guard is dropped (start-up:
-/// a panic inside telemetry's own start is not a crash of the app).
-pub(crate) struct TelemetryThreadScope {
-    was: bool,
-}
-
-impl TelemetryThreadScope {
-    pub(crate) fn enter() -> TelemetryThreadScope {
-        let was = TELEMETRY_THREAD
-            .try_with(|t| t.replace(true))
-            .unwrap_or(true);
-        TelemetryThreadScope { was }
-    }
-}
-
-impl Drop for TelemetryThreadScope {
-    fn drop(&mut self) {
-        let was = self.was;
-        let _ = TELEMETRY_THREAD.try_with(|t| t.set(was));
-    }
-}
-
-/// Whether the calling thread is telemetry's own.
-pub(crate) fn on_telemetry_thread() -> bool {
-    TELEMETRY_THREAD.try_with(|t| t.get()).unwrap_or(false)
-}
 
 /// A `tracing_subscriber` layer that records events into a [`FlightRecorder`].
 #[derive(Debug, Clone)]
@@ -74,7 +37,8 @@ impl TelemetryLayer {
 impl<S: Subscriber> Layer<S> for TelemetryLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if meta.target().starts_with("locus_telemetry") || on_telemetry_thread() {
+        if meta.target().starts_with("locus_telemetry") || crate::background::on_telemetry_thread()
+        {
             return;
         }
         self.recorder

@@ -401,6 +401,23 @@ impl Settings {
             crate::sink::s3::Destination::File { root }.to_string()
         })
     }
+
+    /// S3 options: explicit settings first, then the AWS environment variables.
+    pub fn s3_options(&self) -> crate::sink::s3::S3Options {
+        use crate::sink::s3::{S3Options, SecretString};
+        let timeout = Duration::from_secs(self.attempt_timeout_secs);
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone().map(SecretString::new),
+            force_path_style: self.s3_path_style,
+            connect_timeout: timeout.min(Duration::from_secs(5)),
+            operation_timeout: timeout,
+            ..S3Options::default()
+        }
+        .or_env()
+    }
 }
 
 fn clamp(value: u64, range: &RangeInclusive<u64>) -> u64 {

@@ -102,7 +102,7 @@ impl Telemetry {
         let fallback = settings.clone();
         let start = std::panic::AssertUnwindSafe(move || {
             // A panic in here is telemetry's failure, not the app's crash: no tombstone.
-            let _own = crate::layer::TelemetryThreadScope::enter();
+            let _own = crate::background::TelemetryThreadScope::enter();
             Self::start_inner(settings, overrides)
         });
         match std::panic::catch_unwind(start) {

@@ -55,6 +55,14 @@ pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str>
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
 }
 
+/// A caught panic's message for a log line or an error: the payload's text, or a note
+/// that it had none.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload_text(payload)
+        .unwrap_or("non-text panic payload")
+        .to_owned()
+}
+
 /// The OS and architecture, e.g. `linux-x86_64`.
 pub fn os_string() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)

@@ -35,7 +35,7 @@ fn record(info: &PanicHookInfo<'_>) {
     };
     // A panic in telemetry's own thread is caught there and logged as a failed upload;
     // it is not a crash of the app and must not count as one.
-    if crate::layer::on_telemetry_thread() {
+    if crate::background::on_telemetry_thread() {
         return;
     }
     // Re-entry (a panic inside this hook), or a thread whose locals are already gone:

@@ -7,7 +7,7 @@
 //! If this thread cannot start, or dies, the recorder keeps recording and `status()`
 //! says so.
 
-pub mod batch;
+pub(crate) mod control;
 
 use crate::breaker::{CircuitBreaker, Clock, Permit};
 use crate::record::Level;
@@ -17,8 +17,10 @@ use crate::sink::community::CommunityClient;
 use crate::sink::DiagnosticsSink;
 use crate::worker::community::{CommunityShared, CommunityWorker};
 use crate::worker::retention::RetentionCheck;
+use crate::worker::s3::batch;
 use crate::worker::s3::S3Worker;
-use crate::worker::{Control, DestinationStatus};
+use crate::worker::DestinationStatus;
+use control::Control;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -176,7 +178,7 @@ impl Dispatcher {
         let spawned = std::thread::Builder::new()
             .name("locus-telemetry".into())
             .spawn(move || {
-                crate::layer::mark_telemetry_thread();
+                crate::background::mark_telemetry_thread();
                 crate::background::lower_current_thread_priority();
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -349,7 +351,7 @@ fn supervise(
     tokio::spawn(async move {
         if let Err(e) = task.await {
             let why = if e.is_panic() {
-                crate::worker::policy::panic_message(e.into_panic().as_ref())
+                crate::crash::panic_message(e.into_panic().as_ref())
             } else {
                 "cancelled".to_owned()
             };
@@ -371,7 +373,7 @@ async fn open_sink(
     recorder: &FlightRecorder,
     status: &Arc<Mutex<DestinationStatus>>,
 ) -> Option<Arc<dyn DiagnosticsSink>> {
-    match crate::sink::open_diagnostics(settings).await {
+    match crate::worker::s3::open_sink(settings).await {
         Ok(sink) => Some(sink),
         Err(e) => {
             let msg = format!("diagnostics destination unusable, uploads disabled: {e}");

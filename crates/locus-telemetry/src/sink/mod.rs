@@ -52,33 +52,3 @@ impl DiagnosticsSink for s3::DiagnosticsStore {
         self.destination().to_string()
     }
 }
-
-/// Opens the diagnostics destination the settings name (default: the embedded local
-/// bucket under the data dir), with S3 options from the settings and the environment.
-pub async fn open_diagnostics(
-    settings: &crate::Settings,
-) -> Result<std::sync::Arc<dyn DiagnosticsSink>, SinkError> {
-    let dest = s3::Destination::parse(&settings.destination_url())?;
-    let opts = s3_options(settings);
-    let store = s3::DiagnosticsStore::open(&dest, &opts).await?;
-    Ok(std::sync::Arc::new(store))
-}
-
-/// S3 options: explicit settings first, then the AWS environment variables.
-pub fn s3_options(settings: &crate::Settings) -> s3::S3Options {
-    let timeout = std::time::Duration::from_secs(settings.attempt_timeout_secs);
-    s3::S3Options {
-        endpoint: settings.s3_endpoint.clone(),
-        region: settings.s3_region.clone(),
-        access_key_id: settings.s3_access_key_id.clone(),
-        secret_access_key: settings
-            .s3_secret_access_key
-            .clone()
-            .map(s3::SecretString::new),
-        force_path_style: settings.s3_path_style,
-        connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
-        operation_timeout: timeout,
-        ..s3::S3Options::default()
-    }
-    .or_env()
-}

@@ -215,19 +215,12 @@ where
         Ok(fut) => {
             match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
                 Ok(Ok(output)) => Guarded::Done(output),
-                Ok(Err(panic)) => Guarded::Panicked(panic_message(&*panic)),
+                Ok(Err(panic)) => Guarded::Panicked(crate::crash::panic_message(&*panic)),
                 Err(_) => Guarded::TimedOut,
             }
         }
-        Err(panic) => Guarded::Panicked(panic_message(&*panic)),
+        Err(panic) => Guarded::Panicked(crate::crash::panic_message(&*panic)),
     }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    crate::crash::payload_text(payload)
-        .unwrap_or("non-text panic payload")
-        .to_owned()
 }
 
 #[cfg(test)]

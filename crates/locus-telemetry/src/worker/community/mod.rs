@@ -10,9 +10,10 @@ pub mod report;
 pub mod state;
 
 use super::policy::{deliver, Delivery};
-use super::{Control, DestinationStatus};
+use super::DestinationStatus;
 use crate::breaker::CircuitBreaker;
 use crate::crash::session::Outcome;
+use crate::dispatch::control::Control;
 use crate::privacy::Salt;
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};

@@ -10,15 +10,20 @@
 //! the status's attempts; its batch is not discarded (the cursor stays), so the next
 //! start ships it.
 
+pub mod batch;
+
 use super::policy::{call, deliver, Call, Delivery};
 use super::retention::RetentionCheck;
-use super::{Control, DestinationStatus};
+use super::DestinationStatus;
 use crate::breaker::CircuitBreaker;
-use crate::dispatch::batch::{next_batch, BatchLimits, Cursor};
+use crate::dispatch::control::Control;
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
-use crate::sink::s3::{encode_batch, object_key, KeyClock};
+use crate::settings::Settings;
+use crate::sink::s3::{encode_batch, object_key, Destination, DiagnosticsStore, KeyClock};
 use crate::sink::DiagnosticsSink;
+use crate::sink::SinkError;
+use batch::{next_batch, BatchLimits, Cursor};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -194,4 +199,12 @@ impl S3Worker {
             }
         }
     }
+}
+
+/// Opens the diagnostics destination the settings name (default: the embedded local
+/// bucket under the data dir), with S3 options from the settings and the environment.
+pub(crate) async fn open_sink(settings: &Settings) -> Result<Arc<dyn DiagnosticsSink>, SinkError> {
+    let dest = Destination::parse(&settings.destination_url())?;
+    let store = DiagnosticsStore::open(&dest, &settings.s3_options()).await?;
+    Ok(Arc::new(store))
 }
