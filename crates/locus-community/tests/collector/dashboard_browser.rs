@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn chromium() -> String {
     let path = std::env::var("LOCUS_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

@@ -1,0 +1,8 @@
+//! The collector's integration tests, one binary made of modules: ingest, aggregates and
+//! the read API against SQLite and PostgreSQL, and the dashboard in headless Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+#[macro_use]
+mod common;
+mod dashboard_browser;
+mod ingest;
