@@ -177,84 +177,28 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure
         std::fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
     }
     let mut file = open_regular(path, true)?;
-    // A recorder of this process that was just dropped may still be releasing the lock
-    // from its keeper thread (microseconds): give it a moment before calling the file
-    // someone else's.
-    let mut waited = Duration::ZERO;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) if waited < LOCK_PATIENCE => {
-                std::thread::sleep(Duration::from_millis(2));
-                waited += Duration::from_millis(2);
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(RecorderError::Locked {
-                    path: path.to_path_buf(),
-                }
-                .into())
-            }
-            Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e).into()),
-        }
-    }
+    lock(&file, path)?;
     let want = (HEADER_BYTES + ring_bytes) as u64;
     let len = file.metadata().map_err(io(path, "stat"))?.len();
-
-    let mut salvaged = Vec::new();
-    let mut moved_aside = None;
-    let mut usable = false;
-    if len == want {
+    let usable = len == want && {
         let mut head = [0u8; 32];
         let n = file
             .read_at_most(&mut head)
             .map_err(io(path, "read header"))?;
-        usable = FileHeader::decode(&head[..n]).is_some_and(|h| h.ring_bytes == ring_bytes as u64);
-    }
-    if usable {
+        FileHeader::decode(&head[..n]).is_some_and(|h| h.ring_bytes == ring_bytes as u64)
+    };
+    let (salvaged, moved_aside) = if usable {
         if let Err(error) = reserve(&file, path, want) {
             // Sparse on a full disk: mapping it could raise SIGBUS. Keep its records.
             let carry =
                 read_bounded(&file, path, ring_bytes).map_or_else(|_| Vec::new(), |b| salvage(&b));
             return Err(OpenFailure { error, carry });
         }
-    } else if len > 0 {
-        // Wrong size, damaged header or another geometry: keep the bytes, salvage records.
-        let bytes = read_bounded(&file, path, ring_bytes)?;
-        salvaged = salvage(&bytes);
-        let aside = write_aside(path, &bytes).map_err(|error| OpenFailure {
-            error,
-            carry: salvaged.clone(),
-        })?;
-        moved_aside = Some(aside);
-        file.set_len(0).map_err(io(path, "truncate"))?;
-    }
-    if !usable {
-        if let Err(error) = create(&mut file, path, ring_bytes) {
-            // Nothing of value is left in it (its bytes, if any, were kept aside): leave
-            // no empty ring behind on a full disk.
-            let _ = std::fs::remove_file(path);
-            return Err(OpenFailure {
-                error,
-                carry: salvaged,
-            });
-        }
-    }
-    // SAFETY: the file is locked for our exclusive use as a writer; other processes only
-    // read it, and every access through the mapping is an atomic word access. A file
-    // shortened under the mapping by someone else is survived (see `fault`).
-    let map = unsafe { MmapMut::map_mut(&file) }.map_err(io(path, "map"))?;
-    if map.len() < HEADER_BYTES + layout::MIN_RING_BYTES {
-        return Err(RecorderError::Geometry {
-            path: path.to_path_buf(),
-        }
-        .into());
-    }
-    let Some(guard) = fault::register(map.as_ptr(), map.len()) else {
-        return Err(RecorderError::Unguarded {
-            path: path.to_path_buf(),
-        }
-        .into());
+        (Vec::new(), None)
+    } else {
+        start_afresh(&mut file, path, len, ring_bytes)?
     };
+    let (guard, map) = map_guarded(&file, path)?;
     let recovered = if usable {
         decode::scan(&map[HEADER_BYTES..])
     } else {
@@ -270,6 +214,85 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure
         salvaged,
         moved_aside,
     })
+}
+
+/// Takes the writer's lock. A recorder of this process that was just dropped may still
+/// be releasing it from its keeper thread (microseconds): give it a moment before calling
+/// the file someone else's.
+fn lock(file: &File, path: &Path) -> Result<(), RecorderError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if waited < LOCK_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(2));
+                waited += Duration::from_millis(2);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(RecorderError::Locked {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(TryLockError::Error(e)) => return Err(io(path, "lock")(e)),
+        }
+    }
+}
+
+/// Makes `file` (of `len` bytes, not a usable ring) a fresh ring. A non-empty file is
+/// damaged, truncated or of another geometry: its records are salvaged and its bytes
+/// kept aside first. Returns the salvaged records and where the bytes went.
+fn start_afresh(
+    file: &mut File,
+    path: &Path,
+    len: u64,
+    ring_bytes: usize,
+) -> Result<(RawRecords, Option<PathBuf>), OpenFailure> {
+    let (salvaged, moved_aside) = if len > 0 {
+        let bytes = read_bounded(file, path, ring_bytes)?;
+        let salvaged = salvage(&bytes);
+        match write_aside(path, &bytes) {
+            Ok(aside) => (salvaged, Some(aside)),
+            Err(error) => {
+                return Err(OpenFailure {
+                    error,
+                    carry: salvaged,
+                })
+            }
+        }
+    } else {
+        (Vec::new(), None)
+    };
+    if moved_aside.is_some() {
+        file.set_len(0).map_err(io(path, "truncate"))?;
+    }
+    if let Err(error) = create(file, path, ring_bytes) {
+        // Nothing of value is left in it (its bytes, if any, were kept aside): leave no
+        // empty ring behind on a full disk.
+        let _ = std::fs::remove_file(path);
+        return Err(OpenFailure {
+            error,
+            carry: salvaged,
+        });
+    }
+    Ok((salvaged, moved_aside))
+}
+
+/// Maps the locked, reserved ring file and registers the mapping with [`fault`].
+fn map_guarded(file: &File, path: &Path) -> Result<(fault::Guard, MmapMut), RecorderError> {
+    // SAFETY: the file is locked for our exclusive use as a writer; other processes only
+    // read it, and every access through the mapping is an atomic word access. A file
+    // shortened under the mapping by someone else is survived (see `fault`).
+    let map = unsafe { MmapMut::map_mut(file) }.map_err(io(path, "map"))?;
+    if map.len() < HEADER_BYTES + layout::MIN_RING_BYTES {
+        return Err(RecorderError::Geometry {
+            path: path.to_path_buf(),
+        });
+    }
+    let guard =
+        fault::register(map.as_ptr(), map.len()).ok_or_else(|| RecorderError::Unguarded {
+            path: path.to_path_buf(),
+        })?;
+    Ok((guard, map))
 }
 
 /// Copies a damaged file's (bounded) bytes to a new file beside it, never through a link
