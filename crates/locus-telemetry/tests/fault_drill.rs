@@ -658,6 +658,7 @@ fn start_with_sink(dir: &Path, sink: Arc<PanickySink>) -> Telemetry {
         Overrides {
             clock: Some(Arc::new(ManualClock::new())),
             diagnostics_sink: Some(sink),
+            ..Overrides::default()
         },
     )
 }

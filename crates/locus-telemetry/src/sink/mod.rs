@@ -35,6 +35,33 @@ pub trait DiagnosticsSink: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
+/// Where community reports and deletion requests go: the community service, or (in
+/// tests) anything that behaves like it.
+pub trait CommunitySink: Send + Sync + 'static {
+    /// Sends one report: exactly one attempt.
+    fn send_report(&self, report: &locus_report::HealthReport) -> SinkFuture<'_>;
+
+    /// Asks the service to forget `pseudonym`: exactly one attempt.
+    fn send_deletion(&self, pseudonym: &str) -> SinkFuture<'_>;
+
+    /// The destination, for status and logs, without secrets.
+    fn describe(&self) -> String;
+}
+
+impl CommunitySink for community::CommunityClient {
+    fn send_report(&self, report: &locus_report::HealthReport) -> SinkFuture<'_> {
+        community::CommunityClient::send_report(self, report)
+    }
+
+    fn send_deletion(&self, pseudonym: &str) -> SinkFuture<'_> {
+        community::CommunityClient::send_deletion(self, pseudonym)
+    }
+
+    fn describe(&self) -> String {
+        community::CommunityClient::describe(self)
+    }
+}
+
 impl DiagnosticsSink for s3::DiagnosticsStore {
     fn put<'a>(&'a self, key: &'a str, body: Vec<u8>) -> SinkFuture<'a> {
         Box::pin(s3::DiagnosticsStore::put(self, key, body))

@@ -10,15 +10,17 @@ pub mod report;
 pub mod state;
 
 use super::policy::{deliver, Delivery};
-use super::DestinationStatus;
-use crate::breaker::CircuitBreaker;
+use super::{Destination, DestinationStatus, Pending, StatusCell};
+use crate::breaker::{CircuitBreaker, Clock};
 use crate::crash::session::Outcome;
-use crate::dispatch::control::Control;
 use crate::privacy::Salt;
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
+use crate::settings::Settings;
 use crate::sink::community::CommunityClient;
-use chrono::Utc;
+use crate::sink::CommunitySink;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use state::CommunityState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,136 +162,223 @@ pub fn private_terms(device_id: &str, destination: &str) -> Vec<String> {
 }
 
 pub(crate) struct CommunityWorker {
-    pub private_terms: Vec<String>,
-    pub recorder: FlightRecorder,
-    pub client: CommunityClient,
-    pub shared: Arc<CommunityShared>,
-    pub device_id: String,
-    pub app_version: String,
-    pub allowed_metrics: Vec<String>,
-    pub period: Duration,
-    pub breaker: CircuitBreaker,
-    pub attempt_timeout: Duration,
-    pub status: Arc<Mutex<DestinationStatus>>,
+    private_terms: Vec<String>,
+    recorder: FlightRecorder,
+    client: Arc<dyn CommunitySink>,
+    shared: Arc<CommunityShared>,
+    device_id: String,
+    app_version: String,
+    allowed_metrics: Vec<String>,
+    period: Duration,
+    breaker: CircuitBreaker,
+    attempt_timeout: Duration,
+    status: StatusCell,
 }
 
 impl CommunityWorker {
-    fn update(&self, f: impl FnOnce(&mut DestinationStatus)) {
-        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut s);
-        s.breaker = Some(self.breaker.snapshot());
-    }
-
-    pub async fn run(mut self, ctl: Arc<Control>, index: usize) {
-        self.update(|s| s.target = self.client.describe());
-        loop {
-            let gen = ctl.flush_generation();
-            tokio::select! {
-                biased;
-                _ = ctl.stopped() => {
-                    let cut = self.breaker.take_cut_offs();
-                    self.update(|s| s.record_cut_offs(cut));
-                    break;
-                }
-                _ = self.round() => {}
-            }
-            ctl.ack(index, gen);
-            if ctl.stopping() {
-                break;
-            }
-            ctl.woken(index).await;
+    /// The community client: `sink` if given, else the service `community_url` names
+    /// (`None`, and why in `problems`, when there is none or it is unusable).
+    pub fn client(
+        settings: &Settings,
+        sink: Option<Arc<dyn CommunitySink>>,
+        problems: &mut Vec<String>,
+    ) -> Option<Arc<dyn CommunitySink>> {
+        if sink.is_some() {
+            return sink;
         }
-        ctl.retire(index);
+        let url = settings.community_url.as_deref()?;
+        match CommunityClient::new(url, Duration::from_secs(settings.attempt_timeout_secs)) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                problems.push(format!("community telemetry unavailable: {e}"));
+                None
+            }
+        }
     }
 
-    async fn send<'a>(
-        &'a mut self,
+    /// The community destination sending through `client`; its breaker is loaded now (a
+    /// problem with it goes to `problems`).
+    pub fn pending(
+        settings: &Settings,
+        recorder: &FlightRecorder,
+        device_id: &str,
+        client: Arc<dyn CommunitySink>,
+        shared: Arc<CommunityShared>,
+        clock: &Arc<dyn Clock>,
+        problems: &mut Vec<String>,
+    ) -> Pending {
+        let (breaker, problem) = CircuitBreaker::load(
+            &settings.data_dir,
+            "community",
+            settings.backoff(),
+            clock.clone(),
+        );
+        problems.extend(problem);
+        let status = StatusCell::new("community", client.describe(), &breaker);
+        let worker = CommunityWorker {
+            private_terms: private_terms(device_id, &settings.destination_url()),
+            recorder: recorder.clone(),
+            client,
+            shared,
+            device_id: device_id.to_owned(),
+            app_version: settings.app_version.clone(),
+            allowed_metrics: settings.community_metrics.clone(),
+            period: Duration::from_secs(settings.community_period_secs),
+            breaker,
+            attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
+            status: status.clone(),
+        };
+        Pending {
+            status,
+            open: Box::pin(async move { Some(Box::new(worker) as Box<dyn Destination>) }),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut DestinationStatus)) {
+        self.status.update(&self.breaker, f);
+    }
+
+    /// Delivers one payload with `send` through the policy, counted in the status.
+    async fn send(
+        &mut self,
         what: &'static str,
-        fut: impl Fn(&'a CommunityClient) -> crate::sink::SinkFuture<'a>,
+        send: impl Fn(&dyn CommunitySink) -> crate::sink::SinkFuture<'_>,
     ) -> Delivery {
-        let client = &self.client;
-        let d = deliver(&mut self.breaker, self.attempt_timeout, || fut(client)).await;
+        let client = self.client.clone();
+        let d = deliver(&mut self.breaker, self.attempt_timeout, || send(&*client)).await;
         self.update(|s| s.record(&d, Some(what)));
         d
     }
 
+    /// A round: the pending deletion request, if any, then the period's report if it is
+    /// due. The state is locked once per step between network calls, and saved after
+    /// each step that changed it: once the new records are absorbed (so a round cut off
+    /// in its report's send keeps them), and once the report is settled.
     async fn round(&mut self) {
-        let pending = self.shared.lock().pending_deletion.clone();
-        if let Some(pseudonym) = pending {
-            let p = pseudonym.clone();
-            let d = self.send("deletion", move |c| c.send_deletion(&p)).await;
-            if let Delivery::Delivered { .. } = d {
-                let mut s = self.shared.lock();
-                if s.pending_deletion.as_deref() == Some(pseudonym.as_str()) {
-                    s.pending_deletion = None;
-                }
-                s.save(&self.shared.data_dir);
-            } else if let Delivery::Failed { error, .. } = d {
+        let deleted = self.send_pending_deletion().await;
+        let Some((report, now)) = self.due_report(deleted) else {
+            return;
+        };
+        let d = self.send("report", move |c| c.send_report(&report)).await;
+        self.settle_report(d, now);
+    }
+
+    /// Sends the deletion request left by an opt-out; the pseudonym it deleted, if it
+    /// arrived.
+    async fn send_pending_deletion(&mut self) -> Option<String> {
+        let pseudonym = self.shared.lock().pending_deletion.clone()?;
+        let p = pseudonym.clone();
+        match self.send("deletion", move |c| c.send_deletion(&p)).await {
+            Delivery::Delivered { .. } => Some(pseudonym),
+            Delivery::Failed { error, .. } => {
                 self.recorder.log(
                     Level::Warn,
                     TARGET,
                     "community deletion request failed; will try again later",
                     &[("error", FieldValue::Str(&error))],
                 );
+                None
             }
+            Delivery::Skipped { .. } => None,
         }
-        if !self.shared.opted_in() {
-            return;
-        }
-        let records = self.recorder.snapshot().records;
-        let now = Utc::now();
-        let report = {
-            let mut s = self.shared.lock();
-            let private: Vec<&str> = self.private_terms.iter().map(String::as_str).collect();
-            s.absorb(&records, &self.allowed_metrics, &private);
-            let start = *s.period_start.get_or_insert(now);
-            let due = s.send_now || (now - start).to_std().unwrap_or_default() >= self.period;
-            s.save(&self.shared.data_dir);
-            if !due || !s.has_data() {
-                return;
-            }
-            // Opted in through the settings default rather than `set(true)`: no salt
-            // was made yet, so make it on first use (else no report is ever sent).
-            let salt = match Salt::load_or_create(&self.shared.data_dir) {
-                Ok(salt) => salt,
-                Err(e) => {
-                    self.recorder.log(
-                        Level::Warn,
-                        TARGET,
-                        "community report not sent: no pseudonym salt",
-                        &[("error", FieldValue::Str(&e.to_string()))],
-                    );
-                    return;
-                }
-            };
-            report::build(&s, &salt.pseudonym(&self.device_id), &self.app_version, now)
-        };
-        let d = self.send("report", move |c| c.send_report(&report)).await;
+    }
+
+    /// Under one lock: forgets the `deleted` request, and while opted in, absorbs the
+    /// recorder's new records and saves; the report to send now, if one is due.
+    fn due_report(
+        &self,
+        deleted: Option<String>,
+    ) -> Option<(locus_report::HealthReport, DateTime<Utc>)> {
+        // Read before the lock: the app's `set` and `preview` wait for it.
+        let records = self
+            .shared
+            .opted_in()
+            .then(|| self.recorder.snapshot().records);
         let mut s = self.shared.lock();
-        match d {
+        if let Some(pseudonym) = &deleted {
+            // A new opt-out while it was on its way left a new request: keep that one.
+            if s.pending_deletion.as_deref() == Some(pseudonym.as_str()) {
+                s.pending_deletion = None;
+            }
+        }
+        let Some(records) = records else {
+            if deleted.is_some() {
+                s.save(&self.shared.data_dir);
+            }
+            return None;
+        };
+        let now = Utc::now();
+        let private: Vec<&str> = self.private_terms.iter().map(String::as_str).collect();
+        s.absorb(&records, &self.allowed_metrics, &private);
+        let start = *s.period_start.get_or_insert(now);
+        let due = s.send_now || (now - start).to_std().unwrap_or_default() >= self.period;
+        s.save(&self.shared.data_dir);
+        if !due || !s.has_data() {
+            return None;
+        }
+        // Opted in through the settings default rather than `set(true)`: no salt was made
+        // yet, so make it on first use (else no report is ever sent).
+        let salt = match Salt::load_or_create(&self.shared.data_dir) {
+            Ok(salt) => salt,
+            Err(e) => {
+                self.recorder.log(
+                    Level::Warn,
+                    TARGET,
+                    "community report not sent: no pseudonym salt",
+                    &[("error", FieldValue::Str(&e.to_string()))],
+                );
+                return None;
+            }
+        };
+        let report = report::build(&s, &salt.pseudonym(&self.device_id), &self.app_version, now);
+        Some((report, now))
+    }
+
+    /// Under one lock: the report's outcome, saved once. Delivered or failed, its
+    /// aggregates are done (spec §4.2: a failure is logged locally, the payload
+    /// discarded); skipped, they wait for the next round.
+    fn settle_report(&self, delivery: Delivery, now: DateTime<Utc>) {
+        let mut s = self.shared.lock();
+        match &delivery {
             Delivery::Delivered { .. } => {
                 s.reports_sent += 1;
                 s.clear_aggregates(now);
             }
-            Delivery::Failed { error, attempts } => {
-                // Spec §4.2: logged locally, payload discarded.
-                s.clear_aggregates(now);
-                drop(s);
-                self.recorder.log(
-                    Level::Warn,
-                    TARGET,
-                    "community report failed; report discarded",
-                    &[
-                        ("error", FieldValue::Str(&error)),
-                        ("attempts", FieldValue::U64(u64::from(attempts))),
-                    ],
-                );
-                let s = self.shared.lock();
-                s.save(&self.shared.data_dir);
-                return;
-            }
+            Delivery::Failed { .. } => s.clear_aggregates(now),
             Delivery::Skipped { .. } => {}
         }
         s.save(&self.shared.data_dir);
+        drop(s);
+        if let Delivery::Failed { error, attempts } = delivery {
+            self.recorder.log(
+                Level::Warn,
+                TARGET,
+                "community report failed; report discarded",
+                &[
+                    ("error", FieldValue::Str(&error)),
+                    ("attempts", FieldValue::U64(u64::from(attempts))),
+                ],
+            );
+        }
+    }
+}
+
+impl Destination for CommunityWorker {
+    fn name(&self) -> &'static str {
+        "community"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, ()> {
+        self.update(|s| s.target = self.client.describe());
+        Box::pin(std::future::ready(()))
+    }
+
+    fn round(&mut self, _final_round: bool) -> BoxFuture<'_, ()> {
+        Box::pin(CommunityWorker::round(self))
+    }
+
+    fn cut_off(&mut self) {
+        let cut = self.breaker.take_cut_offs();
+        self.update(|s| s.record_cut_offs(cut));
     }
 }

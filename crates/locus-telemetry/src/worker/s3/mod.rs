@@ -14,81 +14,87 @@ pub mod batch;
 
 use super::policy::{call, deliver, Call, Delivery};
 use super::retention::RetentionCheck;
-use super::DestinationStatus;
-use crate::breaker::CircuitBreaker;
-use crate::dispatch::control::Control;
+use super::{Destination, DestinationStatus, Pending, StatusCell};
+use crate::breaker::{CircuitBreaker, Clock};
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
 use crate::settings::Settings;
-use crate::sink::s3::{encode_batch, object_key, Destination, DiagnosticsStore, KeyClock};
+use crate::sink::s3::{encode_batch, object_key, DiagnosticsStore, KeyClock};
 use crate::sink::DiagnosticsSink;
 use crate::sink::SinkError;
 use batch::{next_batch, BatchLimits, Cursor};
-use std::sync::{Arc, Mutex};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Target of the records the worker writes about itself (never fed back by the layer).
 pub(crate) const TARGET: &str = "locus_telemetry::s3";
 
 pub(crate) struct S3Worker {
-    pub recorder: FlightRecorder,
-    pub sink: Arc<dyn DiagnosticsSink>,
-    pub device_id: String,
-    pub breaker: CircuitBreaker,
-    pub cursor: Cursor,
-    pub attempt_timeout: Duration,
-    pub limits: BatchLimits,
+    recorder: FlightRecorder,
+    sink: Arc<dyn DiagnosticsSink>,
+    device_id: String,
+    breaker: CircuitBreaker,
+    cursor: Cursor,
+    attempt_timeout: Duration,
+    limits: BatchLimits,
     /// The once-a-day retention rule check (`None`: not managed).
-    pub retention: Option<RetentionCheck>,
-    pub status: Arc<Mutex<DestinationStatus>>,
+    retention: Option<RetentionCheck>,
+    status: StatusCell,
 }
 
 impl S3Worker {
+    /// The S3 destination the settings name: its breaker is loaded now (a problem with
+    /// it goes to `problems`), its sink (`sink`, else the one the settings name) is
+    /// opened on the telemetry thread.
+    pub fn pending(
+        settings: &Settings,
+        recorder: &FlightRecorder,
+        device_id: &str,
+        sink: Option<Arc<dyn DiagnosticsSink>>,
+        clock: &Arc<dyn Clock>,
+        problems: &mut Vec<String>,
+    ) -> Pending {
+        let (breaker, problem) =
+            CircuitBreaker::load(&settings.data_dir, "s3", settings.backoff(), clock.clone());
+        problems.extend(problem);
+        let status = StatusCell::new("s3", settings.destination_url(), &breaker);
+        let settings = settings.clone();
+        let recorder = recorder.clone();
+        let device_id = device_id.to_owned();
+        let clock = clock.clone();
+        let worker_status = status.clone();
+        let open = Box::pin(async move {
+            let sink = match sink {
+                Some(sink) => sink,
+                None => open_sink_or_report(&settings, &recorder, &breaker, &worker_status).await?,
+            };
+            let worker = S3Worker {
+                cursor: Cursor::load(&settings.data_dir, "s3"),
+                retention: Some(RetentionCheck::new(
+                    &settings.data_dir,
+                    "s3",
+                    settings.retention_days,
+                    clock,
+                )),
+                recorder,
+                sink,
+                device_id,
+                breaker,
+                attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
+                limits: BatchLimits::default(),
+                status: worker_status,
+            };
+            Some(Box::new(worker) as Box<dyn Destination>)
+        });
+        Pending { status, open }
+    }
+
     fn update(&self, f: impl FnOnce(&mut DestinationStatus)) {
-        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut s);
-        s.shipped_through = self.cursor.last();
-        s.breaker = Some(self.breaker.snapshot());
-    }
-
-    /// Runs until stopped: a round per wake-up.
-    pub async fn run(mut self, ctl: Arc<Control>, index: usize) {
-        self.update(|s| s.target = self.sink.describe());
-        // Cancellable like a round: a hung retention call must not hold shutdown (and
-        // the ring file) for a whole attempt timeout. Cut off, it is a failed attempt.
-        tokio::select! {
-            biased;
-            _ = ctl.stopped() => {
-                self.count_cut_offs();
-                ctl.retire(index);
-                return;
-            }
-            _ = self.ensure_retention() => {}
-        }
-        loop {
-            let gen = ctl.flush_generation();
-            tokio::select! {
-                biased;
-                _ = ctl.stopped() => {
-                    self.count_cut_offs();
-                    break;
-                }
-                _ = self.round(ctl.final_round()) => {}
-            }
-            ctl.ack(index, gen);
-            if ctl.stopping() {
-                break;
-            }
-            ctl.woken(index).await;
-        }
-        ctl.retire(index);
-    }
-
-    /// An attempt cut off by shutdown was counted by the breaker when its future was
-    /// dropped; the status counts it too.
-    fn count_cut_offs(&mut self) {
-        let cut = self.breaker.take_cut_offs();
-        self.update(|s| s.record_cut_offs(cut));
+        self.status.update(&self.breaker, |s| {
+            f(s);
+            s.shipped_through = self.cursor.last();
+        });
     }
 
     /// Best effort, at start: the bucket's retention rule, unless it was confirmed less
@@ -135,7 +141,7 @@ impl S3Worker {
         );
     }
 
-    async fn round(&mut self, final_round: bool) {
+    async fn ship(&mut self, final_round: bool) {
         // A round ships what was recorded when it began; chasing the tail of a busy
         // recorder would turn one wake-up into an upload per batch forever.
         // One read of the ring serves every batch of the round.
@@ -201,10 +207,51 @@ impl S3Worker {
     }
 }
 
+impl Destination for S3Worker {
+    fn name(&self) -> &'static str {
+        "S3"
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, ()> {
+        self.update(|s| s.target = self.sink.describe());
+        // Cancellable like a round: a hung retention call must not hold shutdown (and
+        // the ring file) for a whole attempt timeout. Cut off, it is a failed attempt.
+        Box::pin(self.ensure_retention())
+    }
+
+    fn round(&mut self, final_round: bool) -> BoxFuture<'_, ()> {
+        Box::pin(self.ship(final_round))
+    }
+
+    fn cut_off(&mut self) {
+        let cut = self.breaker.take_cut_offs();
+        self.update(|s| s.record_cut_offs(cut));
+    }
+}
+
+/// Opens the sink the settings name; a bad URL is recorded and disables the worker (it
+/// is a configuration error: retrying cannot fix it).
+async fn open_sink_or_report(
+    settings: &Settings,
+    recorder: &FlightRecorder,
+    breaker: &CircuitBreaker,
+    status: &StatusCell,
+) -> Option<Arc<dyn DiagnosticsSink>> {
+    match open_sink(settings).await {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            let msg = format!("diagnostics destination unusable, uploads disabled: {e}");
+            recorder.log(Level::Error, TARGET, &msg, &[]);
+            status.update(breaker, |s| s.last_error = Some(msg));
+            None
+        }
+    }
+}
+
 /// Opens the diagnostics destination the settings name (default: the embedded local
 /// bucket under the data dir), with S3 options from the settings and the environment.
 pub(crate) async fn open_sink(settings: &Settings) -> Result<Arc<dyn DiagnosticsSink>, SinkError> {
-    let dest = Destination::parse(&settings.destination_url())?;
+    let dest = crate::sink::s3::Destination::parse(&settings.destination_url())?;
     let store = DiagnosticsStore::open(&dest, &settings.s3_options()).await?;
     Ok(Arc::new(store))
 }

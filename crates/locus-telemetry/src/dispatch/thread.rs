@@ -1,0 +1,174 @@
+//! The telemetry thread's body: its own runtime, each destination opened and run as its
+//! own supervised task through one loop (start step, then a round per wake-up until
+//! stopped), and the timer that wakes them.
+//!
+//! Whatever happens in here — a runtime that cannot be built, a destination that panics
+//! outside its upload boundary, the thread itself panicking — is recorded, every flush
+//! acknowledgement is released, and the recorder goes on recording.
+
+use super::control::Control;
+use crate::record::Level;
+use crate::recorder::FlightRecorder;
+use crate::worker::{Destination, Pending};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// Target of the records the dispatcher writes about itself.
+const TARGET: &str = "locus_telemetry::dispatch";
+
+/// What the thread owns: the destinations to run (destination `i` answers to the
+/// control's worker `i`), the time between rounds, and how it says it is done.
+pub(super) struct TelemetryThread {
+    pub destinations: Vec<Pending>,
+    pub ctl: Arc<Control>,
+    pub interval: Duration,
+    pub recorder: FlightRecorder,
+    pub running: Arc<AtomicBool>,
+    pub exited: mpsc::Sender<()>,
+}
+
+impl TelemetryThread {
+    /// Starts the thread `locus-telemetry`.
+    pub fn spawn(self) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("locus-telemetry".into())
+            .spawn(move || self.run())
+            .map(drop)
+    }
+
+    fn run(self) {
+        crate::background::mark_telemetry_thread();
+        crate::background::lower_current_thread_priority();
+        let TelemetryThread {
+            destinations,
+            ctl,
+            interval,
+            recorder,
+            running,
+            exited,
+        } = self;
+        let count = destinations.len();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let Ok(rt) = rt else {
+                recorder.log(
+                    Level::Error,
+                    TARGET,
+                    "cannot build the telemetry runtime; uploads disabled",
+                    &[],
+                );
+                return;
+            };
+            rt.block_on(run_all(destinations, &ctl, interval, &recorder));
+        }));
+        if outcome.is_err() {
+            recorder.log(
+                Level::Error,
+                TARGET,
+                "telemetry thread panicked; uploads stopped, recording continues",
+                &[],
+            );
+        }
+        for i in 0..count {
+            ctl.retire(i);
+        }
+        running.store(false, Ordering::Release);
+        // Release our clone of the recorder (and with it, maybe, the ring file's
+        // lock) before saying we are done: a restart right after `shutdown`
+        // returned must be able to take the ring file back.
+        drop(recorder);
+        let _ = exited.send(());
+    }
+}
+
+/// Opens each destination in turn and runs it as its own task; wakes them all on the
+/// timer until stopped, then waits for them to finish.
+async fn run_all(
+    destinations: Vec<Pending>,
+    ctl: &Arc<Control>,
+    interval: Duration,
+    recorder: &FlightRecorder,
+) {
+    let mut tasks = Vec::new();
+    for (index, pending) in destinations.into_iter().enumerate() {
+        match pending.open.await {
+            Some(destination) => tasks.push(supervise(destination, index, ctl, recorder)),
+            None => ctl.retire(index),
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => ctl.wake_all(),
+            _ = ctl.stopped() => break,
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Runs a destination as its own task; if it dies (a panic outside the upload
+/// boundary), the death is recorded and its flush acknowledgements are released, so the
+/// app's `flush` and `shutdown` never wait for a worker that is gone.
+fn supervise(
+    destination: Box<dyn Destination>,
+    index: usize,
+    ctl: &Arc<Control>,
+    recorder: &FlightRecorder,
+) -> tokio::task::JoinHandle<()> {
+    let name = destination.name();
+    let ctl = ctl.clone();
+    let recorder = recorder.clone();
+    let task = tokio::spawn(drive(destination, ctl.clone(), index));
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            let why = if e.is_panic() {
+                crate::crash::panic_message(e.into_panic().as_ref())
+            } else {
+                "cancelled".to_owned()
+            };
+            recorder.log(
+                Level::Error,
+                TARGET,
+                &format!("{name} worker stopped: {why}; recording continues"),
+                &[],
+            );
+            ctl.retire(index);
+        }
+    })
+}
+
+/// The one delivery loop: the destination's start step, then a round per wake-up,
+/// each acknowledged for the flush that was pending when it began. Stop cancels the
+/// step under way (its cut-off attempt is counted); the destination then retires.
+async fn drive(mut destination: Box<dyn Destination>, ctl: Arc<Control>, index: usize) {
+    tokio::select! {
+        biased;
+        _ = ctl.stopped() => {
+            destination.cut_off();
+            ctl.retire(index);
+            return;
+        }
+        _ = destination.start() => {}
+    }
+    loop {
+        let gen = ctl.flush_generation();
+        tokio::select! {
+            biased;
+            _ = ctl.stopped() => {
+                destination.cut_off();
+                break;
+            }
+            _ = destination.round(ctl.final_round()) => {}
+        }
+        ctl.ack(index, gen);
+        if ctl.stopping() {
+            break;
+        }
+        ctl.woken(index).await;
+    }
+    ctl.retire(index);
+}
