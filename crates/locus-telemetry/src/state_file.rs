@@ -31,16 +31,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Vec<u8>> {
         })?;
     let kind = file.metadata()?.file_type();
     if !kind.is_file() {
-        use std::os::unix::fs::FileTypeExt;
-        return Err(not_regular(if kind.is_dir() {
-            "a directory"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        }));
+        return Err(not_regular(crate::data_dir::file_type_name(&kind)));
     }
     let mut bytes = Vec::new();
     file.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;

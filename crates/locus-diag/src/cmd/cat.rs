@@ -22,7 +22,7 @@ use locus_telemetry::record::Record;
 use locus_telemetry::sink::s3::{Destination, MAX_DECODED_BYTES};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Longest line decoded; longer lines are skipped as bad lines without being held in
@@ -222,17 +222,7 @@ pub fn open_local(root: &Path, key: &str) -> Result<File, Refused> {
     })?;
     let t = meta.file_type();
     if !t.is_file() {
-        let what = if t.is_dir() {
-            "a directory"
-        } else if t.is_fifo() {
-            "a FIFO"
-        } else if t.is_socket() {
-            "a socket"
-        } else if t.is_block_device() || t.is_char_device() {
-            "a device"
-        } else {
-            "not a plain file"
-        };
+        let what = locus_telemetry::data_dir::file_type_name(&t);
         return Err(Refused::NotRegular { path, what });
     }
     Ok(file)

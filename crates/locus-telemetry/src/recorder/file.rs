@@ -27,7 +27,7 @@ use super::RecorderError;
 use memmap2::MmapMut;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,22 +97,12 @@ fn open_regular(path: &Path, write: bool) -> Result<File, RecorderError> {
             _ => io(path, "open")(e),
         })?;
     let kind = file.metadata().map_err(io(path, "stat"))?.file_type();
-    let found = if kind.is_file() {
+    if kind.is_file() {
         return Ok(file);
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    };
+    }
     Err(RecorderError::NotAFile {
         path: path.to_path_buf(),
-        found,
+        found: crate::data_dir::file_type_name(&kind),
     })
 }
 
