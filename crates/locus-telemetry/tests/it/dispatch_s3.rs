@@ -136,7 +136,12 @@ fn a_previous_sessions_tombstone_is_shipped_after_restart() {
     let bucket = s3.unique_bucket("tombstone");
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "dispatch_s3::child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(MODE, "panic")
         .env("LOCUS_DISPATCH_DIR", dir.path())
         .env("RUST_BACKTRACE", "0")

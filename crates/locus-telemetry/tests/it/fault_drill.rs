@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
 use locus_telemetry::dispatch::Overrides;

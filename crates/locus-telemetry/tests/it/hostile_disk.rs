@@ -148,7 +148,7 @@ fn no_half_written_state(dir: &Path) {
 
 #[test]
 fn sparse_ring_restored_onto_a_full_disk() {
-    const NAME: &str = "sparse_ring_restored_onto_a_full_disk";
+    const NAME: &str = "hostile_disk::sparse_ring_restored_onto_a_full_disk";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;
@@ -193,7 +193,7 @@ fn sparse_ring_restored_onto_a_full_disk() {
 
 #[test]
 fn holes_punched_into_a_ring_on_a_full_tmpfs() {
-    const NAME: &str = "holes_punched_into_a_ring_on_a_full_tmpfs";
+    const NAME: &str = "hostile_disk::holes_punched_into_a_ring_on_a_full_tmpfs";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;
@@ -224,7 +224,7 @@ fn holes_punched_into_a_ring_on_a_full_tmpfs() {
 
 #[test]
 fn ring_truncated_under_a_running_app() {
-    const NAME: &str = "ring_truncated_under_a_running_app";
+    const NAME: &str = "hostile_disk::ring_truncated_under_a_running_app";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME));
         return;
@@ -351,7 +351,7 @@ fn special_files_as_the_ring_are_refused_without_hanging() {
 
 #[test]
 fn a_huge_ring_file_costs_bounded_time_and_space() {
-    const NAME: &str = "a_huge_ring_file_costs_bounded_time_and_space";
+    const NAME: &str = "hostile_disk::a_huge_ring_file_costs_bounded_time_and_space";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME));
         return;
@@ -518,7 +518,7 @@ fn many_wraps_leave_a_gap_free_window() {
 
 #[test]
 fn killed_runs_leave_a_gap_free_window() {
-    const NAME: &str = "killed_runs_leave_a_gap_free_window";
+    const NAME: &str = "hostile_disk::killed_runs_leave_a_gap_free_window";
     if let Some(dir) = child_role(NAME) {
         let t = Telemetry::start(settings(&dir));
         println!("started");
@@ -577,7 +577,7 @@ fn killed_runs_leave_a_gap_free_window() {
 
 #[test]
 fn disk_full_at_shutdown_still_reads_as_exited() {
-    const NAME: &str = "disk_full_at_shutdown_still_reads_as_exited";
+    const NAME: &str = "hostile_disk::disk_full_at_shutdown_still_reads_as_exited";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;
@@ -606,7 +606,7 @@ fn disk_full_at_shutdown_still_reads_as_exited() {
 
 #[test]
 fn disk_full_at_first_start_leaves_no_empty_or_temporary_files() {
-    const NAME: &str = "disk_full_at_first_start_leaves_no_empty_or_temporary_files";
+    const NAME: &str = "hostile_disk::disk_full_at_first_start_leaves_no_empty_or_temporary_files";
     let Some(base) = child_role(NAME) else {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;

@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
 use locus_telemetry::record::{Body, Level};
@@ -330,7 +330,7 @@ fn breaker_file_from_a_clock_far_ahead_backs_off_at_most_6_hours() {
 
 #[test]
 fn full_disk_before_the_ring_is_reserved() {
-    const NAME: &str = "full_disk_before_the_ring_is_reserved";
+    const NAME: &str = "fault_disk::full_disk_before_the_ring_is_reserved";
     let Some(base) = child_role(NAME) else {
         return in_child(NAME, ChildTest::new(NAME).private_mounts());
     };
@@ -363,7 +363,7 @@ fn full_disk_before_the_ring_is_reserved() {
 
 #[test]
 fn disk_fills_up_after_the_ring_is_reserved() {
-    const NAME: &str = "disk_fills_up_after_the_ring_is_reserved";
+    const NAME: &str = "fault_disk::disk_fills_up_after_the_ring_is_reserved";
     let Some(base) = child_role(NAME) else {
         return in_child(NAME, ChildTest::new(NAME).private_mounts());
     };
@@ -415,7 +415,7 @@ fn disk_fills_up_after_the_ring_is_reserved() {
 
 #[test]
 fn read_only_data_dir() {
-    const NAME: &str = "read_only_data_dir";
+    const NAME: &str = "fault_disk::read_only_data_dir";
     let Some(base) = child_role(NAME) else {
         return in_child(NAME, ChildTest::new(NAME).private_mounts());
     };
@@ -466,7 +466,7 @@ fn read_only_data_dir() {
 
 #[test]
 fn file_size_limit_below_the_ring() {
-    const NAME: &str = "file_size_limit_below_the_ring";
+    const NAME: &str = "fault_disk::file_size_limit_below_the_ring";
     let Some(base) = child_role(NAME) else {
         // 32 KiB: the ring (68 KiB) may not be created; small state files may.
         return in_child(NAME, ChildTest::new(NAME).fsize_limit(32 * 1024));

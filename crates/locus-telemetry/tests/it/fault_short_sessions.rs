@@ -11,7 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use locus_telemetry::breaker::{BreakerState, CircuitBreaker, ManualClock};
 use locus_telemetry::record::Level;
@@ -274,7 +274,7 @@ fn an_attempt_in_flight_when_the_process_is_killed_counts_at_the_next_start() {
     let mut child = std::process::Command::new(exe)
         .args([
             "--exact",
-            "an_attempt_in_flight_when_the_process_is_killed_counts_at_the_next_start",
+            "fault_short_sessions::an_attempt_in_flight_when_the_process_is_killed_counts_at_the_next_start",
             "--nocapture",
             "--test-threads=1",
         ])
