@@ -53,6 +53,7 @@ pub mod breaker;
 pub mod crash;
 pub mod data_dir;
 pub mod dispatch;
+mod ids;
 mod layer;
 pub mod metrics;
 pub mod privacy;

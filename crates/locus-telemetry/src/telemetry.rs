@@ -393,7 +393,7 @@ fn load_or_create_device_id(data: &DataDir, problems: &mut Vec<String>) -> Strin
         Ok(None) => {}
         Err(e) => problems.push(format!("{e}; generated a new device id")),
     }
-    let id = session::random_hex(8);
+    let id = crate::ids::random_hex(8);
     if let Err(e) = data.write_device_id(&id) {
         problems.push(format!(
             "cannot keep device id in {}: {e} (using {id} for this run)",

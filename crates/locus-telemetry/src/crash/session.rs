@@ -136,18 +136,6 @@ pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
     }
 }
 
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    if getrandom::fill(&mut b).is_err() {
-        // No entropy source: time and pid still make a session id unique enough.
-        let seed = crate::recorder::now_nanos() as u64 ^ u64::from(std::process::id()) << 32;
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (seed >> ((i % 8) * 8)) as u8 ^ i as u8;
-        }
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl Session {
     /// Records the start of a session and marks it running. A marker that cannot be
     /// written (read-only data dir) is reported, not fatal.
@@ -156,7 +144,7 @@ impl Session {
         recorder: &FlightRecorder,
         app_version: &str,
     ) -> (Session, Option<String>) {
-        let id = random_hex(8);
+        let id = crate::ids::random_hex(8);
         let start_seq = recorder.session(SessionEvent::Start, &id, app_version);
         let marker = SessionMarker {
             session_id: id.clone(),

@@ -27,7 +27,7 @@ pub fn build(
     crashes.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
     HealthReport {
         schema: SCHEMA_VERSION,
-        report_id: crate::crash::session::random_hex(16),
+        report_id: crate::ids::random_hex(16),
         pseudonym: pseudonym.to_owned(),
         app_version: safe_short(app_version),
         platform: std::env::consts::OS.to_owned(),
