@@ -15,6 +15,7 @@
 
 use crate::common;
 
+use crate::drill::{child_role, in_child, DONE};
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
 use locus_telemetry::record::{Body, Level};
 use locus_telemetry::recorder::{Backend, FieldValue};
@@ -26,9 +27,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "LOCUS_FAULT_DISK_CHILD";
-const DIR: &str = "LOCUS_FAULT_DISK_DIR";
-const DONE: &str = "FAULT-CHILD-DONE";
 const MARGIN: Duration = Duration::from_millis(300);
 const SHUTDOWN: Duration = Duration::from_millis(500);
 const ROUND: Duration = Duration::from_secs(6);
@@ -117,35 +115,6 @@ fn shutdown_in_time(t: &Telemetry, what: &str) {
         "{what}: shutdown took {:?}",
         r.took
     );
-}
-
-/// Runs `test` of this binary in a child (the `ROLE` variable tells it that it is the
-/// child) and checks that it finished its drill.
-fn in_child(test: &str, child: ChildTest) {
-    let base = tempfile::tempdir().unwrap();
-    let out = child
-        .env(ROLE, test)
-        .env(DIR, base.path().to_str().unwrap())
-        .timeout(Duration::from_secs(120))
-        .run()
-        .unwrap_or_else(|e| panic!("{test}: cannot run the child: {e}"));
-    // (libtest may print "test <name> ... " in front of the child's first line)
-    for line in out
-        .stdout
-        .lines()
-        .filter_map(|l| l.find("DRILL").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    assert!(
-        out.succeeded_with(DONE),
-        "{test}: the child failed:\n{}",
-        out.transcript()
-    );
-}
-
-fn child_role(test: &str) -> Option<std::path::PathBuf> {
-    (std::env::var(ROLE).ok()? == test).then(|| std::env::var(DIR).unwrap().into())
 }
 
 #[test]
@@ -332,7 +301,8 @@ fn breaker_file_from_a_clock_far_ahead_backs_off_at_most_6_hours() {
 fn full_disk_before_the_ring_is_reserved() {
     const NAME: &str = "fault_disk::full_disk_before_the_ring_is_reserved";
     let Some(base) = child_role(NAME) else {
-        return in_child(NAME, ChildTest::new(NAME).private_mounts());
+        in_child(NAME, ChildTest::new(NAME).private_mounts());
+        return;
     };
     // 64 KiB of disk; the ring needs 64 KiB + a 4 KiB header.
     let mnt = Tmpfs::mount(&base.join("small"), 64 * 1024)
@@ -365,7 +335,8 @@ fn full_disk_before_the_ring_is_reserved() {
 fn disk_fills_up_after_the_ring_is_reserved() {
     const NAME: &str = "fault_disk::disk_fills_up_after_the_ring_is_reserved";
     let Some(base) = child_role(NAME) else {
-        return in_child(NAME, ChildTest::new(NAME).private_mounts());
+        in_child(NAME, ChildTest::new(NAME).private_mounts());
+        return;
     };
     let mnt = Tmpfs::mount(&base.join("data"), 512 * 1024)
         .unwrap_or_else(|e| panic!("cannot stage a full disk (needs root/CAP_SYS_ADMIN): {e}"));
@@ -417,7 +388,8 @@ fn disk_fills_up_after_the_ring_is_reserved() {
 fn read_only_data_dir() {
     const NAME: &str = "fault_disk::read_only_data_dir";
     let Some(base) = child_role(NAME) else {
-        return in_child(NAME, ChildTest::new(NAME).private_mounts());
+        in_child(NAME, ChildTest::new(NAME).private_mounts());
+        return;
     };
     let mnt = Tmpfs::mount(&base.join("data"), 4 * 1024 * 1024)
         .unwrap_or_else(|e| panic!("cannot stage a read-only dir (needs root/CAP_SYS_ADMIN): {e}"));
@@ -469,7 +441,8 @@ fn file_size_limit_below_the_ring() {
     const NAME: &str = "fault_disk::file_size_limit_below_the_ring";
     let Some(base) = child_role(NAME) else {
         // 32 KiB: the ring (68 KiB) may not be created; small state files may.
-        return in_child(NAME, ChildTest::new(NAME).fsize_limit(32 * 1024));
+        in_child(NAME, ChildTest::new(NAME).fsize_limit(32 * 1024));
+        return;
     };
     let server = FaultServer::start(Mode::Ok);
     let clock = Arc::new(ManualClock::new());

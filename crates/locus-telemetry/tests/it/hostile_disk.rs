@@ -12,6 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use crate::drill::{child_role, in_child, DIR, DONE, ROLE};
 use locus_telemetry::crash::session::Outcome;
 use locus_telemetry::record::{Body, Level, SessionEvent};
 use locus_telemetry::recorder::{read_ring_file, Backend, FieldValue};
@@ -22,9 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ROLE: &str = "LOCUS_HOSTILE_DISK_CHILD";
-const DIR: &str = "LOCUS_HOSTILE_DISK_DIR";
-const DONE: &str = "HOSTILE-CHILD-DONE";
 const SHUTDOWN: Duration = Duration::from_millis(300);
 const RING: usize = 64 * 1024;
 
@@ -89,33 +87,6 @@ fn sh(cmd: &mut Command) {
         "{shown} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn in_child(test: &str, child: ChildTest) -> String {
-    let base = tempfile::tempdir().unwrap();
-    let out = child
-        .env(ROLE, test)
-        .env(DIR, base.path().to_str().unwrap())
-        .timeout(Duration::from_secs(120))
-        .run()
-        .unwrap_or_else(|e| panic!("{test}: cannot run the child: {e}"));
-    for line in out
-        .stdout
-        .lines()
-        .filter_map(|l| l.find("DRILL").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    assert!(
-        out.succeeded_with(DONE),
-        "{test}: the app died or failed its drill:\n{}",
-        out.transcript()
-    );
-    out.stdout
-}
-
-fn child_role(test: &str) -> Option<PathBuf> {
-    (std::env::var(ROLE).ok()? == test).then(|| std::env::var(DIR).unwrap().into())
 }
 
 /// The peak resident set of this process (VmHWM), in bytes.

@@ -13,6 +13,7 @@ mod common;
 mod dispatch_community;
 mod dispatch_isolation;
 mod dispatch_s3;
+mod drill;
 mod fault_community;
 mod fault_disk;
 mod fault_drill;
