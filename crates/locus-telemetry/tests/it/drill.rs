@@ -5,7 +5,8 @@
 //! [`DONE`]) and exit 0. Lines it prints starting with `DRILL` are shown by the parent.
 
 use locus_testkit::faults::child::ChildTest;
-use std::path::PathBuf;
+use locus_testkit::faults::disk::Tmpfs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Names the test a child process is to run as its drill.
@@ -43,4 +44,11 @@ pub fn in_child(test: &str, child: ChildTest) -> String {
 /// In the child of `test`: its scratch dir. `None` in the parent.
 pub fn child_role(test: &str) -> Option<PathBuf> {
     (std::env::var(ROLE).ok()? == test).then(|| std::env::var(DIR).unwrap().into())
+}
+
+/// A tmpfs of `bytes` mounted at `at` in the child's private mount namespace, to stage a
+/// small, full or read-only disk; fails loudly (naming what it needs) when it cannot.
+pub fn small_disk(at: &Path, bytes: u64) -> Tmpfs {
+    Tmpfs::mount(at, bytes)
+        .unwrap_or_else(|e| panic!("cannot mount a test disk (needs root/CAP_SYS_ADMIN): {e}"))
 }

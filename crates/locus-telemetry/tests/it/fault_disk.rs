@@ -15,13 +15,13 @@
 
 use crate::common;
 
-use crate::drill::{child_role, in_child, DONE};
+use crate::drill::{child_role, in_child, small_disk, DONE};
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
 use locus_telemetry::record::{Body, Level};
 use locus_telemetry::recorder::{Backend, FieldValue};
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::child::ChildTest;
-use locus_testkit::faults::disk::{self, Tmpfs};
+use locus_testkit::faults::disk;
 use locus_testkit::faults::{FaultServer, Mode};
 use std::path::Path;
 use std::sync::Arc;
@@ -305,8 +305,7 @@ fn full_disk_before_the_ring_is_reserved() {
         return;
     };
     // 64 KiB of disk; the ring needs 64 KiB + a 4 KiB header.
-    let mnt = Tmpfs::mount(&base.join("small"), 64 * 1024)
-        .unwrap_or_else(|e| panic!("cannot stage a full disk (needs root/CAP_SYS_ADMIN): {e}"));
+    let mnt = small_disk(&base.join("small"), 64 * 1024);
     let server = FaultServer::start(Mode::Ok);
     let clock = Arc::new(ManualClock::new());
     let t = start(&server.endpoint(), mnt.path(), &clock);
@@ -338,8 +337,7 @@ fn disk_fills_up_after_the_ring_is_reserved() {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;
     };
-    let mnt = Tmpfs::mount(&base.join("data"), 512 * 1024)
-        .unwrap_or_else(|e| panic!("cannot stage a full disk (needs root/CAP_SYS_ADMIN): {e}"));
+    let mnt = small_disk(&base.join("data"), 512 * 1024);
     let server = FaultServer::start(Mode::Status(503));
     let clock = Arc::new(ManualClock::new());
     retention_confirmed(mnt.path(), &clock);
@@ -391,8 +389,7 @@ fn read_only_data_dir() {
         in_child(NAME, ChildTest::new(NAME).private_mounts());
         return;
     };
-    let mnt = Tmpfs::mount(&base.join("data"), 4 * 1024 * 1024)
-        .unwrap_or_else(|e| panic!("cannot stage a read-only dir (needs root/CAP_SYS_ADMIN): {e}"));
+    let mnt = small_disk(&base.join("data"), 4 * 1024 * 1024);
     let server = FaultServer::start(Mode::Ok);
     let clock = Arc::new(ManualClock::new());
     let t = start(&server.endpoint(), mnt.path(), &clock);
