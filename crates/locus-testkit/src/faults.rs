@@ -204,16 +204,7 @@ impl FaultServer {
 
     /// Waits until at least `n` requests have arrived; false after `timeout`.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
-        loop {
-            if self.attempts() >= n {
-                return true;
-            }
-            if Instant::now() >= until {
-                return false;
-            }
-            std::thread::sleep(POLL / 2);
-        }
+        crate::wait_until(timeout, || self.attempts() >= n)
     }
 
     /// Stops the server now (also done on drop).

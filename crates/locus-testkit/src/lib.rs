@@ -15,3 +15,25 @@
 pub mod faults;
 pub mod net;
 pub mod seaweed;
+
+/// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false): for
+/// tests that wait on another thread or process without a fixed sleep.
+///
+/// ```
+/// let start = std::time::Instant::now();
+/// assert!(locus_testkit::wait_until(std::time::Duration::from_secs(5), || {
+///     start.elapsed() > std::time::Duration::from_millis(20)
+/// }));
+/// ```
+pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -25,6 +25,7 @@ use locus_telemetry::sink::{DiagnosticsSink, SinkError, SinkFuture};
 use locus_telemetry::worker::DestinationStatus;
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::{self, FaultServer, Mode};
+use locus_testkit::wait_until;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,19 +59,6 @@ fn start(endpoint: &str, dir: &Path, clock: &Arc<ManualClock>) -> Telemetry {
 fn dest(t: &Telemetry) -> DestinationStatus {
     let d = t.status().dispatch.expect("dispatcher running");
     d.destinations[0].clone()
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn field<'a>(l: &'a LogRecord, name: &str) -> Option<&'a Value> {

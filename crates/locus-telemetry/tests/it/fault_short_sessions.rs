@@ -20,9 +20,10 @@ use locus_telemetry::worker::retention::RetentionCheck;
 use locus_telemetry::worker::DestinationStatus;
 use locus_telemetry::{Settings, Telemetry};
 use locus_testkit::faults::{FaultServer, Mode};
+use locus_testkit::wait_until;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sessions per drill.
 const SESSIONS: usize = 10;
@@ -40,19 +41,6 @@ fn settings(endpoint: &str, dir: &Path) -> Settings {
     Settings {
         attempt_timeout_secs: 30,
         ..common::loopback_settings(NAME, endpoint, dir)
-    }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
