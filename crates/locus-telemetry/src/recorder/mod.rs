@@ -244,20 +244,12 @@ impl FlightRecorder {
     pub fn open(path: &Path, ring_bytes: usize) -> FlightRecorder {
         match Self::open_file(path, ring_bytes) {
             Ok(r) => r,
-            Err(failure) => {
-                let ring = Ring::heap(ring_bytes);
-                ring.append_raw(&failure.carry);
-                let status = RecorderStatus {
-                    backend: Backend::Memory(Some(failure.error.to_string())),
-                    capacity_bytes: ring.capacity_bytes(),
-                    next_seq: 0,
-                    recovered: 0,
-                    salvaged: failure.carry.len(),
-                    moved_aside: None,
-                    owned_elsewhere: matches!(failure.error, RecorderError::Locked { .. }),
-                };
-                FlightRecorder::with_keeper(ring, status)
-            }
+            Err(failure) => Self::memory(
+                ring_bytes,
+                Some(failure.error.to_string()),
+                &failure.carry,
+                matches!(failure.error, RecorderError::Locked { .. }),
+            ),
         }
     }
 
@@ -287,20 +279,28 @@ impl FlightRecorder {
 
     /// A heap-only recorder (records do not survive the process).
     pub fn in_memory(ring_bytes: usize) -> FlightRecorder {
-        Self::memory(ring_bytes, None)
+        Self::memory(ring_bytes, None, &[], false)
     }
 
-    fn memory(ring_bytes: usize, reason: Option<String>) -> FlightRecorder {
+    /// A heap ring (with the reason the file was not used, if one was tried), holding
+    /// `carry` — the records of a file that could not be used — re-appended byte for byte.
+    fn memory(
+        ring_bytes: usize,
+        reason: Option<String>,
+        carry: &[(u64, Vec<u8>)],
+        owned_elsewhere: bool,
+    ) -> FlightRecorder {
         clock::calibrate_once();
         let ring = Ring::heap(ring_bytes);
+        ring.append_raw(carry);
         let status = RecorderStatus {
             backend: Backend::Memory(reason),
             capacity_bytes: ring.capacity_bytes(),
             next_seq: 0,
             recovered: 0,
-            salvaged: 0,
+            salvaged: carry.len(),
             moved_aside: None,
-            owned_elsewhere: false,
+            owned_elsewhere,
         };
         FlightRecorder::with_keeper(ring, status)
     }
