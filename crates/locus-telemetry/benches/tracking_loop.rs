@@ -197,7 +197,7 @@ fn run(config: &'static str, telemetry: Option<&Telemetry>, rows: &mut Vec<Row>)
                 s.uploads_ok,
                 s.uploads_failed,
                 s.attempts,
-                s.breaker.as_ref().map_or("?", |b| b.state.as_str())
+                s.breaker.state.as_str()
             )
         }
         None => "—".into(),

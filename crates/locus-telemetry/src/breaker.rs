@@ -23,7 +23,7 @@
 //! use locus_telemetry::breaker::{CircuitBreaker, ManualClock, Permit};
 //! use std::sync::Arc;
 //! let clock = Arc::new(ManualClock::new());
-//! let mut b = CircuitBreaker::in_memory("s3", std::time::Duration::from_secs(6 * 3600), clock.clone());
+//! let mut b = CircuitBreaker::in_memory(std::time::Duration::from_secs(6 * 3600), clock.clone());
 //! for _ in 0..6 {
 //!     let p = b.permit();
 //!     b.on_failure(p);
@@ -33,6 +33,7 @@
 //! assert_eq!(b.permit(), Permit::Probe);
 //! ```
 
+use crate::status::{BreakerState, BreakerStatus};
 use crate::data_dir::{DataDir, StateFile};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -130,19 +131,19 @@ impl Permit {
         }
     }
 
-    /// `closed`, `half-open` or `open`, as `status()` shows it.
-    pub fn state_name(self) -> &'static str {
+    /// The breaker's state as `status()` shows it.
+    pub fn state(self) -> BreakerState {
         match self {
-            Permit::Closed => "closed",
-            Permit::Probe => "half-open",
-            Permit::Denied { .. } => "open",
+            Permit::Closed => BreakerState::Closed,
+            Permit::Probe => BreakerState::HalfOpen,
+            Permit::Denied { .. } => BreakerState::Open,
         }
     }
 }
 
 /// The persisted state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct BreakerState {
+pub struct PersistedBreaker {
     /// Failed attempts in a row.
     pub consecutive_failures: u32,
     /// End of the current backoff, if open.
@@ -181,29 +182,11 @@ impl InFlight {
 /// The error recorded for an attempt cut off by shutdown.
 pub const CUT_OFF_BY_SHUTDOWN: &str = "attempt cut off by shutdown before it finished";
 
-/// `closed`, `open` or `half-open` with the figures, for `status()`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BreakerSnapshot {
-    /// Destination name.
-    pub name: String,
-    /// `closed`, `open` (backing off) or `half-open` (next attempt is a probe).
-    pub state: String,
-    /// Failed attempts in a row.
-    pub consecutive_failures: u32,
-    /// End of the backoff, if open.
-    pub open_until: Option<DateTime<Utc>>,
-    /// Times opened, ever.
-    pub times_opened: u32,
-    /// The last failure.
-    pub last_error: Option<String>,
-}
-
-impl BreakerSnapshot {
-    /// The snapshot of a persisted breaker state (as `locus-diag status` shows it), read
-    /// at the system clock's now.
-    pub fn of(name: &str, state: &BreakerState) -> BreakerSnapshot {
+impl BreakerStatus {
+    /// The status of a persisted breaker (as `locus-diag status` shows it), read at the
+    /// system clock's now.
+    pub(crate) fn of(state: &PersistedBreaker) -> BreakerStatus {
         CircuitBreaker {
-            name: name.to_owned(),
             path: None,
             state: state.clone(),
             backoff: Duration::ZERO,
@@ -217,9 +200,8 @@ impl BreakerSnapshot {
 /// One destination's breaker.
 #[derive(Debug)]
 pub struct CircuitBreaker {
-    name: String,
     path: Option<PathBuf>,
-    state: BreakerState,
+    state: PersistedBreaker,
     backoff: Duration,
     clock: Arc<dyn Clock>,
     /// Attempts cut off in this process and not yet counted in a status.
@@ -228,11 +210,11 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     /// A breaker whose state is not persisted.
-    pub fn in_memory(name: &str, backoff: Duration, clock: Arc<dyn Clock>) -> Self {
+    #[cfg(any(test, feature = "internals"))]
+    pub fn in_memory(backoff: Duration, clock: Arc<dyn Clock>) -> Self {
         CircuitBreaker {
-            name: name.to_owned(),
             path: None,
-            state: BreakerState::default(),
+            state: PersistedBreaker::default(),
             backoff,
             clock,
             cut_offs: 0,
@@ -240,6 +222,7 @@ impl CircuitBreaker {
     }
 
     /// The state file of destination `name` in `data_dir`.
+    #[cfg(any(test, feature = "internals"))]
     pub fn state_path(data_dir: &Path, name: &str) -> PathBuf {
         DataDir::new(data_dir).path(StateFile::Breaker(name))
     }
@@ -258,12 +241,11 @@ impl CircuitBreaker {
         let (state, problem) = match data.breaker(name) {
             Ok(state) => (state.unwrap_or_default(), None),
             Err(e) => (
-                BreakerState::default(),
+                PersistedBreaker::default(),
                 Some(format!("{e}; breaker starts closed")),
             ),
         };
         let mut b = CircuitBreaker {
-            name: name.to_owned(),
             path: Some(path),
             state,
             backoff,
@@ -286,9 +268,10 @@ impl CircuitBreaker {
     }
 
     /// Reads a persisted breaker without owning it (for `locus-diag status`).
-    pub fn read_snapshot(data_dir: &Path, name: &str) -> Option<BreakerSnapshot> {
+    #[cfg(any(test, feature = "internals"))]
+    pub fn read_snapshot(data_dir: &Path, name: &str) -> Option<BreakerStatus> {
         let state = DataDir::new(data_dir).breaker(name).ok()??;
-        Some(BreakerSnapshot::of(name, &state))
+        Some(BreakerStatus::of(&state))
     }
 
     /// A backoff persisted while the clock was far ahead (or written by hand) never
@@ -356,15 +339,15 @@ impl CircuitBreaker {
     }
 
     /// An attempt failed (no message).
+    #[cfg(any(test, feature = "internals"))]
     pub fn on_failure(&mut self, permit: Permit) {
         self.on_failure_with(permit, "failed");
     }
 
     /// The current state, for `status()`.
-    pub fn snapshot(&self) -> BreakerSnapshot {
-        BreakerSnapshot {
-            name: self.name.clone(),
-            state: self.permit().state_name().into(),
+    pub fn snapshot(&self) -> BreakerStatus {
+        BreakerStatus {
+            state: self.permit().state(),
             consecutive_failures: self.state.consecutive_failures,
             open_until: self.state.open_until,
             times_opened: self.state.times_opened,
@@ -396,7 +379,7 @@ mod tests {
     #[test]
     fn opens_after_more_than_five_and_probes_once_after_the_backoff() {
         let clock = Arc::new(ManualClock::new());
-        let mut b = CircuitBreaker::in_memory("s3", SIX_HOURS, clock.clone());
+        let mut b = CircuitBreaker::in_memory(SIX_HOURS, clock.clone());
         for _ in 0..5 {
             fail(&mut b);
             assert_eq!(b.permit(), Permit::Closed);
@@ -419,7 +402,7 @@ mod tests {
     #[test]
     fn a_success_resets_the_count() {
         let clock = Arc::new(ManualClock::new());
-        let mut b = CircuitBreaker::in_memory("s3", SIX_HOURS, clock);
+        let mut b = CircuitBreaker::in_memory(SIX_HOURS, clock);
         for _ in 0..5 {
             fail(&mut b);
         }
@@ -538,7 +521,7 @@ mod tests {
             b2.on_success();
             assert_eq!(b2.permit(), Permit::Closed);
             // In memory too, and `read_snapshot` of the file.
-            let mut m = CircuitBreaker::in_memory("s3", backoff, dyn_clock);
+            let mut m = CircuitBreaker::in_memory(backoff, dyn_clock);
             for _ in 0..6 {
                 fail(&mut m);
             }

@@ -8,7 +8,7 @@
 //!   device_id                    16 hex chars and a newline
 //!   session.json                 SessionMarker: which session runs, did it exit cleanly
 //!   cursor-<destination>.json    CursorState: the last record shipped there
-//!   breaker-<destination>.json   BreakerState: failures in a row, backoff, attempt in flight
+//!   breaker-<destination>.json   PersistedBreaker: failures in a row, backoff, attempt in flight
 //!   retention-<destination>.json RetentionState: when the lifecycle rule was last confirmed
 //!   community.json               CommunityState: opt-in choice, aggregates of the period
 //!   community-salt               32 secret bytes (owner-only); never read outside `privacy`
@@ -28,11 +28,11 @@
 //! assert!(data.ring_path().ends_with("recorder.ring"));
 //! ```
 
-use crate::breaker::BreakerState;
+use crate::breaker::PersistedBreaker;
+use crate::status::{BreakerStatus, DestinationKind};
 use crate::crash::session::SessionMarker;
 use crate::recorder::{RecorderError, Snapshot};
 use crate::worker::community::state::CommunityState;
-use crate::worker::retention::RetentionState;
 use crate::worker::s3::batch::CursorState;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -239,22 +239,44 @@ impl DataDir {
     }
 
     /// The upload cursor of `destination` (e.g. `s3`).
-    pub fn cursor(&self, destination: &str) -> Result<Option<CursorState>, StateError> {
+    pub(crate) fn cursor(&self, destination: &str) -> Result<Option<CursorState>, StateError> {
         self.read_json(StateFile::Cursor(destination))
     }
 
+    /// The circuit breaker of `destination` as it was last persisted, read at the
+    /// system clock's now (`Ok(None)`: it never failed, or never ran here).
+    pub fn breaker_status(
+        &self,
+        destination: DestinationKind,
+    ) -> Result<Option<BreakerStatus>, StateError> {
+        Ok(self
+            .breaker(destination.as_str())?
+            .map(|b| BreakerStatus::of(&b)))
+    }
+
+    /// The last record shipped to `destination` (`Ok(None)`: nothing shipped yet).
+    pub fn shipped_through(&self, destination: DestinationKind) -> Result<Option<u64>, StateError> {
+        Ok(self
+            .cursor(destination.as_str())?
+            .map(|c| c.last_shipped_seq))
+    }
+
     /// The persisted circuit breaker of `destination`.
-    pub fn breaker(&self, destination: &str) -> Result<Option<BreakerState>, StateError> {
+    pub(crate) fn breaker(&self, destination: &str) -> Result<Option<PersistedBreaker>, StateError> {
         self.read_json(StateFile::Breaker(destination))
     }
 
     /// When the lifecycle rule of `destination` was last confirmed.
-    pub fn retention(&self, destination: &str) -> Result<Option<RetentionState>, StateError> {
+    #[cfg(any(test, feature = "internals"))]
+    pub(crate) fn retention(
+        &self,
+        destination: &str,
+    ) -> Result<Option<crate::worker::retention::RetentionState>, StateError> {
         self.read_json(StateFile::Retention(destination))
     }
 
     /// The community state: opt-in choice and the period's aggregates.
-    pub fn community(&self) -> Result<Option<CommunityState>, StateError> {
+    pub(crate) fn community(&self) -> Result<Option<CommunityState>, StateError> {
         self.read_json(StateFile::Community)
     }
 }

@@ -20,6 +20,15 @@
 //! holds the spec's two switches (`enable_s3_diagnostics` = true,
 //! `enable_community_telemetry` = false), `breaker` the 6-hour circuit breaker.
 //!
+//! What an app uses is at the crate root: [`Telemetry`] (started from [`Settings`], or
+//! through [`Telemetry::builder`] with substituted parts from [`testing`]), the
+//! recording calls with [`Level`] and [`FieldValue`], the [`TelemetryLayer`] for
+//! `tracing`, [`Status`] and its parts, device [`Conditions`], and the opt-in switch
+//! with its [`CommunityPreview`]. Tools that read a data dir or the user's bucket
+//! without running telemetry (`locus-diag`) use [`inspect`]. Everything else is
+//! internal (this workspace's own tests reach it through the `internals` feature,
+//! which is not an API).
+//!
 //! The whole story in one example — start, record through `tracing`, read the Debug
 //! screen, shut down within a deadline:
 //!
@@ -49,22 +58,53 @@
 //! ```
 
 mod background;
-pub mod breaker;
-pub mod crash;
-pub mod data_dir;
-pub mod dispatch;
+mod conditions;
 mod ids;
+pub mod inspect;
 mod layer;
-pub mod metrics;
-pub mod privacy;
 pub mod record;
-pub mod recorder;
-pub mod settings;
-pub mod sink;
 mod state_file;
+mod status;
 mod telemetry;
-pub mod worker;
+pub mod testing;
 
+/// The library's internal modules: private, or `pub` and hidden from the docs with the
+/// `internals` feature, which only this workspace's own tests and benches enable.
+macro_rules! internal_modules {
+    ($($(#[$attr:meta])* $name:ident;)*) => {$(
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
+internal_modules! {
+    breaker;
+    crash;
+    data_dir;
+    dispatch;
+    metrics;
+    privacy;
+    recorder;
+    settings;
+    sink;
+    worker;
+}
+
+pub use conditions::{Conditions, Network, UploadWait};
+pub use crash::session::{Outcome as SessionOutcome, PreviousSession};
 pub use layer::TelemetryLayer;
-pub use settings::Settings;
-pub use telemetry::{ShutdownReport, Status, Telemetry};
+pub use locus_report::HealthReport;
+pub use record::{Level, Record};
+pub use recorder::{Backend, FieldValue, RecorderStatus};
+pub use settings::{Settings, SettingsError};
+pub use status::{
+    BreakerState, BreakerStatus, DestinationKind, DestinationStatus, DispatchStatus, Problem,
+    ProblemArea, Status,
+};
+pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder};
+pub use worker::community::{CommunityChoiceError, CommunityPreview};

@@ -54,6 +54,9 @@ pub struct Settings {
     /// Seconds one upload attempt may take (default 10). Valid: 1..=600 (up to ten
     /// minutes, [`Settings::ATTEMPT_TIMEOUT_SECS`]).
     pub attempt_timeout_secs: u64,
+    /// Let uploads to the user's bucket use a metered network (default false: they wait
+    /// for Wi-Fi). Community reports, a few hundred bytes, may always use one.
+    pub upload_on_metered: bool,
     /// Force path-style S3 addressing (self-hosted S3).
     pub s3_path_style: bool,
     /// S3 endpoint for self-hosted S3 (default: `AWS_ENDPOINT_URL`, else AWS).
@@ -87,6 +90,7 @@ impl Default for Settings {
             backoff_hours: Settings::DEFAULT_BACKOFF_HOURS,
             shutdown_deadline_ms: 500,
             attempt_timeout_secs: 10,
+            upload_on_metered: false,
             s3_path_style: false,
             s3_endpoint: None,
             s3_region: None,
@@ -118,6 +122,7 @@ impl std::fmt::Debug for Settings {
             .field("backoff_hours", &self.backoff_hours)
             .field("shutdown_deadline_ms", &self.shutdown_deadline_ms)
             .field("attempt_timeout_secs", &self.attempt_timeout_secs)
+            .field("upload_on_metered", &self.upload_on_metered)
             .field("s3_path_style", &self.s3_path_style)
             .field("s3_endpoint", &self.s3_endpoint)
             .field("s3_region", &self.s3_region)

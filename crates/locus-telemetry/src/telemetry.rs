@@ -1,37 +1,47 @@
 //! The handle the app holds: started from [`Settings`], never failing the app. It owns
 //! the recorder, crash capture, the session marker and (when uploads are enabled) the
 //! dispatcher thread, and offers logging, metrics, the Debug screen's `recent(n)`,
-//! `status()` and a bounded `shutdown(deadline)`.
+//! `status()`, device conditions, the opt-in switch and a bounded `shutdown(deadline)`.
+//!
+//! The handle is a guard, as `sentry::init`'s is: clones share one telemetry, and when
+//! the last clone is dropped without `shutdown`, it shuts down then, within the
+//! settings' `shutdown_deadline_ms`. `shutdown` on any clone ends it for all of them:
+//! the clean exit is recorded, uploads stop, the crash hook is removed, and every later
+//! recording call through any clone (or the `tracing` layer) is ignored; reading calls
+//! (`recent`, `status`) go on working.
 
+use crate::conditions::{Conditions, UploadGate};
 use crate::crash::{self, session, session::PreviousSession, session::Session};
 use crate::data_dir::{DataDir, StateFile};
 use crate::dispatch::Overrides;
 use crate::record::{Level, MetricKind, Record};
-use crate::recorder::{Backend, FieldValue, FlightRecorder, RecorderStatus};
+use crate::recorder::{Backend, FieldValue, FlightRecorder};
 use crate::settings::Settings;
-use crate::worker::community::CommunityShared;
+use crate::status::{DestinationKind, Problem, ProblemArea, Status};
+use crate::worker::community::{CommunityChoiceError, CommunityPreview, CommunityShared};
 use crate::TelemetryLayer;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The telemetry module, as the app holds it. Cheap to clone.
+/// The telemetry module, as the app holds it. Cheap to clone; see the module docs for
+/// what dropping it and `shutdown` do.
 ///
 /// ```
-/// use locus_telemetry::{Settings, Telemetry};
-/// use locus_telemetry::record::Level;
+/// use locus_telemetry::{FieldValue, Level, Settings, Telemetry};
 /// let dir = tempfile::tempdir().unwrap();
 /// let telemetry = Telemetry::start(Settings {
 ///     data_dir: dir.path().to_path_buf(),
 ///     enable_s3_diagnostics: false,
 ///     ..Settings::default()
 /// });
-/// telemetry.log(Level::Info, "app", "tracking started", &[]);
+/// telemetry.log(Level::Info, "app", "tracking started", &[("fixes", FieldValue::U64(0))]);
 /// telemetry.gauge("battery_pct", 87.0);
 /// assert!(telemetry.recent(10).len() >= 3); // session start, log, metric
 /// telemetry.shutdown(std::time::Duration::from_millis(500));
 /// ```
 #[derive(Clone)]
+#[must_use = "dropping the last handle shuts telemetry down at once"]
 pub struct Telemetry {
     inner: Arc<Inner>,
 }
@@ -41,35 +51,21 @@ struct Inner {
     recorder: FlightRecorder,
     device_id: String,
     previous: PreviousSession,
-    problems: Vec<String>,
+    problems: Vec<Problem>,
     session: Mutex<Option<Session>>,
     dispatcher: Option<crate::dispatch::Dispatcher>,
     community: Option<Arc<CommunityShared>>,
-}
-
-/// Everything `status()` reports. Never contains secrets.
-#[derive(Debug, Clone)]
-pub struct Status {
-    /// The recorder's backend, capacity and recovery figures.
-    pub recorder: RecorderStatus,
-    /// Problems found at start (each one degraded something; the app runs on).
-    pub problems: Vec<String>,
-    /// How the previous session ended.
-    pub previous_session: session::Outcome,
-    /// The device id in use.
-    pub device_id: String,
-    /// `enable_s3_diagnostics` as in effect.
-    pub s3_diagnostics: bool,
-    /// `enable_community_telemetry` as in effect.
-    pub community_telemetry: bool,
-    /// The dispatcher's view: destinations, breakers, last shipped record.
-    pub dispatch: Option<crate::dispatch::DispatchStatus>,
+    gate: UploadGate,
+    /// The first `shutdown`'s report; set once, returned to every later call.
+    shut_down: OnceLock<ShutdownReport>,
 }
 
 /// What `shutdown` managed within its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Whether everything recorded was shipped (or discarded after failing) in time.
+    /// `false` too when device conditions held uploads back: those records stay in the
+    /// ring and are shipped by a later start.
     pub flushed: bool,
     /// Whether the dispatcher thread finished (false: it was left behind, detached).
     pub dispatcher_finished: bool,
@@ -77,28 +73,70 @@ pub struct ShutdownReport {
     pub took: Duration,
 }
 
+/// Starts telemetry with substituted parts: the breakers' clock and either
+/// destination's transport (what tests and embedders replace). Made by
+/// [`Telemetry::builder`].
+///
+/// ```
+/// use locus_telemetry::{testing::ManualClock, Settings, Telemetry};
+/// use std::sync::Arc;
+/// let dir = tempfile::tempdir().unwrap();
+/// let clock = Arc::new(ManualClock::new());
+/// let t = Telemetry::builder(Settings { data_dir: dir.path().into(), ..Settings::default() })
+///     .clock(clock)
+///     .start();
+/// assert!(t.status().dispatch.is_some());
+/// t.shutdown(std::time::Duration::from_millis(500));
+/// ```
+#[must_use = "call .start() to start telemetry"]
+pub struct TelemetryBuilder {
+    settings: Settings,
+    overrides: Overrides,
+}
+
+impl TelemetryBuilder {
+    /// The clock of the circuit breakers (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn crate::testing::Clock>) -> Self {
+        self.overrides.clock = Some(clock);
+        self
+    }
+
+    /// A diagnostics sink used instead of the destination the settings name.
+    pub fn diagnostics_sink(mut self, sink: Arc<dyn crate::testing::DiagnosticsSink>) -> Self {
+        self.overrides.diagnostics_sink = Some(sink);
+        self
+    }
+
+    /// A community sink used instead of the service `community_url` names (community
+    /// telemetry still runs only as the opt-in allows).
+    pub fn community_sink(mut self, sink: Arc<dyn crate::testing::CommunitySink>) -> Self {
+        self.overrides.community_sink = Some(sink);
+        self
+    }
+
+    /// Starts telemetry; never fails (see [`Telemetry::start`]).
+    pub fn start(self) -> Telemetry {
+        Telemetry::start_with(self.settings, self.overrides)
+    }
+}
+
 impl Telemetry {
     /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
     /// locked ring) yields a degraded handle and a readable reason in `status()`.
+    /// Keep the handle for the app's lifetime: dropping the last clone shuts down.
     pub fn start(settings: Settings) -> Telemetry {
         Self::start_with(settings, Overrides::default())
     }
 
-    /// Starts telemetry with substituted parts (a test clock, a custom sink).
-    ///
-    /// ```
-    /// use locus_telemetry::{Settings, Telemetry, dispatch::Overrides, breaker::ManualClock};
-    /// use std::sync::Arc;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let clock = Arc::new(ManualClock::new());
-    /// let t = Telemetry::start_with(
-    ///     Settings { data_dir: dir.path().into(), ..Settings::default() },
-    ///     Overrides { clock: Some(clock), ..Overrides::default() },
-    /// );
-    /// assert!(t.status().dispatch.is_some());
-    /// t.shutdown(std::time::Duration::from_millis(500));
-    /// ```
-    pub fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
+    /// A builder, for starting with substituted parts (a test clock, a custom sink).
+    pub fn builder(settings: Settings) -> TelemetryBuilder {
+        TelemetryBuilder {
+            settings,
+            overrides: Overrides::default(),
+        }
+    }
+
+    fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
         let fallback = settings.clone();
         let start = std::panic::AssertUnwindSafe(move || {
             // A panic in here is telemetry's failure, not the app's crash: no tombstone.
@@ -111,13 +149,16 @@ impl Telemetry {
                 session::settle_failed_start(&DataDir::new(&fallback.data_dir));
                 Self::degraded(
                     fallback,
-                    "telemetry failed to start (internal panic)".into(),
+                    Problem::new(
+                        ProblemArea::Internal,
+                        "telemetry failed to start (internal panic)",
+                    ),
                 )
             }
         }
     }
 
-    fn degraded(settings: Settings, why: String) -> Telemetry {
+    fn degraded(settings: Settings, why: Problem) -> Telemetry {
         let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
         // Without a usable data dir there is no previous session to read.
         let previous = PreviousSession::only(session::Outcome::FirstStart);
@@ -138,18 +179,23 @@ impl Telemetry {
                 session: Mutex::new(None),
                 dispatcher: None,
                 community: None,
+                gate: UploadGate::new(false),
+                shut_down: OnceLock::new(),
             }),
         }
     }
 
     fn start_inner(settings: Settings, overrides: Overrides) -> Telemetry {
         if let Err(e) = settings.validate() {
-            return Self::degraded(settings, e.to_string());
+            return Self::degraded(settings, Problem::new(ProblemArea::Settings, e.to_string()));
         }
         let mut problems = Vec::new();
         let dir = settings.data_dir.clone();
         if let Err(e) = std::fs::create_dir_all(&dir) {
-            problems.push(format!("cannot create data dir {}: {e}", dir.display()));
+            problems.push(Problem::new(
+                ProblemArea::DataDir,
+                format!("cannot create data dir {}: {e}", dir.display()),
+            ));
         }
         let data = DataDir::new(&dir);
         let recorder = FlightRecorder::open(&data.ring_path(), settings.ring_bytes);
@@ -157,8 +203,9 @@ impl Telemetry {
             return Self::second_instance(settings, recorder, problems);
         }
         if let Backend::Memory(Some(reason)) = &recorder.status().backend {
-            problems.push(format!(
-                "flight recorder on the heap (records will not survive a crash): {reason}"
+            problems.push(Problem::new(
+                ProblemArea::Recorder,
+                format!("flight recorder on the heap (records will not survive a crash): {reason}"),
             ));
         }
         let device_id = settings
@@ -168,16 +215,18 @@ impl Telemetry {
         let previous = session::previous(&data, &recorder.snapshot().records);
         crash::install(&recorder, &settings.app_version);
         let (session, problem) = Session::begin(&data, &recorder, &settings.app_version);
-        problems.extend(problem);
+        problems.extend(problem.map(|p| Problem::new(ProblemArea::Session, p)));
         let community =
             CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
         community.on_start(previous.outcome, &recorder);
+        let gate = UploadGate::new(settings.upload_on_metered);
         let dispatcher = crate::dispatch::Dispatcher::start(
             &settings,
             &recorder,
             &device_id,
             &overrides,
             Some(community.clone()),
+            &gate,
             &mut problems,
         );
         Telemetry {
@@ -190,6 +239,8 @@ impl Telemetry {
                 session: Mutex::new(Some(session)),
                 dispatcher,
                 community: Some(community),
+                gate,
+                shut_down: OnceLock::new(),
             }),
         }
     }
@@ -201,13 +252,16 @@ impl Telemetry {
     fn second_instance(
         settings: Settings,
         recorder: FlightRecorder,
-        mut problems: Vec<String>,
+        mut problems: Vec<Problem>,
     ) -> Telemetry {
         let dir = &settings.data_dir;
-        problems.push(format!(
-            "data dir {} is in use by another running instance: this one records in memory \
-             only, uploads nothing and leaves the owner's state files alone",
-            dir.display()
+        problems.push(Problem::new(
+            ProblemArea::SecondInstance,
+            format!(
+                "data dir {} is in use by another running instance: this one records in \
+                 memory only, uploads nothing and leaves the owner's state files alone",
+                dir.display()
+            ),
         ));
         let device_id = settings.device_id.clone().unwrap_or_else(|| {
             DataDir::new(dir)
@@ -231,11 +285,16 @@ impl Telemetry {
                 session: Mutex::new(None),
                 dispatcher: None,
                 community: None,
+                gate: UploadGate::new(false),
+                shut_down: OnceLock::new(),
             }),
         }
     }
 
-    /// The flight recorder (for direct, fastest-path recording).
+    /// The flight recorder, for this workspace's own tests and benches (feature
+    /// `internals`); not for apps: it bypasses the metric aggregation and the session.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
     pub fn recorder(&self) -> &FlightRecorder {
         &self.inner.recorder
     }
@@ -283,8 +342,8 @@ impl Telemetry {
     }
 
     /// How the previous session in this data dir ended.
-    pub fn previous_session(&self) -> &PreviousSession {
-        &self.inner.previous
+    pub fn previous_session(&self) -> PreviousSession {
+        self.inner.previous.clone()
     }
 
     /// The settings in effect.
@@ -297,7 +356,8 @@ impl Telemetry {
         &self.inner.settings.data_dir
     }
 
-    /// Recorder, problems, previous session, switches and dispatcher state.
+    /// Recorder, problems, previous session, switches, device conditions and the
+    /// state of each destination (with why its uploads wait, if they do).
     pub fn status(&self) -> Status {
         Status {
             recorder: self.inner.recorder.status(),
@@ -306,7 +366,30 @@ impl Telemetry {
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
             community_telemetry: self.community_telemetry(),
+            conditions: self.inner.gate.get(),
+            shut_down: self.inner.shut_down.get().is_some(),
             dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
+        }
+    }
+
+    /// What the app knows about the device: network, charging, battery low, power-save.
+    /// Uploads obey it from the next round (see [`Conditions`] for the rules); a change
+    /// wakes the uploader, so records held back go as soon as they may. Never blocks.
+    ///
+    /// ```
+    /// use locus_telemetry::{Conditions, DestinationKind, Network, Settings, Telemetry, UploadWait};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let t = Telemetry::start(Settings { data_dir: dir.path().into(), ..Default::default() });
+    /// t.set_conditions(Conditions { network: Network::Metered, ..Conditions::default() });
+    /// # assert!(!t.flush(std::time::Duration::from_secs(5)));
+    /// let s3 = t.status().destination(DestinationKind::S3).cloned().unwrap();
+    /// assert_eq!(s3.waiting, Some(UploadWait::MeteredNetwork));
+    /// ```
+    pub fn set_conditions(&self, conditions: Conditions) {
+        if self.inner.gate.set(conditions) {
+            if let Some(d) = &self.inner.dispatcher {
+                d.wake();
+            }
         }
     }
 
@@ -328,9 +411,9 @@ impl Telemetry {
     /// assert!(t.community_telemetry());
     /// # t.shutdown(std::time::Duration::from_millis(100));
     /// ```
-    pub fn set_community_telemetry(&self, enabled: bool) -> Result<(), String> {
+    pub fn set_community_telemetry(&self, enabled: bool) -> Result<(), CommunityChoiceError> {
         let Some(c) = &self.inner.community else {
-            return Err("telemetry is degraded; the choice cannot be kept".into());
+            return Err(CommunityChoiceError::Degraded);
         };
         c.set(enabled, &self.inner.device_id, &self.inner.recorder)?;
         if let Some(d) = &self.inner.dispatcher {
@@ -339,10 +422,9 @@ impl Telemetry {
         Ok(())
     }
 
-    /// The exact community report that would be sent now (for a preview screen), and
-    /// whether its pseudonym is the stored one (`false`: not opted in yet, so it is
-    /// shown with a throwaway salt).
-    pub fn community_preview(&self) -> Option<(locus_report::HealthReport, bool)> {
+    /// The exact community report that would be sent now (for a preview screen), opted
+    /// in or not (`None` only when telemetry is degraded).
+    pub fn community_preview(&self) -> Option<CommunityPreview> {
         let c = self.inner.community.as_ref()?;
         let records = self.inner.recorder.snapshot().records;
         Some(c.preview(
@@ -355,49 +437,90 @@ impl Telemetry {
     }
 
     /// Asks the dispatcher to ship everything recorded so far and waits at most
-    /// `deadline`. Returns whether it finished in time.
+    /// `deadline`. Returns whether it finished in time (`false` too when device
+    /// conditions hold uploads back, or after `shutdown`).
     pub fn flush(&self, deadline: Duration) -> bool {
+        if self.inner.shut_down.get().is_some() {
+            return false;
+        }
         self.inner.recorder.flush_metrics();
         match &self.inner.dispatcher {
-            Some(d) => d.flush(deadline),
+            Some(d) => d.flush(deadline) && !self.uploads_held(),
             None => true,
         }
     }
 
     /// Records a clean exit, gives the dispatcher until `deadline` to ship what is left,
-    /// and stops it. Returns by the deadline whatever the network does.
+    /// and stops it. Returns by the deadline whatever the network does. Ends telemetry
+    /// for every clone of this handle; a second call returns the first call's report.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.inner.shutdown(deadline)
+    }
+
+    fn uploads_held(&self) -> bool {
+        [DestinationKind::S3, DestinationKind::Community]
+            .into_iter()
+            .any(|k| self.inner.gate.wait_for(k).is_some())
+    }
+}
+
+impl Inner {
+    fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        if let Some(done) = self.shut_down.get() {
+            return done.clone();
+        }
         let started = Instant::now();
-        self.inner.recorder.flush_metrics();
-        if let Ok(mut guard) = self.inner.session.lock() {
+        self.recorder.flush_metrics();
+        if let Ok(mut guard) = self.session.lock() {
             if let Some(mut s) = guard.take() {
-                s.end(&self.inner.recorder);
+                s.end(&self.recorder);
             }
         }
-        let (flushed, dispatcher_finished) = match &self.inner.dispatcher {
+        let (flushed, dispatcher_finished) = match &self.dispatcher {
             Some(d) => d.shutdown(deadline),
             None => (true, true),
         };
-        crash::detach(&self.inner.recorder);
-        ShutdownReport {
-            flushed,
+        let held = [DestinationKind::S3, DestinationKind::Community]
+            .into_iter()
+            .any(|k| self.gate.wait_for(k).is_some());
+        crash::detach(&self.recorder);
+        self.recorder.close();
+        let report = ShutdownReport {
+            flushed: flushed && !(held && self.dispatcher.is_some()),
             dispatcher_finished,
             took: started.elapsed(),
+        };
+        self.shut_down.get_or_init(|| report).clone()
+    }
+}
+
+/// The last handle went without `shutdown`: shut down now, within the settings' deadline.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.shut_down.get().is_none() {
+            let deadline = Duration::from_millis(self.settings.shutdown_deadline_ms);
+            let _ = self.shutdown(deadline);
         }
     }
 }
 
-fn load_or_create_device_id(data: &DataDir, problems: &mut Vec<String>) -> String {
+fn load_or_create_device_id(data: &DataDir, problems: &mut Vec<Problem>) -> String {
     match data.device_id() {
         Ok(Some(id)) => return id,
         Ok(None) => {}
-        Err(e) => problems.push(format!("{e}; generated a new device id")),
+        Err(e) => problems.push(Problem::new(
+            ProblemArea::DataDir,
+            format!("{e}; generated a new device id"),
+        )),
     }
     let id = crate::ids::random_hex(8);
     if let Err(e) = data.write_device_id(&id) {
-        problems.push(format!(
-            "cannot keep device id in {}: {e} (using {id} for this run)",
-            data.path(StateFile::DeviceId).display()
+        problems.push(Problem::new(
+            ProblemArea::DataDir,
+            format!(
+                "cannot keep device id in {}: {e} (using {id} for this run)",
+                data.path(StateFile::DeviceId).display()
+            ),
         ));
     }
     id

@@ -68,8 +68,7 @@ fn a_24_hour_outage_makes_at_most_10_requests_and_memory_stays_flat() {
         // the worker acts, so it still says "open" after the backoff has ended.)
         let open_until = t.status().dispatch.unwrap().destinations[0]
             .breaker
-            .as_ref()
-            .and_then(|b| b.open_until);
+            .open_until;
         if open_until.is_none_or(|until| until <= locus_telemetry::breaker::Clock::now(&*clock)) {
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -111,7 +110,7 @@ fn a_24_hour_outage_makes_at_most_10_requests_and_memory_stays_flat() {
         d.attempts,
         d.uploads_failed,
         d.skipped,
-        d.breaker.as_ref().map_or(0, |b| b.times_opened),
+        d.breaker.times_opened,
         seq,
         rss_after_hour_1 as f64 / 1048576.0,
         rss_end as f64 / 1048576.0,

@@ -3,8 +3,7 @@
 //! keeps polling and prints new records as they are committed.
 
 use anyhow::Context;
-use locus_telemetry::data_dir::DataDir;
-use locus_telemetry::recorder::read_ring_file;
+use locus_telemetry::inspect::{read_ring_file, DataDir};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn print_record(
     out: &mut impl Write,
-    r: &locus_telemetry::record::Record,
+    r: &locus_telemetry::Record,
     json: bool,
 ) -> std::io::Result<()> {
     if json {

@@ -18,8 +18,8 @@
 use super::ls::{open, parse_dest, runtime};
 use anyhow::Context;
 use flate2::bufread::MultiGzDecoder;
-use locus_telemetry::record::Record;
-use locus_telemetry::sink::s3::{Destination, MAX_DECODED_BYTES};
+use locus_telemetry::inspect::bucket::{Destination, MAX_DECODED_BYTES};
+use locus_telemetry::Record;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -222,7 +222,7 @@ pub fn open_local(root: &Path, key: &str) -> Result<File, Refused> {
     })?;
     let t = meta.file_type();
     if !t.is_file() {
-        let what = locus_telemetry::data_dir::file_type_name(&t);
+        let what = locus_telemetry::inspect::file_type_name(&t);
         return Err(Refused::NotRegular { path, what });
     }
     Ok(file)
@@ -416,8 +416,8 @@ fn resolve(file: &str, dest: Option<&Destination>) -> anyhow::Result<(Destinatio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use locus_telemetry::inspect::bucket::encode_batch;
     use locus_telemetry::record::{Body, MetricKind, MetricSample};
-    use locus_telemetry::sink::s3::encode_batch;
 
     fn records(n: u64) -> Vec<Record> {
         (1..=n)

@@ -4,7 +4,7 @@
 //! shuts telemetry down within its deadline. It prints what happened and exits 0
 //! whatever telemetry did: that is the point of the exercise.
 
-use locus_telemetry::{Settings, Telemetry};
+use locus_telemetry::{Backend, DestinationKind, Settings, Telemetry};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -175,7 +175,7 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     let subscriber = tracing_subscriber::registry().with(telemetry.layer());
     let _guard = tracing::subscriber::set_default(subscriber);
     let status = telemetry.status();
-    let first_seq = telemetry.recorder().next_seq();
+    let first_seq = status.recorder.next_seq;
 
     tracing::info!(device_id = %status.device_id, app_version = %args.app_version, "locus started");
     tracing::info!("account alice.tracker@example.com signed in, syncing to {bucket_name}");
@@ -272,8 +272,7 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
 
     let report = telemetry.shutdown(telemetry.settings().shutdown_deadline());
     let status = telemetry.status();
-    let snap = telemetry.recorder().snapshot();
-    let next_seq = telemetry.recorder().next_seq();
+    let next_seq = status.recorder.next_seq;
     let written = next_seq - first_seq;
     // This session's records that no reader saw: not in the ring now, and not read by
     // the uploader before the ring overwrote them (it read everything up to its cursor).
@@ -281,11 +280,18 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         .dispatch
         .iter()
         .flat_map(|d| &d.destinations)
-        .filter(|d| d.name == "s3")
+        .filter(|d| d.kind == DestinationKind::S3)
         .map(|d| d.shipped_through)
         .max()
         .unwrap_or(0);
-    let dropped = snap.absent_in(first_seq.max(seen_through + 1)..next_seq);
+    let unread = first_seq.max(seen_through + 1)..next_seq;
+    // The ring's gap-free window after shutdown (reads still work once it is closed).
+    let kept = telemetry
+        .recent(usize::MAX)
+        .iter()
+        .filter(|r| unread.contains(&r.seq))
+        .count() as u64;
+    let dropped = (unread.end.saturating_sub(unread.start)).saturating_sub(kept);
     let _ = writeln!(
         out,
         "locus-diag demo: {} fixes at {hz} Hz in {:.1} s",
@@ -337,10 +343,10 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     );
     let _ = writeln!(out, "  device id:         {}", status.device_id);
     match &status.recorder.backend {
-        locus_telemetry::recorder::Backend::File(p) => {
+        Backend::File(p) => {
             let _ = writeln!(out, "  flight recorder:   {}", p.display());
         }
-        locus_telemetry::recorder::Backend::Memory(why) => {
+        Backend::Memory(why) => {
             let _ = writeln!(
                 out,
                 "  flight recorder:   in memory ({})",

@@ -7,7 +7,7 @@
 
 use super::ls::{open, parse_dest, runtime};
 use anyhow::Context;
-use locus_telemetry::sink::s3::{DEFAULT_RETENTION_DAYS, RULE_ID};
+use locus_telemetry::inspect::bucket::{DEFAULT_RETENTION_DAYS, RULE_ID};
 
 /// Arguments of `locus-diag lifecycle`.
 #[derive(clap::Args)]

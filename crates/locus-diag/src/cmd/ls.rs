@@ -9,7 +9,7 @@
 
 use anyhow::Context;
 use chrono::{NaiveDate, SecondsFormat};
-use locus_telemetry::sink::s3::{Destination, DiagnosticsStore, S3Options};
+use locus_telemetry::inspect::bucket::{Destination, DiagnosticsStore, S3Options};
 
 /// Arguments of `locus-diag ls`.
 #[derive(clap::Args)]

@@ -3,8 +3,6 @@
 //! would share before deciding. Read-only: it never disturbs a running app.
 
 use anyhow::Context;
-use locus_telemetry::data_dir::DataDir;
-use locus_telemetry::worker::community::CommunityShared;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -40,50 +38,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             settings.community_metrics.clone()
         }
     });
-    let data = DataDir::new(dir);
-    let snap = data
-        .read_ring()
+    let settings = locus_telemetry::Settings {
+        data_dir: dir.clone(),
+        community_metrics: metrics,
+        ..settings
+    };
+    let (preview, problems) = locus_telemetry::inspect::community_preview(&settings)
         .with_context(|| format!("no flight recorder in {}", dir.display()))?;
-    let device_id = data
-        .device_id()
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown".into());
-    let app_version = data
-        .session_marker()
-        .ok()
-        .flatten()
-        .map_or(settings.app_version.clone(), |m| m.app_version);
-    let mut problems = Vec::new();
-    let shared = CommunityShared::load(dir, false, &mut problems);
     for p in problems {
         eprintln!("warning: {p}");
     }
-    let destination = locus_telemetry::Settings {
-        data_dir: dir.clone(),
-        ..settings.clone()
-    }
-    .destination_url();
-    let (report, stored_salt) = shared.preview(
-        &snap.records,
-        &device_id,
-        &destination,
-        &app_version,
-        &metrics,
-    );
     eprintln!(
         "community telemetry is {}; {}",
-        if shared.opted_in() {
+        if preview.opted_in {
             "ON"
         } else {
             "OFF (nothing is sent)"
         },
-        if stored_salt {
+        if preview.pseudonym_is_kept {
             "this is the report the next send would carry"
         } else {
             "shown with a throwaway pseudonym: opting in creates a new secret salt"
         }
     );
+    let report = preview.report;
     writeln!(
         std::io::stdout().lock(),
         "{}",

@@ -16,7 +16,7 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();
     // Line by line with memory: a PEM block's body lines go too, as with whole text.
-    let mut scrubber = locus_telemetry::privacy::LineScrubber::new();
+    let mut scrubber = locus_privacy::LineScrubber::new();
     loop {
         buf.clear();
         if input.read_until(b'\n', &mut buf)? == 0 {

@@ -9,9 +9,8 @@
 //! through a link, never blocking on a FIFO, bounded in size). So it never hangs and
 //! never reads much, whatever is in the data dir.
 
-use locus_telemetry::breaker::BreakerSnapshot;
-use locus_telemetry::crash::session::SessionMarker;
-use locus_telemetry::data_dir::{DataDir, StateError};
+use locus_telemetry::inspect::{DataDir, SessionMarker, StateError};
+use locus_telemetry::DestinationKind;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -90,16 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let session = Marker::read(&data);
     let mut destinations = Vec::new();
     let mut skipped = Vec::new();
-    for name in ["s3", "community"] {
-        let breaker = match data.breaker(name) {
-            Ok(b) => b.map(|state| BreakerSnapshot::of(name, &state)),
+    for name in [DestinationKind::S3, DestinationKind::Community] {
+        let breaker = match data.breaker_status(name) {
+            Ok(b) => b,
             Err(e) => {
                 skipped.push(format!("{}: not read", short(&e, &data)));
                 continue;
             }
         };
-        let cursor = match data.cursor(name) {
-            Ok(c) => c.map_or(0, |c| c.last_shipped_seq),
+        let cursor = match data.shipped_through(name) {
+            Ok(c) => c.unwrap_or(0),
             Err(e) => {
                 skipped.push(format!("{}: not read", short(&e, &data)));
                 continue;

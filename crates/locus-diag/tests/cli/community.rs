@@ -375,7 +375,11 @@ fn a_hung_community_endpoint_does_not_delay_s3() {
         "flush kept its deadline"
     );
     let status = t.status().dispatch.unwrap();
-    let s3 = status.destinations.iter().find(|d| d.name == "s3").unwrap();
+    let s3 = status
+        .destinations
+        .iter()
+        .find(|d| d.kind == locus_telemetry::DestinationKind::S3)
+        .unwrap();
     assert!(
         s3.shipped_through >= seq,
         "S3 shipped while the community hung: {s3:?}"

@@ -16,53 +16,19 @@ use crate::settings::Settings;
 use crate::sink::{CommunitySink, DiagnosticsSink};
 use crate::worker::community::{CommunityShared, CommunityWorker};
 use crate::worker::s3::S3Worker;
-use crate::worker::{DestinationStatus, StatusCell};
+use crate::status::{DestinationStatus, DispatchStatus, Problem, ProblemArea};
+use crate::worker::StatusCell;
+use crate::conditions::UploadGate;
 use control::Control;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The dispatcher as `status()` shows it.
-#[derive(Debug, Clone, Default)]
-pub struct DispatchStatus {
-    /// Whether the telemetry thread is running.
-    pub running: bool,
-    /// One entry per enabled destination.
-    pub destinations: Vec<DestinationStatus>,
-}
-
-impl DispatchStatus {
-    /// Human-readable lines, one per destination.
-    pub fn summary_lines(&self) -> Vec<String> {
-        self.destinations
-            .iter()
-            .map(|d| {
-                let breaker = d.breaker.as_ref().map_or("?".to_owned(), |b| {
-                    format!("{} ({} consecutive failures)", b.state, b.consecutive_failures)
-                });
-                let mut line = format!(
-                    "{:<18} {} uploads ok, {} failed, {} attempts, {} skipped, breaker {breaker}; shipped through #{}",
-                    format!("{}:", d.name),
-                    d.uploads_ok,
-                    d.uploads_failed,
-                    d.attempts,
-                    d.skipped,
-                    d.shipped_through
-                );
-                if let Some(e) = &d.last_error {
-                    line.push_str(&format!("; last error: {e}"));
-                }
-                line
-            })
-            .collect()
-    }
-}
-
 /// Things tests (and embedders) may substitute: the clock of the breakers and either
 /// destination's transport.
 #[derive(Clone, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// Clock for the breakers (default: the system clock).
     pub clock: Option<Arc<dyn Clock>>,
     /// A diagnostics sink used instead of the one `destination` names.
@@ -90,7 +56,8 @@ impl Dispatcher {
         device_id: &str,
         overrides: &Overrides,
         community: Option<Arc<CommunityShared>>,
-        problems: &mut Vec<String>,
+        gate: &UploadGate,
+        problems: &mut Vec<Problem>,
     ) -> Option<Dispatcher> {
         let sink = overrides.community_sink.clone();
         let community = community
@@ -122,13 +89,15 @@ impl Dispatcher {
             destinations,
             ctl: ctl.clone(),
             interval: Duration::from_secs(settings.upload_interval_secs),
+            gate: gate.clone(),
             recorder: recorder.clone(),
             running: running.clone(),
             exited: exit_tx,
         };
         if let Err(e) = thread.spawn() {
-            problems.push(format!(
-                "cannot start the telemetry thread: {e}; recording continues without uploads"
+            problems.push(Problem::new(
+                ProblemArea::Dispatcher,
+                format!("cannot start the telemetry thread: {e}; recording continues without uploads"),
             ));
             return None;
         }
@@ -152,8 +121,8 @@ impl Dispatcher {
         let mut destinations: Vec<DestinationStatus> =
             self.statuses.iter().map(StatusCell::get).collect();
         // The snapshot is taken when the worker last acted; a backoff may have ended since.
-        for b in destinations.iter_mut().filter_map(|d| d.breaker.as_mut()) {
-            b.state = Permit::at(b.open_until, now).state_name().into();
+        for b in destinations.iter_mut().map(|d| &mut d.breaker) {
+            b.state = Permit::at(b.open_until, now).state();
         }
         DispatchStatus {
             running: self.running.load(Ordering::Acquire),

@@ -9,7 +9,8 @@
 use super::control::Control;
 use crate::record::Level;
 use crate::recorder::FlightRecorder;
-use crate::worker::{Destination, Pending};
+use crate::conditions::UploadGate;
+use crate::worker::{Destination, Pending, StatusCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub(super) struct TelemetryThread {
     pub destinations: Vec<Pending>,
     pub ctl: Arc<Control>,
     pub interval: Duration,
+    pub gate: UploadGate,
     pub recorder: FlightRecorder,
     pub running: Arc<AtomicBool>,
     pub exited: mpsc::Sender<()>,
@@ -44,6 +46,7 @@ impl TelemetryThread {
             destinations,
             ctl,
             interval,
+            gate,
             recorder,
             running,
             exited,
@@ -62,7 +65,7 @@ impl TelemetryThread {
                 );
                 return;
             };
-            rt.block_on(run_all(destinations, &ctl, interval, &recorder));
+            rt.block_on(run_all(destinations, &ctl, interval, &gate, &recorder));
         }));
         if outcome.is_err() {
             recorder.log(
@@ -90,12 +93,19 @@ async fn run_all(
     destinations: Vec<Pending>,
     ctl: &Arc<Control>,
     interval: Duration,
+    gate: &UploadGate,
     recorder: &FlightRecorder,
 ) {
     let mut tasks = Vec::new();
     for (index, pending) in destinations.into_iter().enumerate() {
         match pending.open.await {
-            Some(destination) => tasks.push(supervise(destination, index, ctl, recorder)),
+            Some(destination) => {
+                let gated = Gated {
+                    gate: gate.clone(),
+                    status: pending.status,
+                };
+                tasks.push(supervise(destination, gated, index, ctl, recorder))
+            }
             None => ctl.retire(index),
         }
     }
@@ -115,14 +125,15 @@ async fn run_all(
 /// app's `flush` and `shutdown` never wait for a worker that is gone.
 fn supervise(
     destination: Box<dyn Destination>,
+    gated: Gated,
     index: usize,
     ctl: &Arc<Control>,
     recorder: &FlightRecorder,
 ) -> tokio::task::JoinHandle<()> {
-    let name = destination.name();
+    let name = destination.kind().title();
     let ctl = ctl.clone();
     let recorder = recorder.clone();
-    let task = tokio::spawn(drive(destination, ctl.clone(), index));
+    let task = tokio::spawn(drive(destination, gated, ctl.clone(), index));
     tokio::spawn(async move {
         if let Err(e) = task.await {
             let why = if e.is_panic() {
@@ -141,28 +152,46 @@ fn supervise(
     })
 }
 
-/// The one delivery loop: the destination's start step, then a round per wake-up,
-/// each acknowledged for the flush that was pending when it began. Stop cancels the
-/// step under way (its cut-off attempt is counted); the destination then retires.
-async fn drive(mut destination: Box<dyn Destination>, ctl: Arc<Control>, index: usize) {
-    tokio::select! {
-        biased;
-        _ = ctl.stopped() => {
-            destination.cut_off();
-            ctl.retire(index);
-            return;
-        }
-        _ = destination.start() => {}
-    }
+/// The upload gate as one destination sees it, with the status it says "waiting" in.
+struct Gated {
+    gate: UploadGate,
+    status: StatusCell,
+}
+
+/// The one delivery loop: a round per wake-up, each acknowledged for the flush that was
+/// pending when it began. A round the upload gate holds back (device conditions) makes
+/// no attempt; the destination's start step (e.g. the retention check, a network call)
+/// waits for the first round that may go. Stop cancels the step under way (its cut-off
+/// attempt is counted); the destination then retires.
+async fn drive(mut destination: Box<dyn Destination>, gated: Gated, ctl: Arc<Control>, index: usize) {
+    let kind = destination.kind();
+    let mut started = false;
     loop {
         let gen = ctl.flush_generation();
-        tokio::select! {
-            biased;
-            _ = ctl.stopped() => {
-                destination.cut_off();
-                break;
+        let wait = gated.gate.wait_for(kind);
+        gated.status.set_waiting(wait);
+        if wait.is_some() {
+            destination.held();
+        } else {
+            if !started {
+                tokio::select! {
+                    biased;
+                    _ = ctl.stopped() => {
+                        destination.cut_off();
+                        break;
+                    }
+                    _ = destination.start() => {}
+                }
+                started = true;
             }
-            _ = destination.round(ctl.final_round()) => {}
+            tokio::select! {
+                biased;
+                _ = ctl.stopped() => {
+                    destination.cut_off();
+                    break;
+                }
+                _ = destination.round(ctl.final_round()) => {}
+            }
         }
         ctl.ack(index, gen);
         if ctl.stopping() {

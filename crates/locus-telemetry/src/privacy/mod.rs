@@ -5,13 +5,13 @@
 //!
 //! ```
 //! let line = "fix at 52.520008, 13.404954 for bob@example.com";
-//! let clean = locus_telemetry::privacy::scrub(line);
+//! let clean = locus_privacy::scrub(line);
 //! assert!(!clean.contains("52.520008") && !clean.contains("bob@example.com"));
 //! ```
 
 pub mod pseudonym;
 
-pub use locus_privacy::{find_pii, scrub, scrub_terms, LineScrubber, PiiKind};
+pub use locus_privacy::scrub_terms;
 pub use pseudonym::Salt;
 
 /// Scrubs free text for the report, also removing `private` values that have no

@@ -65,7 +65,9 @@ pub mod head {
     pub const KIND: usize = 12;
     /// Level (`u8`).
     pub const LEVEL: usize = 13;
-    /// Flags (`u16`, e.g. [`super::FLAG_TRUNCATED`]).
+    /// Flags (`u16`, e.g. [`super::FLAG_TRUNCATED`]). Part of the format: the encoder
+    /// writes the flag bytes by position, so nothing in the library names this range.
+    #[allow(dead_code)]
     pub const FLAGS: Range<usize> = 14..16;
     /// Sequence number (`u64`).
     pub const SEQ: Range<usize> = 16..24;

@@ -36,6 +36,7 @@ use ring::Ring;
 pub use snapshot::Snapshot;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
@@ -156,6 +157,8 @@ struct Shared {
     ring: Ring,
     metrics: MetricTable,
     status: RecorderStatus,
+    /// Set by the app's `shutdown`: every later record is ignored.
+    closed: AtomicBool,
     /// Dropped with the recorder, which wakes the keeper thread to end at once.
     _keeper: mpsc::Sender<()>,
 }
@@ -178,6 +181,11 @@ impl Shared {
     /// Numbers, stamps and commits an encoded record.
     #[inline]
     fn commit(&self, enc: Encoder<'_>, kind: u8, level: u8, dedicated: bool) -> u64 {
+        // Relaxed: a record racing `close` may land or not; after `shutdown` returned,
+        // the caller's later records are ignored.
+        if self.closed.load(Ordering::Relaxed) {
+            return 0;
+        }
         let seq = self.ring.take_seq();
         let bytes = enc.finish(seq, now_nanos(), kind, level);
         self.ring.commit(bytes, dedicated);
@@ -311,6 +319,7 @@ impl FlightRecorder {
             ring,
             metrics: MetricTable::new(),
             status,
+            closed: AtomicBool::new(false),
             _keeper: keeper,
         });
         keeper::spawn(Arc::downgrade(&shared), stop);
@@ -331,6 +340,9 @@ impl FlightRecorder {
         let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
         match encode::encode_log_fast(&mut buf, level as u8, target, message, fields) {
             Some(record) => {
+                if self.shared.closed.load(Ordering::Relaxed) {
+                    return 0;
+                }
                 let ring = &self.shared.ring;
                 let seq = ring.take_seq();
                 layout::set_seq_ts(record, seq, now_nanos());
@@ -429,6 +441,12 @@ impl FlightRecorder {
         if value.is_finite() && !self.shared.metrics.add(name, Sample::Observe(value)) {
             self.metric(name, MetricKind::Histogram, value);
         }
+    }
+
+    /// Ignores every record from now on (the app's `shutdown`): clones, the `tracing`
+    /// layer and the keeper's metric flushes included.
+    pub(crate) fn close(&self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
     }
 
     /// Writes the aggregated counters and histograms into the ring now. Never waits.

@@ -14,7 +14,9 @@ pub mod policy;
 pub mod retention;
 pub mod s3;
 
-use crate::breaker::{BreakerSnapshot, CircuitBreaker};
+use crate::breaker::CircuitBreaker;
+use crate::conditions::UploadWait;
+pub use crate::status::{DestinationKind, DestinationStatus};
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +24,8 @@ use std::sync::{Arc, Mutex};
 /// once, then a [`Destination::round`] per wake-up until stopped, and on a stop that cuts
 /// a step off, [`Destination::cut_off`]. Steps are cancelled by dropping their future.
 pub(crate) trait Destination: Send + 'static {
-    /// The destination in the dispatcher's log lines (`S3`, `community`).
-    fn name(&self) -> &'static str;
+    /// Which destination this is (the upload gate and the dispatcher's log lines ask).
+    fn kind(&self) -> DestinationKind;
 
     /// Once, before the first round, cancellable by shutdown (the S3 worker checks the
     /// bucket's retention rule here). What must happen even if shutdown comes first
@@ -33,6 +35,11 @@ pub(crate) trait Destination: Send + 'static {
     /// One round: ships what was recorded when it began. `final_round`: the last one
     /// before shutdown (ship everything, hold nothing back).
     fn round(&mut self, final_round: bool) -> BoxFuture<'_, ()>;
+
+    /// A round was held back by the upload gate (device conditions): no attempt is made.
+    /// A destination that ships every record counts here what the ring overwrote
+    /// before it could be shipped.
+    fn held(&mut self) {}
 
     /// A step was cut off by shutdown: the breaker counted its attempt as failed when the
     /// future was dropped; the status counts it too.
@@ -55,50 +62,37 @@ pub(crate) struct Pending {
 pub(crate) struct StatusCell(Arc<Mutex<DestinationStatus>>);
 
 impl StatusCell {
-    /// The status of destination `name` going to `target`, with `breaker`'s state.
-    pub fn new(name: &str, target: String, breaker: &CircuitBreaker) -> StatusCell {
-        StatusCell(Arc::new(Mutex::new(DestinationStatus {
-            name: name.into(),
+    /// The status of destination `kind` going to `target`, with `breaker`'s state.
+    pub fn new(kind: DestinationKind, target: String, breaker: &CircuitBreaker) -> StatusCell {
+        StatusCell(Arc::new(Mutex::new(DestinationStatus::new(
+            kind,
             target,
-            breaker: Some(breaker.snapshot()),
-            ..DestinationStatus::default()
-        })))
+            breaker.snapshot(),
+        ))))
+    }
+
+    /// Says why uploads wait now (`None`: they go), as the upload gate decided.
+    pub fn set_waiting(&self, why: Option<UploadWait>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).waiting = why;
     }
 
     /// Changes the status with `f` and publishes `breaker`'s state with it.
     pub fn update(&self, breaker: &CircuitBreaker, f: impl FnOnce(&mut DestinationStatus)) {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut s);
-        s.breaker = Some(breaker.snapshot());
+        s.breaker = breaker.snapshot();
+    }
+
+    /// Adds `n` to the records the ring overwrote before they were shipped.
+    pub fn add_overwritten(&self, n: u64) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.overwritten_unshipped = s.overwritten_unshipped.saturating_add(n);
     }
 
     /// The status as last published.
     pub fn get(&self) -> DestinationStatus {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-}
-
-/// One destination as `status()` shows it.
-#[derive(Debug, Clone, Default)]
-pub struct DestinationStatus {
-    /// `s3` or `community`.
-    pub name: String,
-    /// Where it goes (URL without credentials).
-    pub target: String,
-    /// Records up to this sequence number have been shipped or discarded.
-    pub shipped_through: u64,
-    /// Uploads that arrived.
-    pub uploads_ok: u64,
-    /// Uploads that failed every allowed attempt (payload discarded).
-    pub uploads_failed: u64,
-    /// Network attempts made.
-    pub attempts: u64,
-    /// Uploads not attempted because the breaker was open.
-    pub skipped: u64,
-    /// The last error.
-    pub last_error: Option<String>,
-    /// The breaker.
-    pub breaker: Option<BreakerSnapshot>,
 }
 
 impl DestinationStatus {

@@ -14,7 +14,7 @@
 //! use locus_telemetry::worker::policy::{deliver, Delivery};
 //! use locus_telemetry::sink::SinkError;
 //! use std::{sync::Arc, time::Duration};
-//! let mut breaker = CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(SystemClock));
+//! let mut breaker = CircuitBreaker::in_memory(Duration::from_secs(60), Arc::new(SystemClock));
 //! let mut calls = 0;
 //! let outcome = deliver(&mut breaker, Duration::from_secs(1), || {
 //!     calls += 1;
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn three_failed_uploads_open_the_breaker_then_nothing_is_attempted() {
         let clock = Arc::new(ManualClock::new());
-        let mut b = CircuitBreaker::in_memory("t", Duration::from_secs(6 * 3600), clock.clone());
+        let mut b = CircuitBreaker::in_memory(Duration::from_secs(6 * 3600), clock.clone());
         let mut calls = 0;
         rt().block_on(async {
             for _ in 0..3 {
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn a_panicking_or_hanging_transport_is_a_failed_attempt() {
         let mut b =
-            CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(ManualClock::new()));
+            CircuitBreaker::in_memory(Duration::from_secs(60), Arc::new(ManualClock::new()));
         rt().block_on(async {
             let d = deliver(&mut b, Duration::from_millis(50), || async {
                 panic!("transport bug");
@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn a_retry_that_succeeds_delivers() {
         let mut b =
-            CircuitBreaker::in_memory("t", Duration::from_secs(60), Arc::new(ManualClock::new()));
+            CircuitBreaker::in_memory(Duration::from_secs(60), Arc::new(ManualClock::new()));
         let mut n = 0;
         let d = rt().block_on(deliver(&mut b, Duration::from_secs(1), || {
             n += 1;
@@ -320,7 +320,7 @@ mod tests {
         let clock: Arc<dyn crate::breaker::Clock> = Arc::new(ManualClock::new());
         let (mut b, _) =
             CircuitBreaker::load(dir.path(), "t", Duration::from_secs(60), clock.clone());
-        let on_disk = |dir: &std::path::Path| -> crate::breaker::BreakerState {
+        let on_disk = |dir: &std::path::Path| -> crate::breaker::PersistedBreaker {
             let path = CircuitBreaker::state_path(dir, "t");
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         };
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn a_call_counts_like_an_upload_attempt_but_is_never_the_probe() {
         let clock = Arc::new(ManualClock::new());
-        let mut b = CircuitBreaker::in_memory("t", Duration::from_secs(60), clock.clone());
+        let mut b = CircuitBreaker::in_memory(Duration::from_secs(60), clock.clone());
         let mut calls = 0;
         rt().block_on(async {
             for n in 1..=6 {

@@ -80,6 +80,7 @@ impl RetentionCheck {
     }
 
     /// The persisted confirmation of destination `name`, if there is a readable one.
+    #[cfg(any(test, feature = "internals"))]
     pub fn read(data_dir: &Path, name: &str) -> Option<RetentionState> {
         DataDir::new(data_dir).retention(name).ok()?
     }

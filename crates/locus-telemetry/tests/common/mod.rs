@@ -3,7 +3,6 @@
 //! test moves by hand.
 
 use locus_telemetry::breaker::ManualClock;
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::{Settings, Telemetry};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,11 +31,5 @@ pub fn loopback_settings(name: &str, endpoint: &str, dir: &Path) -> Settings {
 
 /// Starts telemetry with `settings` and the breakers on `clock`.
 pub fn start_with_clock(settings: Settings, clock: Arc<ManualClock>) -> Telemetry {
-    Telemetry::start_with(
-        settings,
-        Overrides {
-            clock: Some(clock),
-            ..Overrides::default()
-        },
-    )
+    Telemetry::builder(settings).clock(clock).start()
 }

@@ -7,7 +7,6 @@
 
 use locus_report::HealthReport;
 use locus_telemetry::breaker::ManualClock;
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::sink::{CommunitySink, SinkError, SinkFuture};
 use locus_telemetry::worker::DestinationStatus;
 use locus_telemetry::{Settings, Telemetry};
@@ -57,23 +56,19 @@ impl CommunitySink for Community {
 /// Community telemetry only (no S3), opted in, a report due every second, rounds driven
 /// by `flush`.
 fn start(dir: &Path, community: Arc<Community>) -> Telemetry {
-    Telemetry::start_with(
-        Settings {
-            data_dir: dir.to_path_buf(),
-            app_version: "9.9.9".into(),
-            enable_s3_diagnostics: false,
-            enable_community_telemetry: true,
-            community_period_secs: 1,
-            community_metrics: vec!["fix_latency_ms".into()],
-            upload_interval_secs: 3600,
-            ..Settings::default()
-        },
-        Overrides {
-            clock: Some(Arc::new(ManualClock::new())),
-            community_sink: Some(community),
-            ..Overrides::default()
-        },
-    )
+    Telemetry::builder(Settings {
+        data_dir: dir.to_path_buf(),
+        app_version: "9.9.9".into(),
+        enable_s3_diagnostics: false,
+        enable_community_telemetry: true,
+        community_period_secs: 1,
+        community_metrics: vec!["fix_latency_ms".into()],
+        upload_interval_secs: 3600,
+        ..Settings::default()
+    })
+    .clock(Arc::new(ManualClock::new()))
+    .community_sink(community)
+    .start()
 }
 
 fn community_status(t: &Telemetry) -> DestinationStatus {
@@ -96,7 +91,7 @@ fn a_substituted_community_destination_gets_the_report_then_the_deletion() {
     let community = Arc::new(Community::default());
     let t = start(dir.path(), community.clone());
     let status = community_status(&t);
-    assert_eq!(status.name, "community");
+    assert_eq!(status.kind, locus_telemetry::DestinationKind::Community);
     assert_eq!(status.target, "test://community");
 
     a_period_of_fixes(&t);
@@ -152,7 +147,7 @@ fn a_community_destination_that_always_fails_is_one_failed_report_of_two_attempt
         error.starts_with("report: ") && error.contains("always down"),
         "{error}"
     );
-    assert_eq!(status.breaker.unwrap().consecutive_failures, 2);
+    assert_eq!(status.breaker.consecutive_failures, 2);
     // Discarded: nothing is due until the next period has data, so a round right after
     // sends nothing.
     assert!(t.flush(Duration::from_secs(5)));

@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level};
 use locus_telemetry::sink::{DiagnosticsSink, SinkFuture};
 use locus_telemetry::{Settings, Telemetry};
@@ -24,16 +23,12 @@ impl DiagnosticsSink for BrokenSink {
 #[test]
 fn a_dead_worker_is_recorded_and_never_holds_up_flush_or_the_app() {
     let dir = tempfile::tempdir().unwrap();
-    let t = Telemetry::start_with(
-        Settings {
-            data_dir: dir.path().into(),
-            ..Settings::default()
-        },
-        Overrides {
-            diagnostics_sink: Some(Arc::new(BrokenSink)),
-            ..Overrides::default()
-        },
-    );
+    let t = Telemetry::builder(Settings {
+        data_dir: dir.path().into(),
+        ..Settings::default()
+    })
+    .diagnostics_sink(Arc::new(BrokenSink))
+    .start();
     let started = Instant::now();
     // Give the worker a moment to die, then flush: it must not wait for the dead worker.
     std::thread::sleep(Duration::from_millis(200));

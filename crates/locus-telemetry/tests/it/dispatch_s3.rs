@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use locus_telemetry::breaker::{Clock, ManualClock};
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level, Record};
 use locus_telemetry::recorder::FieldValue;
 use locus_telemetry::sink::s3::{
@@ -287,13 +286,9 @@ fn the_retention_rule_is_checked_once_a_day_not_on_every_start() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new());
     let session = |what: &str| -> DestinationStatus {
-        let t = Telemetry::start_with(
-            settings(s3, &bucket, dir.path()),
-            Overrides {
-                clock: Some(clock.clone()),
-                ..Overrides::default()
-            },
-        );
+        let t = Telemetry::builder(settings(s3, &bucket, dir.path()))
+            .clock(clock.clone())
+            .start();
         t.log(Level::Info, "app", what, &[]);
         assert!(
             t.flush(Duration::from_secs(20)),

@@ -135,7 +135,7 @@ fn data_dir_that_cannot_be_created() {
     assert!(
         s.problems
             .iter()
-            .any(|p| p.contains("cannot create data dir")),
+            .any(|p| p.message.contains("cannot create data dir")),
         "{:?}",
         s.problems
     );
@@ -151,10 +151,7 @@ fn data_dir_that_cannot_be_created() {
         log_fixes(&t, 10, "more");
         assert!(t.flush(ROUND));
     }
-    let b = t.status().dispatch.unwrap().destinations[0]
-        .breaker
-        .clone()
-        .unwrap();
+    let b = t.status().dispatch.unwrap().destinations[0].breaker.clone();
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
         ("open", 6),
@@ -244,16 +241,12 @@ fn damaged_breaker_file() {
     assert!(
         s.problems
             .iter()
-            .any(|p| p.contains("breaker-s3.json") && p.contains("damaged")),
+            .any(|p| p.message.contains("breaker-s3.json") && p.message.contains("damaged")),
         "{:?}",
         s.problems
     );
     let d = &s.dispatch.unwrap().destinations[0];
-    assert_eq!(
-        d.breaker.as_ref().unwrap().state,
-        "closed",
-        "damaged = closed"
-    );
+    assert_eq!(d.breaker.state.as_str(), "closed", "damaged = closed");
     // Closed means closed: the usual 2 attempts per upload, then it opens after 6.
     let wait = Instant::now();
     while t.status().dispatch.unwrap().destinations[0].uploads_failed < 1 {
@@ -267,7 +260,7 @@ fn damaged_breaker_file() {
     }
     assert_eq!(server.put_object_attempts(), 6);
     let persisted = CircuitBreaker::read_snapshot(dir.path(), "s3").expect("file rewritten, valid");
-    assert_eq!(persisted.state, "open");
+    assert_eq!(persisted.state.as_str(), "open");
     assert!(!std::fs::read_to_string(&path).unwrap().contains("2026-0\""));
     shutdown_in_time(&t, "damaged breaker");
     println!("DRILL damaged breaker file: problem reported, started closed, 2 attempts per upload, file rewritten valid (open) after 6");
@@ -317,7 +310,7 @@ fn full_disk_before_the_ring_is_reserved() {
     assert!(
         s.problems
             .iter()
-            .any(|p| p.contains("flight recorder on the heap")),
+            .any(|p| p.message.contains("flight recorder on the heap")),
         "{:?}",
         s.problems
     );
@@ -360,11 +353,12 @@ fn disk_fills_up_after_the_ring_is_reserved() {
         log_fixes(&t, 10, "fix");
         assert!(t.flush(ROUND));
     }
-    let b = t.status().dispatch.unwrap().destinations[0]
-        .breaker
-        .clone()
-        .unwrap();
-    assert_eq!(b.state, "open", "breaker works without a disk: {b:?}");
+    let b = t.status().dispatch.unwrap().destinations[0].breaker.clone();
+    assert_eq!(
+        b.state.as_str(),
+        "open",
+        "breaker works without a disk: {b:?}"
+    );
     assert_eq!(server.put_object_attempts(), 6);
     shutdown_in_time(&t, "disk filled");
     drop(t);
@@ -412,7 +406,9 @@ fn read_only_data_dir() {
     };
     assert!(why.contains("Read-only file system"), "{why}");
     assert!(
-        s.problems.iter().any(|p| p.contains("session marker")),
+        s.problems
+            .iter()
+            .any(|p| p.message.contains("session marker")),
         "{:?}",
         s.problems
     );

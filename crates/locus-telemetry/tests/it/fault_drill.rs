@@ -18,7 +18,6 @@
 use crate::common;
 
 use locus_telemetry::breaker::{CircuitBreaker, ManualClock};
-use locus_telemetry::dispatch::Overrides;
 use locus_telemetry::record::{Body, Level, LogRecord, Value};
 use locus_telemetry::recorder::FieldValue;
 use locus_telemetry::sink::{DiagnosticsSink, SinkError, SinkFuture};
@@ -278,7 +277,7 @@ fn drill(fault: Fault, expect_in_error: &[&str]) -> Seen {
         !last_error.contains("fault-drill-secret"),
         "{name}: secret in {last_error}"
     );
-    let b = d.breaker.clone().unwrap();
+    let b = d.breaker.clone();
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
         ("closed", 5),
@@ -427,7 +426,7 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
     );
     assert_eq!(round(&t, &server), 2, "upload 2");
     assert_eq!(
-        dest(&t).breaker.unwrap().state,
+        dest(&t).breaker.state.as_str(),
         "closed",
         "5 failures (the retention call at start, 4 PutObject): still closed"
     );
@@ -436,7 +435,7 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
         1,
         "upload 3: the 6th failed attempt opens the breaker, no retry"
     );
-    let b = dest(&t).breaker.unwrap();
+    let b = dest(&t).breaker;
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
         ("open", 6),
@@ -482,7 +481,7 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
         "the first run released the ring"
     );
     assert_eq!(
-        dest(&t).breaker.unwrap().state,
+        dest(&t).breaker.state.as_str(),
         "open",
         "restart does not reset the breaker"
     );
@@ -499,8 +498,8 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
     clock.advance(Duration::from_secs(1));
     assert_eq!(round(&t, &server), 1, "exactly one probe");
     let d = dest(&t);
-    let b = d.breaker.clone().unwrap();
-    assert_eq!(b.state, "open", "a failed probe re-opens: {b:?}");
+    let b = d.breaker.clone();
+    assert_eq!(b.state.as_str(), "open", "a failed probe re-opens: {b:?}");
     assert_eq!(b.times_opened, 2);
     assert_eq!(
         failure_records(&t).last().map(|f| f.0),
@@ -515,7 +514,7 @@ fn breaker_opens_after_six_attempts_stays_shut_six_hours_across_a_restart_then_p
     clock.advance(SIX_HOURS);
     assert_eq!(round(&t, &server), 1, "one probe");
     let d = dest(&t);
-    let b = d.breaker.clone().unwrap();
+    let b = d.breaker.clone();
     assert_eq!(
         (b.state.as_str(), b.consecutive_failures),
         ("closed", 0),
@@ -546,13 +545,7 @@ fn shutdown_500ms_against_a_server_that_never_answers() {
         let clock = Arc::new(ManualClock::new());
         let mut s = settings(&server.endpoint(), dir.path());
         s.attempt_timeout_secs = if phase == "upload" { 1 } else { 30 };
-        let t = Telemetry::start_with(
-            s,
-            Overrides {
-                clock: Some(clock),
-                ..Overrides::default()
-            },
-        );
+        let t = Telemetry::builder(s).clock(clock).start();
         let app = AppLoop::start(&t);
         let stuck = match phase {
             "upload" => wait_until(ROUND, || server.put_object_attempts() >= 1),
@@ -641,14 +634,10 @@ impl DiagnosticsSink for PanickySink {
 }
 
 fn start_with_sink(dir: &Path, sink: Arc<PanickySink>) -> Telemetry {
-    Telemetry::start_with(
-        settings("http://127.0.0.1:9", dir),
-        Overrides {
-            clock: Some(Arc::new(ManualClock::new())),
-            diagnostics_sink: Some(sink),
-            ..Overrides::default()
-        },
-    )
+    Telemetry::builder(settings("http://127.0.0.1:9", dir))
+        .clock(Arc::new(ManualClock::new()))
+        .diagnostics_sink(sink)
+        .start()
 }
 
 #[test]
@@ -708,7 +697,7 @@ fn a_panicking_sink_is_a_failed_attempt_and_later_uploads_go_on() {
     assert_eq!(d.uploads_ok, 2, "{d:?}");
     assert_eq!(sink.calls.load(Ordering::Acquire), 6);
     assert_eq!(sink.stored.lock().unwrap().len(), 2);
-    assert_eq!(d.breaker.unwrap().consecutive_failures, 0);
+    assert_eq!(d.breaker.consecutive_failures, 0);
     let report = t.shutdown(SHUTDOWN);
     assert!(report.took <= SHUTDOWN + MARGIN);
     let (iterations, _) = app.finish();

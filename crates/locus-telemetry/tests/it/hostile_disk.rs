@@ -382,7 +382,7 @@ fn an_oversized_ring_setting_is_refused_by_name() {
     });
     let problems = t.status().problems;
     assert!(
-        problems.iter().any(|p| p.contains("ring_bytes")),
+        problems.iter().any(|p| p.message.contains("ring_bytes")),
         "{problems:?}"
     );
     assert_eq!(t.status().recorder.capacity_bytes, 1 << 20);
@@ -591,7 +591,7 @@ fn disk_full_at_first_start_leaves_no_empty_or_temporary_files() {
         let s = t.status();
         assert_eq!(s.device_id.len(), 16, "{:?}", s.device_id);
         assert!(
-            s.problems.iter().any(|p| p.contains("device id")),
+            s.problems.iter().any(|p| p.message.contains("device id")),
             "{:?}",
             s.problems
         );
@@ -656,7 +656,10 @@ fn a_second_instance_leaves_the_owner_alone() {
     assert!(s.recorder.owned_elsewhere);
     assert!(s.dispatch.is_none(), "the second instance uploads nothing");
     assert!(
-        s.problems.iter().any(|p| p.contains("in use by another")),
+        s.problems
+            .iter()
+            .any(|p| p.area == locus_telemetry::ProblemArea::SecondInstance
+                && p.message.contains("in use by another")),
         "{:?}",
         s.problems
     );
@@ -714,7 +717,7 @@ fn a_degraded_start_is_not_a_crash() {
         t.status()
             .problems
             .iter()
-            .any(|p| p.contains("backoff_hours")),
+            .any(|p| p.message.contains("backoff_hours")),
         "{:?}",
         t.status().problems
     );

@@ -35,13 +35,12 @@ mod url;
 
 pub use super::SinkError;
 pub use batch::{
-    decode_batch, decode_batch_lenient, encode_batch, encode_batch_with_level, LenientBatch,
-    MAX_DECODED_BYTES,
+    decode_batch, decode_batch_lenient, encode_batch, LenientBatch, MAX_DECODED_BYTES,
 };
+#[cfg(any(test, feature = "internals"))]
+pub use batch::encode_batch_with_level;
 pub use file_store::LIFECYCLE_FILE;
-pub use key::{
-    day_prefix, object_key, parse_key, sanitize_device_id, KeyClock, KeyParts, EXTENSION,
-};
+pub use key::{day_prefix, object_key, parse_key, KeyClock, KeyParts, EXTENSION};
 pub use lifecycle::{
     LifecycleChange, LifecycleOutcome, RetentionRule, DEFAULT_RETENTION_DAYS, RULE_ID,
 };

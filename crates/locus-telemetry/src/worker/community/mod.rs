@@ -10,7 +10,8 @@ pub mod report;
 pub mod state;
 
 use super::policy::{deliver, Delivery};
-use super::{Destination, DestinationStatus, Pending, StatusCell};
+use super::{Destination, DestinationKind, DestinationStatus, Pending, StatusCell};
+use crate::status::{Problem, ProblemArea};
 use crate::breaker::{CircuitBreaker, Clock};
 use crate::crash::session::Outcome;
 use crate::privacy::Salt;
@@ -30,6 +31,30 @@ use std::time::Duration;
 /// Target of the records the worker writes about itself.
 pub(crate) const TARGET: &str = "locus_telemetry::community";
 
+/// Why the user's opt-in choice could not be kept.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommunityChoiceError {
+    /// Telemetry started degraded (see `status().problems`): there is nowhere to keep it.
+    #[error("telemetry is degraded; the choice cannot be kept")]
+    Degraded,
+    /// The pseudonym's salt could not be created (opting in) or rotated (opting out).
+    #[error("cannot create or rotate the community salt: {0}")]
+    Salt(#[source] std::io::Error),
+}
+
+/// The exact community report that would be sent now, for a preview screen.
+#[derive(Debug, Clone)]
+pub struct CommunityPreview {
+    /// The report, as it would be sent.
+    pub report: locus_report::HealthReport,
+    /// Whether its pseudonym is the one kept in the data dir (`false`: the user has not
+    /// opted in yet, so it is shown with a throwaway salt).
+    pub pseudonym_is_kept: bool,
+    /// Whether the user has opted in (`false`: nothing is sent).
+    pub opted_in: bool,
+}
+
 /// The opt-in switch and the community state, shared by the app's handle and the worker.
 #[derive(Debug)]
 pub struct CommunityShared {
@@ -43,10 +68,10 @@ impl CommunityShared {
     pub fn load(
         data_dir: &Path,
         default_opt_in: bool,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Arc<CommunityShared> {
         let (state, problem) = CommunityState::load(data_dir);
-        problems.extend(problem);
+        problems.extend(problem.map(|p| Problem::new(ProblemArea::Community, p)));
         let opted = state.opted_in.unwrap_or(default_opt_in);
         Arc::new(CommunityShared {
             data_dir: data_dir.to_path_buf(),
@@ -94,7 +119,7 @@ impl CommunityShared {
         enabled: bool,
         device_id: &str,
         recorder: &FlightRecorder,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommunityChoiceError> {
         let mut s = self.lock();
         let was = self.opted_in();
         s.opted_in = Some(enabled);
@@ -102,16 +127,14 @@ impl CommunityShared {
             // Only what happens from now on is shared.
             s.cursor = recorder.next_seq().saturating_sub(1);
             s.clear_aggregates(Utc::now());
-            Salt::load_or_create(&self.data_dir)
-                .map_err(|e| format!("cannot create the community salt: {e}"))?;
+            Salt::load_or_create(&self.data_dir).map_err(CommunityChoiceError::Salt)?;
         }
         if !enabled && was {
             if let Some(salt) = Salt::load(&self.data_dir) {
                 s.pending_deletion = Some(salt.pseudonym(device_id));
             }
             s.clear_aggregates(Utc::now());
-            Salt::rotate(&self.data_dir)
-                .map_err(|e| format!("cannot rotate the community salt: {e}"))?;
+            Salt::rotate(&self.data_dir).map_err(CommunityChoiceError::Salt)?;
         }
         self.opted_in.store(enabled, Ordering::Release);
         s.save(&self.data_dir);
@@ -128,7 +151,7 @@ impl CommunityShared {
         destination: &str,
         app_version: &str,
         allowed_metrics: &[String],
-    ) -> (locus_report::HealthReport, bool) {
+    ) -> CommunityPreview {
         let mut s = self.lock().clone();
         if !self.opted_in() {
             // Not opted in: nothing is kept, so show what the retained history would give.
@@ -142,10 +165,11 @@ impl CommunityShared {
             None => (Salt::random().ok(), false),
         };
         let pseudonym = salt.map_or_else(|| "0".repeat(64), |s| s.pseudonym(device_id));
-        (
-            report::build(&s, &pseudonym, app_version, Utc::now()),
-            stored,
-        )
+        CommunityPreview {
+            report: report::build(&s, &pseudonym, app_version, Utc::now()),
+            pseudonym_is_kept: stored,
+            opted_in: self.opted_in(),
+        }
     }
 }
 
@@ -181,7 +205,7 @@ impl CommunityWorker {
     pub fn client(
         settings: &Settings,
         sink: Option<Arc<dyn CommunitySink>>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Option<Arc<dyn CommunitySink>> {
         if sink.is_some() {
             return sink;
@@ -190,7 +214,10 @@ impl CommunityWorker {
         match CommunityClient::new(url, Duration::from_secs(settings.attempt_timeout_secs)) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
-                problems.push(format!("community telemetry unavailable: {e}"));
+                problems.push(Problem::new(
+                    ProblemArea::Community,
+                    format!("community telemetry unavailable: {e}"),
+                ));
                 None
             }
         }
@@ -205,7 +232,7 @@ impl CommunityWorker {
         client: Arc<dyn CommunitySink>,
         shared: Arc<CommunityShared>,
         clock: &Arc<dyn Clock>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Pending {
         let (breaker, problem) = CircuitBreaker::load(
             &settings.data_dir,
@@ -213,8 +240,8 @@ impl CommunityWorker {
             settings.backoff(),
             clock.clone(),
         );
-        problems.extend(problem);
-        let status = StatusCell::new("community", client.describe(), &breaker);
+        problems.extend(problem.map(|p| Problem::new(ProblemArea::Community, p)));
+        let status = StatusCell::new(DestinationKind::Community, client.describe(), &breaker);
         let worker = CommunityWorker {
             private_terms: private_terms(device_id, &settings.destination_url()),
             recorder: recorder.clone(),
@@ -364,8 +391,8 @@ impl CommunityWorker {
 }
 
 impl Destination for CommunityWorker {
-    fn name(&self) -> &'static str {
-        "community"
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Community
     }
 
     fn start(&mut self) -> BoxFuture<'_, ()> {

@@ -11,7 +11,7 @@ use locus_report::limits;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Aggregated crash signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +67,8 @@ pub struct CommunityState {
 }
 
 /// Path of the state file.
-pub fn state_path(data_dir: &Path) -> PathBuf {
+#[cfg(any(test, feature = "internals"))]
+pub fn state_path(data_dir: &Path) -> std::path::PathBuf {
     DataDir::new(data_dir).path(StateFile::Community)
 }
 

@@ -14,7 +14,8 @@ pub mod batch;
 
 use super::policy::{call, deliver, Call, Delivery};
 use super::retention::RetentionCheck;
-use super::{Destination, DestinationStatus, Pending, StatusCell};
+use super::{Destination, DestinationKind, DestinationStatus, Pending, StatusCell};
+use crate::status::{Problem, ProblemArea};
 use crate::breaker::{CircuitBreaker, Clock};
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
@@ -53,12 +54,12 @@ impl S3Worker {
         device_id: &str,
         sink: Option<Arc<dyn DiagnosticsSink>>,
         clock: &Arc<dyn Clock>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Pending {
         let (breaker, problem) =
             CircuitBreaker::load(&settings.data_dir, "s3", settings.backoff(), clock.clone());
-        problems.extend(problem);
-        let status = StatusCell::new("s3", settings.destination_url(), &breaker);
+        problems.extend(problem.map(|p| Problem::new(ProblemArea::S3, p)));
+        let status = StatusCell::new(DestinationKind::S3, settings.destination_url(), &breaker);
         let settings = settings.clone();
         let recorder = recorder.clone();
         let device_id = device_id.to_owned();
@@ -141,6 +142,19 @@ impl S3Worker {
         );
     }
 
+    /// Counts the records between the cursor and the oldest one still in the ring: the
+    /// ring overwrote them before they could be shipped (uploads waited or failed). The
+    /// cursor moves past them, so each is counted once.
+    fn count_overwritten(&mut self, oldest_in_ring: Option<u64>) {
+        let Some(oldest) = oldest_in_ring else { return };
+        let next = self.cursor.last().saturating_add(1);
+        if oldest > next && self.cursor.last() > 0 {
+            self.status.add_overwritten(oldest - next);
+            self.cursor.advance(oldest - 1);
+            self.update(|_| {});
+        }
+    }
+
     async fn ship(&mut self, final_round: bool) {
         // A round ships what was recorded when it began; chasing the tail of a busy
         // recorder would turn one wake-up into an upload per batch forever.
@@ -149,6 +163,7 @@ impl S3Worker {
         let mut records = self.recorder.snapshot().records;
         records.retain(|r| r.seq <= until);
         self.cursor.reconcile(records.last().map(|r| r.seq));
+        self.count_overwritten(records.first().map(|r| r.seq));
         loop {
             let batch = next_batch(
                 &records,
@@ -208,8 +223,15 @@ impl S3Worker {
 }
 
 impl Destination for S3Worker {
-    fn name(&self) -> &'static str {
-        "S3"
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::S3
+    }
+
+    fn held(&mut self) {
+        // What the ring overwrote while uploads wait, counted as it happens (the count
+        // is shown while waiting, not only once shipping resumes).
+        let oldest = self.recorder.snapshot().records.first().map(|r| r.seq);
+        self.count_overwritten(oldest);
     }
 
     fn start(&mut self) -> BoxFuture<'_, ()> {
