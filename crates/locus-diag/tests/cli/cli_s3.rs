@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use locus_telemetry::record::{Body, Level, LogRecord, MetricKind, MetricSample, Record};
 use locus_telemetry::sink::s3::{
     encode_batch, Destination, DiagnosticsStore, KeyClock, S3Options, RULE_ID,
 };
-use locus_telemetry::record::{Body, Level, LogRecord, MetricKind, MetricSample, Record};
 use locus_testkit::seaweed::{run_async, SeaweedS3};
 use std::process::{Command, Output};
 

@@ -18,6 +18,7 @@ mod fault_community;
 mod fault_disk;
 mod fault_drill;
 mod fault_short_sessions;
+mod front;
 mod hostile_disk;
 mod layer;
 mod s3_file_store;

@@ -148,7 +148,7 @@ impl S3Worker {
     fn count_overwritten(&mut self, oldest_in_ring: Option<u64>) {
         let Some(oldest) = oldest_in_ring else { return };
         let next = self.cursor.last().saturating_add(1);
-        if oldest > next && self.cursor.last() > 0 {
+        if oldest > next {
             self.status.add_overwritten(oldest - next);
             self.cursor.advance(oldest - 1);
             self.update(|_| {});
