@@ -70,7 +70,7 @@ impl ManualClock {
         ManualClock(Mutex::new(Utc::now()))
     }
 
-    /// Moves the clock forward (stopping at [`latest_time`]).
+    /// Moves the clock forward (stopping at `latest_time`).
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *t = later(*t, by);

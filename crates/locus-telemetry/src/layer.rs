@@ -21,7 +21,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-/// A `tracing_subscriber` layer that records events into a [`FlightRecorder`].
+/// A `tracing_subscriber` layer that records events into the flight recorder.
 #[derive(Debug, Clone)]
 pub struct TelemetryLayer {
     recorder: FlightRecorder,

@@ -223,7 +223,7 @@ pub struct MetricSample {
 }
 
 /// A histogram's observations over one flush window, aggregated in memory (see
-/// [`crate::metrics`]): one record instead of one per observation.
+/// the metric table): one record instead of one per observation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramSummary {
     /// Metric name, e.g. `fix_latency_ms`.

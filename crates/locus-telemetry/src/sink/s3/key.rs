@@ -67,7 +67,7 @@ pub struct KeyParts {
     pub batch_time: DateTime<Utc>,
 }
 
-/// Parses a key made by [`object_key`]; `None` for anything else (including a folder date
+/// Parses a key made by `object_key`; `None` for anything else (including a folder date
 /// that disagrees with the timestamp).
 pub fn parse_key(key: &str) -> Option<KeyParts> {
     let (prefix, rest) = match key.rfind("diagnostics/") {

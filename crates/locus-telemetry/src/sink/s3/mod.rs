@@ -114,7 +114,7 @@ impl DiagnosticsStore {
     }
 
     /// The key for a batch of `device_id` made at `batch_time` (use
-    /// [`KeyClock::next`] for unique times) under this destination's prefix.
+    /// `KeyClock::next` for unique times) under this destination's prefix.
     pub fn key_for(&self, device_id: &str, batch_time: DateTime<Utc>) -> String {
         object_key(self.dest.prefix(), device_id, batch_time)
     }
@@ -159,7 +159,7 @@ impl DiagnosticsStore {
     }
 
     /// Makes sure our rule expires `[prefix/]diagnostics/` after `days` days, keeping every
-    /// other rule as it was, and verifies it by reading back (see [`lifecycle`]). For
+    /// other rule as it was, and verifies it by reading back (see the `lifecycle` module). For
     /// `file://`, also deletes local diagnostics files older than `days`.
     pub async fn lifecycle_apply(&self, days: u32) -> Result<LifecycleOutcome, SinkError> {
         if days == 0 {
