@@ -1,0 +1,193 @@
+package locus.telemetry
+
+import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.days
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import locus.telemetry.ffi.Field
+import locus.telemetry.ffi.FieldValue
+import locus.telemetry.ffi.LocusTelemetry
+import locus.telemetry.ffi.SettingsException
+
+/**
+ * Locus telemetry for Kotlin: a thin layer over the UniFFI bindings of the Rust library.
+ *
+ * Telemetry may fail completely and the app must not notice: no call throws for a
+ * telemetry failure (a failed call returns 0, false or an empty list). The one exception
+ * is [InvalidSettingsException] from [start], for settings the library refuses. If the
+ * native library cannot be loaded at all, [start] returns a handle that records nothing
+ * and says why in [problem].
+ *
+ * ```
+ * Telemetry.start(TelemetrySettings(dataDir = File(ctx.filesDir, "telemetry"), appVersion = "1.2.0")).use { t ->
+ *     t.log(Level.INFO, "gps", "fix", mapOf("lat" to 52.52, "lon" to 13.40, "acc_m" to 4))
+ *     t.counter("fixes", 1)
+ *     t.recent(20).forEach { println(it.text) }   // the Debug screen
+ * }                                                 // close(): shutdown within settings.shutdownDeadline
+ * ```
+ */
+class Telemetry private constructor(
+    ffi: LocusTelemetry?,
+    /** The settings it was started with. */
+    val settings: TelemetrySettings,
+    /** Why this handle records nothing (the native library could not be loaded); null when it works. */
+    val problem: String?,
+) : AutoCloseable {
+    /** The native handle; null once [close]d (or when the library could not be loaded). */
+    @Volatile
+    private var ffi: LocusTelemetry? = ffi
+    private val shutDown = AtomicBoolean(false)
+
+    companion object {
+        /**
+         * Starts telemetry. Throws [InvalidSettingsException] for settings the library
+         * refuses, nothing else: an unusable data dir or a failed start give a degraded
+         * handle that records in memory (Rust's `status()` says why).
+         */
+        @JvmStatic
+        fun start(settings: TelemetrySettings): Telemetry {
+            val ffiSettings = settings.toFfi()
+            return try {
+                Telemetry(LocusTelemetry(ffiSettings), settings, null)
+            } catch (e: SettingsException.Invalid) {
+                throw InvalidSettingsException(e.key, e.reason)
+            } catch (e: Exception) {
+                Telemetry(null, settings, "telemetry failed to start: $e")
+            } catch (e: LinkageError) {
+                // UnsatisfiedLinkError, NoClassDefFoundError: the native library is missing.
+                Telemetry(null, settings, "telemetry's native library could not be loaded: $e")
+            }
+        }
+
+        /** A long enough deadline for anything; Duration.INFINITE is clamped to it. */
+        private val LONGEST_DEADLINE = 1.days
+
+        private fun millis(d: Duration): ULong =
+            d.coerceIn(Duration.ZERO, LONGEST_DEADLINE).inWholeMilliseconds.toULong()
+
+        private fun fieldValue(v: Any?): FieldValue = when (v) {
+            is String -> FieldValue.Str(v)
+            is Double -> FieldValue.F64(v)
+            is Long -> FieldValue.I64(v)
+            is Int -> FieldValue.I64(v.toLong())
+            is Boolean -> FieldValue.Bool(v)
+            is Float -> FieldValue.F64(v.toDouble())
+            is Short -> FieldValue.I64(v.toLong())
+            is Byte -> FieldValue.I64(v.toLong())
+            is ULong -> FieldValue.U64(v)
+            is UInt -> FieldValue.U64(v.toULong())
+            is FieldValue -> v
+            else -> FieldValue.Str(v.toString())
+        }
+
+        private fun fieldsOf(fields: Map<String, Any?>): List<Field> {
+            if (fields.isEmpty()) return emptyList()
+            val out = ArrayList<Field>(fields.size)
+            for ((k, v) in fields) out.add(Field(k, fieldValue(v)))
+            return out
+        }
+    }
+
+    /**
+     * Records a log line with [fields] in their iteration order (String, numbers and
+     * Boolean keep their type; anything else is recorded as its `toString()`). Returns the
+     * record's sequence number, 0 if telemetry failed. Never blocks.
+     */
+    fun log(level: Level, target: String, message: String, fields: Map<String, Any?> = emptyMap()): Long =
+        try {
+            ffi?.log(level, target, message, fieldsOf(fields))?.toLong() ?: 0L
+        } catch (e: Exception) {
+            0L
+        }
+
+    /** [log] with fields as pairs: `log(Level.INFO, "gps", "fix", "lat" to 52.5)`. */
+    fun log(level: Level, target: String, message: String, vararg fields: Pair<String, Any?>): Long =
+        log(level, target, message, mapOf(*fields))
+
+    /** Adds [increment] to a counter (aggregated in memory, written once a second). */
+    fun counter(name: String, increment: Long = 1) {
+        try {
+            ffi?.counter(name, increment.coerceAtLeast(0).toULong())
+        } catch (e: Exception) {
+        }
+    }
+
+    /** Sets a gauge (non-finite values are refused). */
+    fun gauge(name: String, value: Double) {
+        try {
+            ffi?.gauge(name, value)
+        } catch (e: Exception) {
+        }
+    }
+
+    /** Records one observation of a distribution (non-finite values are refused). */
+    fun histogram(name: String, value: Double) {
+        try {
+            ffi?.histogram(name, value)
+        } catch (e: Exception) {
+        }
+    }
+
+    /** The newest [n] records, oldest first: the Debug screen. */
+    fun recent(n: Int): List<TelemetryRecord> =
+        try {
+            ffi?.recent(n.coerceAtLeast(0).toUInt())?.map(TelemetryRecord::of) ?: emptyList()
+        } catch (e: Exception) {
+            emptyList()
+        }
+
+    /** How the previous session in this data dir ended (null if telemetry failed to start). */
+    fun previousSession(): PreviousSession? =
+        try {
+            ffi?.previousSession()?.let(PreviousSession::of)
+        } catch (e: Exception) {
+            null
+        }
+
+    /**
+     * Ships everything recorded so far, waiting at most [deadline] on [Dispatchers.IO].
+     * Returns whether it finished in time.
+     */
+    suspend fun flush(deadline: Duration): Boolean = withContext(Dispatchers.IO) {
+        try {
+            ffi?.flush(millis(deadline)) ?: false
+        } catch (e: Exception) {
+            false
+        }
+    }
+
+    /**
+     * Records a clean exit and stops uploads on [Dispatchers.IO], returning by [deadline]
+     * whatever the network does. The handle still answers [recent] until [close]d; a
+     * second shutdown does nothing and reports so (all false, zero time).
+     */
+    suspend fun shutdown(deadline: Duration): ShutdownReport = withContext(Dispatchers.IO) {
+        shutdownBlocking(deadline)
+    }
+
+    /**
+     * [shutdown] with the settings' deadline (unless already shut down), on the calling
+     * thread; then releases the native handle, and with it the data dir, so that a new
+     * [start] in this process owns it. Every call after it does nothing.
+     */
+    override fun close() {
+        shutdownBlocking(settings.shutdownDeadline)
+        val native = ffi ?: return
+        ffi = null
+        try {
+            native.destroy() // waits for calls in flight on other threads
+        } catch (e: Exception) {
+        }
+    }
+
+    private fun shutdownBlocking(deadline: Duration): ShutdownReport {
+        val nothing = ShutdownReport(flushed = false, dispatcherFinished = false, took = Duration.ZERO)
+        if (!shutDown.compareAndSet(false, true)) return nothing
+        return try {
+            ffi?.shutdown(millis(deadline))?.let(ShutdownReport::of) ?: nothing
+        } catch (e: Exception) {
+            nothing
+        }
+    }
+}
