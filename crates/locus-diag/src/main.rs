@@ -24,6 +24,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Show the flight recorder of a data dir (the Debug screen, text form).
     Buffer(cmd::buffer::Args),
+    /// The interactive Debug screen: live records, filters, search, details, status.
+    Debug(cmd::debug::Args),
     /// Show telemetry status: recorder, breakers, settings.
     Status(cmd::status::Args),
     /// List diagnostics files in a destination (`s3://bucket` or `file:///dir`).
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Buffer(a) => cmd::buffer::run(a),
+        Command::Debug(a) => cmd::debug::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Ls(a) => cmd::ls::run(a),
         Command::Cat(a) => cmd::cat::run(a),

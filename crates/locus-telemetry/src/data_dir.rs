@@ -29,9 +29,9 @@
 //! ```
 
 use crate::breaker::PersistedBreaker;
-use crate::status::{BreakerStatus, DestinationKind};
 use crate::crash::session::SessionMarker;
 use crate::recorder::{RecorderError, Snapshot};
+use crate::status::{BreakerStatus, DestinationKind};
 use crate::worker::community::state::CommunityState;
 use crate::worker::s3::batch::CursorState;
 use serde::de::DeserializeOwned;
@@ -261,8 +261,56 @@ impl DataDir {
             .map(|c| c.last_shipped_seq))
     }
 
+    /// When the upload cursor of `destination` last moved: the modification time of
+    /// `cursor-<destination>.json`, read without following a link (`Ok(None)`: no
+    /// cursor yet). The cursor moves when a batch is delivered, and also when a failed
+    /// batch is discarded or the ring overwrote records before they could ship; so this
+    /// is the time of the last successful upload only while the destination's breaker
+    /// counts no failures in a row (as the Debug screen shows it).
+    pub fn cursor_moved_at(
+        &self,
+        destination: DestinationKind,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StateError> {
+        let path = self.path(StateFile::Cursor(destination.as_str()));
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Unreadable { path, source }),
+        };
+        if !meta.is_file() {
+            let found = file_type_name(&meta.file_type());
+            return Err(StateError::Unreadable {
+                path,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{found}, not a regular file"),
+                ),
+            });
+        }
+        meta.modified()
+            .map(|t| Some(t.into()))
+            .map_err(|source| StateError::Unreadable { path, source })
+    }
+
+    /// The user's community choice as the app last stored it in `community.json`
+    /// (`Ok(None)`: no choice made at runtime here, so the app's
+    /// `enable_community_telemetry` setting applies; it is off unless the app turns it on).
+    pub fn community_opt_in(&self) -> Result<Option<bool>, StateError> {
+        Ok(self.community()?.and_then(|c| c.opted_in))
+    }
+
+    /// The last record the community worker aggregated (or passed over), from
+    /// `community.json` (`Ok(None)`: no community state yet). The community
+    /// destination's counterpart of [`DataDir::shipped_through`].
+    pub fn community_aggregated_through(&self) -> Result<Option<u64>, StateError> {
+        Ok(self.community()?.map(|c| c.cursor))
+    }
+
     /// The persisted circuit breaker of `destination`.
-    pub(crate) fn breaker(&self, destination: &str) -> Result<Option<PersistedBreaker>, StateError> {
+    pub(crate) fn breaker(
+        &self,
+        destination: &str,
+    ) -> Result<Option<PersistedBreaker>, StateError> {
         self.read_json(StateFile::Breaker(destination))
     }
 
@@ -327,5 +375,34 @@ mod tests {
         assert!(matches!(d.device_id(), Err(StateError::Damaged { .. })));
         d.write_device_id("abc123").unwrap();
         assert_eq!(d.device_id().unwrap().as_deref(), Some("abc123"));
+    }
+
+    #[test]
+    fn cursor_time_and_community_choice_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path());
+        assert!(d.cursor_moved_at(DestinationKind::S3).unwrap().is_none());
+        assert!(d.community_opt_in().unwrap().is_none());
+        assert!(d.community_aggregated_through().unwrap().is_none());
+        let before = chrono::Utc::now() - chrono::Duration::seconds(2);
+        d.write_json(
+            StateFile::Cursor("s3"),
+            &CursorState {
+                last_shipped_seq: 9,
+            },
+        )
+        .unwrap();
+        let moved = d.cursor_moved_at(DestinationKind::S3).unwrap().unwrap();
+        assert!(moved >= before, "{moved} {before}");
+        let state = CommunityState {
+            opted_in: Some(true),
+            cursor: 41,
+            ..Default::default()
+        };
+        d.write_json(StateFile::Community, &state).unwrap();
+        assert_eq!(d.community_opt_in().unwrap(), Some(true));
+        assert_eq!(d.community_aggregated_through().unwrap(), Some(41));
+        std::fs::create_dir(d.path(StateFile::Cursor("community"))).unwrap();
+        assert!(d.cursor_moved_at(DestinationKind::Community).is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod buffer;
 pub mod cat;
+pub mod debug;
 pub mod demo;
 pub mod lifecycle;
 pub mod ls;

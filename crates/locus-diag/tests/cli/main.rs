@@ -6,4 +6,5 @@
 mod cli_edges;
 mod cli_s3;
 mod community;
+mod debug_screen;
 mod demo;
