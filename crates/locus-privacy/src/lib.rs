@@ -43,9 +43,11 @@ use patterns::{RULES, SET};
 #[non_exhaustive]
 pub enum PiiKind {
     /// Any location shape: decimal pairs, lat/lon keys, geo URIs, map links, WKT, GeoJSON,
-    /// DMS, NMEA, E7 integers.
+    /// DMS, NMEA, E7 and micro-degree integers, grid and geocode systems (plus codes,
+    /// geohash, MGRS, UTM, Maidenhead, what3words, H3/S2), map tiles, projected metres,
+    /// polylines, street addresses and postcodes, cell ids, Wi-Fi names and BSSIDs.
     Location,
-    /// Any other personal data (e-mail, phone, addresses, ids, secrets...).
+    /// Any other personal data (e-mail, phone, names, network addresses, ids, secrets...).
     Personal,
 }
 
@@ -75,6 +77,10 @@ pub const PLACEHOLDERS: &[&str] = &[
     "<id>",
     "<secret>",
     "<redacted>",
+    "<name>",
+    "<address>",
+    "<cell>",
+    "<ssid>",
 ];
 
 /// A line is scrubbed again until it no longer changes; placeholders never match, so

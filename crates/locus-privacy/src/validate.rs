@@ -112,7 +112,8 @@ pub(crate) fn iban_ok(s: &str) -> bool {
 pub(crate) fn decimal(s: &str) -> Option<(f64, usize)> {
     let s = s.trim();
     let frac = s.find(['.', ',']).map_or(0, |p| s.len() - p - 1);
-    let v: f64 = s.replace(',', ".").parse().ok()?;
+    // A Unicode minus sign (U+2212) is a minus sign.
+    let v: f64 = s.replace(',', ".").replace('\u{2212}', "-").parse().ok()?;
     v.is_finite().then_some((v, frac))
 }
 
@@ -142,8 +143,6 @@ pub(crate) fn is_status_word(v: &str) -> bool {
         "yes",
         "no",
         "redacted",
-        "hidden",
-        "masked",
         "required",
         "provided",
         "unknown",
@@ -188,6 +187,7 @@ mod tests {
         assert_eq!(decimal("-33.8688"), Some((-33.8688, 4)));
         assert_eq!(decimal("52,5200"), Some((52.52, 4)));
         assert_eq!(decimal("12"), Some((12.0, 0)));
+        assert_eq!(decimal("\u{2212}34.62"), Some((-34.62, 2)));
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::PiiKind::Location;
 
 const LOC: &str = "<location>";
 
-/// A decimal number as it appears in a coordinate.
-const NUM: &str = r"[-+]?[0-9]{1,3}\.[0-9]{1,15}";
+/// A decimal number as it appears in a coordinate (the sign may be a Unicode minus).
+const NUM: &str = r"(?:[-+]|\x{2212})?[0-9]{1,3}\.[0-9]{1,15}";
 
 /// NMEA 0183 sentences from a GNSS receiver: the whole sentence goes.
 pub(crate) fn nmea() -> Vec<Rule> {
@@ -128,7 +128,10 @@ pub(crate) fn structured() -> Vec<Rule> {
             )
             .replace(
                 "NUMV",
-                r"[-+]?[0-9]{1,3}(?:\.[0-9]+)?\b(?:(?:[ \t]*[,/;][ \t]*|[ \t]+)[-+]?[0-9]{1,3}\.[0-9]+\b){0,4}",
+                concat!(
+                    r"(?:[-+]|\x{2212})?[0-9]{1,3}(?:\.[0-9]+|,[0-9]{4,15})?\b",
+                    r"(?:(?:[ \t]*[,/;][ \t]*|[ \t]+)(?:[-+]|\x{2212})?[0-9]{1,3}(?:\.[0-9]+|,[0-9]{4,15})\b){0,4}"
+                ),
             )
             .as_str(),
             lat_lon_key,
@@ -198,12 +201,32 @@ pub(crate) fn pairs() -> Vec<Rule> {
         Rule::check(
             "decimal-comma-pair",
             Location,
-            r"[-+]?[0-9]{1,3},[0-9]{4,12}[ \t]*;[ \t]*[-+]?[0-9]{1,3},[0-9]{4,12}",
+            concat!(
+                r"(?:[-+]|\x{2212})?[0-9]{1,3},[0-9]{4,12}(?:[ \t]*[;/][ \t]*|[ \t]+|,[ \t]+)",
+                r"(?:[-+]|\x{2212})?[0-9]{1,3},[0-9]{4,12}"
+            ),
             |hay, caps| {
                 let Some(m) = caps.get(0) else {
                     return Verdict::Retry;
                 };
-                let mut it = m.as_str().split(';').map(decimal);
+                // The separator is the first `;`, `/`, blank or comma-and-blank.
+                let s = m.as_str();
+                let cut = s
+                    .find([';', '/', ' ', '\t'])
+                    .map(|i| {
+                        if s[..i].ends_with(',') && s[..i - 1].contains(',') {
+                            i - 1
+                        } else {
+                            i
+                        }
+                    })
+                    .unwrap_or(s.len());
+                let mut it = [
+                    &s[..cut],
+                    s[cut..].trim_start_matches([';', '/', ',', ' ', '\t']),
+                ]
+                .into_iter()
+                .map(decimal);
                 let ok = match (it.next().flatten(), it.next().flatten()) {
                     (Some((a, _)), Some((b, _))) => lat_lon_in_range(a, b),
                     _ => false,
@@ -227,7 +250,7 @@ fn lat_lon_key(hay: &str, caps: &Captures<'_>) -> Verdict {
         return Verdict::Retry;
     };
     let text = num.as_str();
-    let first_len = text.find([',', '/', ';', ' ', '\t']).unwrap_or(text.len());
+    let first_len = first_number_len(text);
     let first_end = num.start() + first_len;
     let Some((value, frac)) = decimal(&text[..first_len]) else {
         return Verdict::Resume(val.end());
@@ -259,6 +282,26 @@ fn lat_lon_key(hay: &str, caps: &Captures<'_>) -> Verdict {
         return Verdict::Edit(Edit::new(num.start(), end, LOC));
     }
     Verdict::Resume(val.end())
+}
+
+/// The length of the first number of a run such as `52.52,13.40` or `52,490868 13,404954`:
+/// a comma followed by four or more digits is a decimal comma, any other comma, slash,
+/// semicolon or blank ends the number.
+fn first_number_len(text: &str) -> usize {
+    let b = text.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'/' | b';' | b' ' | b'\t' => return i,
+            b',' => {
+                let digits = b[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+                if digits < 4 || b[..i].contains(&b'.') {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    b.len()
 }
 
 /// Degrees-minutes-seconds: in range, and either with minutes or with a hemisphere
@@ -314,9 +357,15 @@ fn decimal_pair(hay: &str, caps: &Captures<'_>) -> Verdict {
                 .iter()
                 .position(|b| !(b.is_ascii_digit() || *b == b'.' || *b == b'-' || *b == b'+'))
                 .map_or(bytes.len(), |p| i + p);
-            if let Some((value, frac)) = decimal(&s[i..j]) {
+            // A Unicode minus sign just before the digits belongs to the number.
+            let minus = if s[..i].ends_with('\u{2212}') {
+                '\u{2212}'.len_utf8()
+            } else {
+                0
+            };
+            if let Some((value, frac)) = decimal(&s[i - minus..j]) {
                 nums.push(Num {
-                    start: base + i,
+                    start: base + i - minus,
                     end: base + j,
                     value,
                     frac,

@@ -6,10 +6,18 @@
 //!    a fixed shape: URLs with user info, authorization/cookie headers, bearer tokens,
 //!    JWTs;
 //! 2. structured location: `geo:` URIs, map links, WKT, GeoJSON, E7 integers,
-//!    `lat`/`lon` keys, degrees-minutes-seconds;
-//! 3. identity ([`personal`]): e-mail addresses, home-directory user names;
-//! 4. network ([`network`]): UUIDs, MAC, IPv6, IPv4 addresses;
-//! 5. bare decimal coordinate pairs;
+//!    `lat`/`lon` keys, degrees-minutes-seconds; then the other ways to write a place
+//!    ([`grids`]): plus codes, geohash, MGRS, UTM, Maidenhead, what3words, H3/S2 cells,
+//!    map tiles, micro-degrees, projected metres, polylines, geofence centres; and
+//!    radio identifiers ([`radio`]): cell ids, SSIDs, bare BSSIDs;
+//! 3. identity ([`personal`]): e-mail addresses, home-directory user names, buckets,
+//!    ARN account ids, Firebase installation ids, hardware serials; then people in
+//!    prose ([`people`]): spelled-out and non-ASCII e-mail, device names carrying a
+//!    name, names, dates of birth, passports; then street addresses and postcodes
+//!    ([`address`]);
+//! 4. network ([`network`]): UUIDs, MAC, IPv6, IPv4 addresses (four-part versions
+//!    kept), host names that embed an address;
+//! 5. bare decimal coordinate pairs, then a lone coordinate in an assertion message;
 //! 6. numbers with check digits or a fixed layout: IMEI, payment cards, IBAN,
 //!    national ids; then long hex identifiers, opaque tokens, and phone numbers
 //!    (`tel:` URIs, international, North American, national);
@@ -24,9 +32,13 @@ use regex::{Captures, RegexSet, RegexSetBuilder};
 use crate::engine::{Edit, Rule, Verdict};
 use crate::validate::is_status_word;
 
+pub(crate) mod address;
+pub(crate) mod grids;
 pub(crate) mod location;
 pub(crate) mod network;
+pub(crate) mod people;
 pub(crate) mod personal;
+pub(crate) mod radio;
 pub(crate) mod secrets;
 
 /// Replaces the named group with `placeholder`.
@@ -61,9 +73,14 @@ pub(crate) static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     rules.extend(location::nmea());
     rules.extend(secrets::credentials());
     rules.extend(location::structured());
+    rules.extend(grids::grids());
+    rules.extend(radio::radio());
     rules.extend(personal::identity());
+    rules.extend(people::people());
+    rules.extend(address::addresses());
     rules.extend(network::addresses());
     rules.extend(location::pairs());
+    rules.extend(grids::lone());
     rules.extend(personal::numbers());
     rules.extend(network::identifiers());
     rules.extend(secrets::opaque());

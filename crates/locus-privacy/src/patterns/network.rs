@@ -41,18 +41,158 @@ pub(crate) fn addresses() -> Vec<Rule> {
             r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b",
             ipv4,
         ),
+        Rule::check(
+            "ip-in-hostname",
+            Personal,
+            concat!(
+                r"(?i)\b(?P<v>(?:[a-z][a-z0-9]*-)+(?:[0-9]{1,3}-){3}[0-9]{1,3}|(?:[0-9]{1,3}-){3}[0-9]{1,3})",
+                r"(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b",
+                r"|\b(?P<hex>p[0-9a-f]{8})\.dip[0-9]*\.t-ipconnect\.de\b"
+            ),
+            ip_in_hostname,
+        ),
     ]
 }
 
 /// Long hexadecimal identifiers; they run after the payment-card rule so that a card
 /// number is reported as a card.
 pub(crate) fn identifiers() -> Vec<Rule> {
-    vec![Rule::whole(
+    vec![Rule::check(
         "long-hex",
         Personal,
         r"\b(?:0x)?[0-9a-fA-F]{16,}\b",
-        "<id>",
+        long_hex,
     )]
+}
+
+/// Keys whose hex value is a trace or span id: random per request, linked to nobody,
+/// and what lets a crash be found in the server's traces.
+const TRACE_KEYS: &[&str] = &[
+    "trace_id",
+    "traceid",
+    "trace-id",
+    "span_id",
+    "spanid",
+    "span-id",
+    "parent_id",
+    "parentid",
+    "parent_span_id",
+    "parentspanid",
+    "traceparent",
+    "sentry-trace",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "otel.trace_id",
+    "otel.span_id",
+    "trace",
+    "span",
+    "dd.trace_id",
+    "dd.span_id",
+];
+
+/// Register and address words before a 16-digit hex number in a backtrace or register
+/// dump (`pc 000000000004a1b4`, `x0 0000007fd2b3c4a8`, `fault addr`).
+const ADDRESS_WORDS: &[&str] = &[
+    "pc", "sp", "lr", "fp", "ip", "rip", "eip", "esp", "rsp", "rbp", "addr", "address", "at",
+    "base", "offset", "load", "pointer", "ptr", "frame", "return", "ret", "tls", "fault",
+];
+
+/// Long hex runs are ids (`<id>`) except what a crash needs and identifies nobody:
+/// an address written `0x` + at most 16 digits (a program counter, a pointer), a
+/// 16-digit value starting with `0000` (a user-space address in a backtrace), a value
+/// after a register or address word (`pc`, `x0`, `sp` ...), and trace and span ids.
+fn long_hex(hay: &str, caps: &Captures<'_>) -> Verdict {
+    let Some(m) = caps.get(0) else {
+        return Verdict::Retry;
+    };
+    let s = m.as_str();
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    // Only decimal digits: a count or a timestamp in microseconds (cards are found by
+    // their check digits before this rule runs).
+    if digits.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with("0x") {
+        return Verdict::Resume(m.end());
+    }
+    let address = (s.starts_with("0x") && digits.len() <= 16)
+        || digits.len() == 16 && (digits.starts_with("0000") || after_address_word(hay, m.start()));
+    if address || after_trace_key(hay, m.start()) {
+        return Verdict::Resume(m.end());
+    }
+    Verdict::Edit(Edit::new(m.start(), m.end(), "<id>"))
+}
+
+/// The word before byte `i`, skipping blanks, `=`, `:` and quotes (at most 48 bytes back).
+fn word_before(hay: &str, i: usize) -> &str {
+    let head = &hay[..i];
+    let head = head.trim_end_matches([' ', '\t', '=', ':', '"', '\'']);
+    let start = head
+        .char_indices()
+        .rev()
+        .take(48)
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .last()
+        .map_or(head.len(), |(p, _)| p);
+    &head[start..]
+}
+
+fn after_address_word(hay: &str, i: usize) -> bool {
+    let w = word_before(hay, i).to_ascii_lowercase();
+    let register = w.len() <= 3
+        && matches!(
+            w.as_bytes().first(),
+            Some(b'x' | b'r' | b'w' | b'd' | b'q' | b'v')
+        )
+        && w.len() > 1
+        && w[1..].bytes().all(|b| b.is_ascii_digit());
+    register || ADDRESS_WORDS.contains(&w.as_str())
+}
+
+/// Whether the hex run at `i` is the value of a trace key, also inside a W3C
+/// `traceparent: 00-<trace id>-<span id>-01` (up to three hex fields back).
+fn after_trace_key(hay: &str, i: usize) -> bool {
+    let mut head = &hay[..i];
+    for _ in 0..3 {
+        let Some(h) = head.strip_suffix('-') else {
+            break;
+        };
+        let hex = h
+            .bytes()
+            .rev()
+            .take(33)
+            .take_while(u8::is_ascii_hexdigit)
+            .count();
+        if hex == 0 || hex > 32 {
+            break;
+        }
+        head = &h[..h.len() - hex];
+    }
+    let w = word_before(head, head.len()).to_ascii_lowercase();
+    TRACE_KEYS
+        .iter()
+        .any(|k| w == *k || w.ends_with(&format!(".{k}")) || w.ends_with(&format!("_{k}")))
+}
+
+fn ip_in_hostname(hay: &str, caps: &Captures<'_>) -> Verdict {
+    if let Some(h) = caps.name("hex") {
+        return Verdict::Edit(Edit::new(h.start(), h.end(), "<ip>"));
+    }
+    let Some(v) = caps.name("v") else {
+        return Verdict::Retry;
+    };
+    let s = v.as_str();
+    // The last four dash-separated numbers must be an address (each 0-255, not 0.x.x.x).
+    let octets: Vec<&str> = s.rsplit('-').take(4).collect();
+    let valid = octets.len() == 4
+        && octets
+            .iter()
+            .all(|o| o.parse::<u16>().is_ok_and(|n| n <= 255))
+        && octets
+            .last()
+            .is_some_and(|o| o.parse::<u16>().is_ok_and(|n| n > 0));
+    if !valid || prev_char(hay, v.start()).is_some_and(|c| c == '-' || c == '.') {
+        return Verdict::Resume(v.end());
+    }
+    Verdict::Edit(Edit::new(v.start(), v.end(), "<ip>"))
 }
 
 fn mac(hay: &str, caps: &Captures<'_>) -> Verdict {
@@ -120,8 +260,47 @@ fn ipv4(hay: &str, caps: &Captures<'_>) -> Verdict {
     if glued_before(hay, m.start()) || glued_after {
         return Verdict::Retry;
     }
-    if addr.is_loopback() || addr.is_unspecified() || addr.is_broadcast() {
+    if addr.is_loopback()
+        || addr.is_unspecified()
+        || addr.is_broadcast()
+        || is_version(hay, m.start())
+    {
         return Verdict::Resume(m.end());
     }
     Verdict::Edit(Edit::new(m.start(), m.end(), "<ip>"))
+}
+
+/// Words after which a dotted quad is a version number (`version 1.2.3.4`,
+/// `"appVersion": "10.0.2.1"`, `firmware=4.2.0.12`, `build 1.2.3.4`).
+const VERSION_WORDS: &[&str] = &[
+    "version", "ver", "v", "build", "release", "firmware", "fw", "rev", "revision", "sdk",
+    "bundle", "app", "agent", "driver", "kernel", "bios", "baseband", "vers", "versions",
+];
+
+/// A four-part version, not an address: after a version word or a key ending in
+/// `version` (`versionName=`, `app_version:`), or right after `Name/` as in a user
+/// agent (`Chrome/120.0.0.0`, `okhttp/4.12.0.1`).
+fn is_version(hay: &str, i: usize) -> bool {
+    let before = &hay[..i];
+    if let Some(product) = before.strip_suffix('/') {
+        let word: String = product
+            .chars()
+            .rev()
+            .take(64)
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .collect();
+        let letters = word.chars().filter(char::is_ascii_alphabetic).count();
+        const NOT_PRODUCTS: &[&str] = &[
+            "tcp", "udp", "ip", "host", "addr", "from", "to", "via", "peer",
+        ];
+        let w: String = word.chars().rev().collect::<String>().to_ascii_lowercase();
+        return letters >= 3 && !NOT_PRODUCTS.contains(&w.as_str());
+    }
+    let w = word_before(hay, i).to_ascii_lowercase();
+    let w = w.trim_start_matches(['-', '_', '.']);
+    VERSION_WORDS.contains(&w)
+        || w.ends_with("version")
+        || w.ends_with("versionname")
+        || w.ends_with("_ver")
+        || w.ends_with("build")
 }

@@ -1,5 +1,7 @@
 //! Personal data other than location and secrets: e-mail addresses, user names in
-//! home-directory paths, values of personal keys (`user=`, `email=`, `imei=`,
+//! home-directory paths (also `C:\Windows\Profiles\<user>`), bucket names (S3, `gs://`,
+//! `arn:aws:s3:::`, Azure, R2) and AWS account ids in ARNs, Firebase installation ids,
+//! hardware serial numbers, values of personal keys (`user=`, `email=`, `imei=`,
 //! `ssn=` ...), IMEIs, payment cards, IBANs, national id numbers and phone numbers.
 //!
 //! Numbers are told from look-alikes by their check digits (Luhn, IBAN mod 97, the
@@ -45,10 +47,41 @@ pub(crate) fn identity() -> Vec<Rule> {
             "home-dir-windows",
             Personal,
             concat!(
-                r#"(?i)\b[A-Z]:(?:\\{1,2}|/)(?:Users|Documents and Settings)(?:\\{1,2}|/)"#,
+                r#"(?i)\b[A-Z]:(?:\\{1,2}|/)(?:Users|Documents and Settings|[^\\/\s<>"':*?|]+(?:\\{1,2}|/)Profiles)(?:\\{1,2}|/)"#,
                 r#"(?:(?P<user>[^\\/\s<>"':*?|]+(?: [^\\/\s<>"':*?|]+)*)(?:\\|/)|(?P<user2>[^\\/\s<>"':*?|]+))"#
             ),
             |_, caps| home_user(caps, false),
+        ),
+        Rule::check(
+            "arn-account",
+            Personal,
+            r"\barn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(?P<v>[0-9]{12}):",
+            group("v", "<id>"),
+        ),
+        Rule::check(
+            "firebase-installation",
+            Personal,
+            r#"(?i)\b(?:fid|firebase[ _-]?installations?(?:[ _-]?id)?|installation[ _-]?id|fis[ _-]?id)\b["']?[ \t]*[:=]?[ \t]*["']?(?P<v>[cdef][A-Za-z0-9_-]{21})\b"#,
+            group("v", "<id>"),
+        ),
+        Rule::check(
+            "hardware-serial",
+            Personal,
+            concat!(
+                r"(?i)\b(?:serial(?:[ \t]+(?:number|no\.?|num|#))?|s/n|sn|(?:ro\.)?(?:boot\.)?serialno|hw[ _-]?serial",
+                r#"|board[ _-]?serial|build\.serial)\b["']?[ \t]*[:=#]?[ \t]*["']?(?P<v>[A-Z0-9][A-Z0-9-]{5,24})\b"#
+            ),
+            |_, caps| match caps.name("v") {
+                Some(v)
+                    if v.as_str().bytes().any(|b| b.is_ascii_digit())
+                        && v.as_str().bytes().any(|b| b.is_ascii_alphabetic())
+                        && !v.as_str().bytes().any(|b| b.is_ascii_lowercase()) =>
+                {
+                    Verdict::Edit(Edit::new(v.start(), v.end(), "<id>"))
+                }
+                Some(v) => Verdict::Resume(v.end()),
+                None => Verdict::Retry,
+            },
         ),
         Rule::check(
             "s3-bucket",
@@ -56,9 +89,17 @@ pub(crate) fn identity() -> Vec<Rule> {
             concat!(
                 r"\bs3://(?P<b1>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])",
                 r"|\b(?P<b2>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com",
-                r"|://s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com/(?P<b3>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
+                r"|://s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com/(?P<b3>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])",
+                r"|\bgs://(?P<b4>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])",
+                r"|\barn:aws[a-z-]*:s3:::(?P<b5>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])",
+                r"|\bstorage\.(?:cloud\.)?googleapis\.com/(?:storage/v1/b/)?(?P<b6>[a-z0-9][a-z0-9._-]{1,61}[a-z0-9])",
+                r"|\b(?P<b7>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.(?:blob|dfs|file)\.core\.windows\.net",
+                r"|\b(?P<b8>[a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.r2\.cloudflarestorage\.com"
             ),
-            |_, caps| match caps.name("b1").or(caps.name("b2")).or(caps.name("b3")) {
+            |_, caps| match ["b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"]
+                .iter()
+                .find_map(|n| caps.name(n))
+            {
                 Some(b) => Verdict::Edit(Edit::new(b.start(), b.end(), "<bucket>")),
                 None => Verdict::Retry,
             },
@@ -128,7 +169,7 @@ pub(crate) fn keyed() -> Vec<Rule> {
             Location,
             concat!(
                 r"(?:home|street|postal|billing|shipping|mailing)[_-]?address|street|postcode",
-                r"|postal[_-]?code|zip[_-]?code|zip|ssid|bssid|wifi[_-]?name"
+                r"|postal[_-]?code|zip[_-]?code|zip|bssid"
             ),
         ),
     ];
@@ -390,6 +431,7 @@ fn iban_length(country: &str) -> Option<usize> {
         ("BE", 16),
         ("BG", 22),
         ("BH", 22),
+        ("BI", 27),
         ("BR", 29),
         ("BY", 28),
         ("CH", 21),
@@ -397,12 +439,14 @@ fn iban_length(country: &str) -> Option<usize> {
         ("CY", 28),
         ("CZ", 24),
         ("DE", 22),
+        ("DJ", 27),
         ("DK", 18),
         ("DO", 28),
         ("EE", 20),
         ("EG", 29),
         ("ES", 24),
         ("FI", 18),
+        ("FK", 18),
         ("FO", 18),
         ("FR", 27),
         ("GB", 22),
@@ -423,6 +467,7 @@ fn iban_length(country: &str) -> Option<usize> {
         ("KZ", 20),
         ("LB", 28),
         ("LC", 32),
+        ("LY", 25),
         ("LI", 21),
         ("LT", 20),
         ("LU", 20),
@@ -430,12 +475,15 @@ fn iban_length(country: &str) -> Option<usize> {
         ("MC", 27),
         ("MD", 24),
         ("ME", 22),
+        ("MN", 20),
         ("MK", 19),
         ("MR", 27),
         ("MT", 31),
         ("MU", 30),
+        ("NI", 28),
         ("NL", 18),
         ("NO", 15),
+        ("OM", 23),
         ("PK", 24),
         ("PL", 28),
         ("PS", 29),
@@ -443,12 +491,17 @@ fn iban_length(country: &str) -> Option<usize> {
         ("QA", 29),
         ("RO", 24),
         ("RS", 22),
+        ("RU", 33),
         ("SA", 24),
         ("SC", 31),
+        ("SD", 18),
         ("SE", 24),
         ("SI", 19),
         ("SK", 24),
         ("SM", 27),
+        ("SO", 23),
+        ("ST", 25),
+        ("SV", 28),
         ("TL", 23),
         ("TN", 24),
         ("TR", 26),
@@ -456,6 +509,7 @@ fn iban_length(country: &str) -> Option<usize> {
         ("VA", 22),
         ("VG", 24),
         ("XK", 20),
+        ("YE", 30),
     ];
     LENGTHS.iter().find(|(c, _)| *c == country).map(|(_, n)| *n)
 }

@@ -1,6 +1,9 @@
 //! Secrets: credentials that must never leave the device. PEM blocks, authorization
-//! and cookie headers, bearer tokens, credentials in URLs, secret `key=value` pairs
-//! and query parameters (`password=`, `token=`, `sig=`, `X-Amz-Signature=` ...),
+//! and cookie headers (Digest credentials whole, any `X-...-Token:` header), bearer
+//! tokens, credentials in URLs and after `curl -u`, tracking cookies, FCM registration
+//! tokens, secret `key=value` pairs and query parameters (`password=`, `token=`, `sig=`,
+//! `X-Amz-Signature=` ..., also under compound names such as `the_secret=`,
+//! `a_password_here=`, `secret-token-here=`, and `auth=`, `two-factor=`),
 //! vendor keys with a recognisable prefix (AWS `AKIA...`, GitHub, Slack, Stripe,
 //! Google), JWTs, and, last, long random-looking tokens with no context at all.
 
@@ -8,7 +11,7 @@ use regex::Captures;
 
 use super::{group, keyed_value, KEYED_SEP, KEYED_VAL};
 use crate::engine::{Edit, Rule, Verdict};
-use crate::validate::is_status_word;
+use crate::validate::{is_status_word, prev_char};
 use crate::PiiKind::Personal;
 
 const SECRET: &str = "<secret>";
@@ -64,7 +67,7 @@ pub(crate) fn credentials() -> Vec<Rule> {
             "authorization-header",
             Personal,
             concat!(
-                r#"(?i)\b(?P<key>(?:proxy-)?authorization|x-(?:api|auth)-(?:key|token))"#,
+                r#"(?i)\b(?P<key>(?:proxy-)?authorization|x-[a-z0-9-]*(?:token|key|secret|auth)|token|auth)"#,
                 r#"(?P<sep>"?[ \t]*[:=][ \t]*"?)"#,
                 r#"(?:(?P<scheme>bearer|basic|digest|token|negotiate|ntlm|hmac|aws4-hmac-sha256|apikey|key|sharedkey|sharedaccesssignature)[ \t]+)?"#,
                 r#"(?P<val>[^\s"',;<>]+)"#
@@ -74,7 +77,8 @@ pub(crate) fn credentials() -> Vec<Rule> {
         Rule::check(
             "cookie-header",
             Personal,
-            r#"(?i)\b(?P<key>set-cookie|cookie)(?P<sep>"?[ \t]*:[ \t]*)(?P<val>"[^"\r\n]*"|[^\r\n"]+)"#,
+            // The whole value goes: `Cookie: a="b"` never becomes `Cookie: <secret>"b"`.
+            r#"(?i)\b(?P<key>set-cookie|cookie)(?P<sep>"?[ \t]*:[ \t]*)(?P<val>"(?:[^"\\\r\n]|\\.)*"|[^\r\n]+)"#,
             keyed_value(SECRET, 1),
         ),
         Rule::check(
@@ -94,6 +98,12 @@ pub(crate) fn credentials() -> Vec<Rule> {
             },
         ),
         Rule::whole(
+            "fcm-token",
+            Personal,
+            r"\b[A-Za-z0-9_-]{11,}:APA91[A-Za-z0-9_-]{20,}",
+            SECRET,
+        ),
+        Rule::whole(
             "jwt",
             Personal,
             r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
@@ -111,17 +121,62 @@ pub(crate) fn keyed() -> Vec<Rule> {
             "password-value",
             Personal,
             &format!(
-                r"(?i)(?P<key>\b(?:[A-Za-z0-9]+[_.-])*(?:{PASSWORD_KEYS}))\b{KEYED_SEP}{KEYED_VAL}"
+                r"(?i)(?P<key>\b(?:[A-Za-z0-9]+[_.-])*(?P<core>{PASSWORD_KEYS})(?P<tail>(?:[_-][A-Za-z0-9]+)*))\b{KEYED_SEP}{KEYED_VAL}"
             ),
-            keyed_value(SECRET, 1),
+            compound_key(1),
+        ),
+        Rule::check(
+            "auth-value",
+            Personal,
+            &format!(
+                r"(?i)(?P<key>\b(?:(?:[A-Za-z0-9]+[_.-])*auth|two[_-]?factor|2fa|mfa(?:[_-]?code)?))\b{KEYED_SEP}{KEYED_VAL}"
+            ),
+            |hay, caps| {
+                // `two-factor=` is a secret, `not-a-two-factor=` is a question.
+                let Some(k) = caps.name("key") else {
+                    return Verdict::Retry;
+                };
+                // `not-a-two-factor=` asks a question; `locus::auth: ...` is a module path.
+                let glued = prev_char(hay, k.start()).is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')
+                });
+                match (glued, caps.name("val")) {
+                    (true, Some(v)) => Verdict::Resume(v.end()),
+                    _ => keyed_value(SECRET, 1)(hay, caps),
+                }
+            },
         ),
         Rule::check(
             "secret-value",
             Personal,
             &format!(
-                r"(?i)(?P<key>\b(?:[A-Za-z0-9]+[_.-])*(?:{TOKEN_KEYS}))\b{KEYED_SEP}{KEYED_VAL}"
+                r"(?i)(?P<key>\b(?:[A-Za-z0-9]+[_.-])*(?P<core>{TOKEN_KEYS})(?P<tail>(?:[_-][A-Za-z0-9]+)*))\b{KEYED_SEP}{KEYED_VAL}"
             ),
-            keyed_value(SECRET, 6),
+            compound_key(6),
+        ),
+        Rule::check(
+            "curl-user",
+            Personal,
+            r#"(?:\A|[ \t])(?:-u|--user|--proxy-user|-U)[ \t]*(?P<v>'[^'\r\n]*'|"[^"\r\n]*"|[^\s'"<]+)"#,
+            |_, caps| match caps.name("v") {
+                Some(v) if v.as_str().contains(':') => {
+                    let q = usize::from(v.as_str().starts_with(['\'', '"']));
+                    Verdict::Edit(Edit::new(v.start() + q, v.end() - q, SECRET))
+                }
+                Some(v) => Verdict::Resume(v.end()),
+                None => Verdict::Retry,
+            },
+        ),
+        Rule::check(
+            "tracking-cookie",
+            Personal,
+            concat!(
+                r"(?P<key>\b(?:_ga(?:_[A-Z0-9]+)?|_gid|_gat[_A-Za-z0-9]*|_gcl_[a-z]+|_fbp|_fbc|__utm[a-z]|_hjSessionUser_[0-9]+",
+                r"|_hjid|_pk_id[.0-9a-f]*|_pk_ses[.0-9a-f]*|ajs_anonymous_id|ajs_user_id|_uetsid|_uetvid|MUID|IDE|NID|ANID",
+                r"|_clck|_clsk|__hssc|__hstc|hubspotutk|_shopify_y|_ttp|_scid|_rdt_uuid|amplitude_id[_A-Za-z0-9]*",
+                r#"|mp_[a-z0-9]+_mixpanel|optimizelyEndUserId|__gads|__gpi|_dd_s|_mkto_trk|intercom-id-[a-z0-9]+))(?P<sep>=)(?P<val>"[^"\r\n]*"|[^;\s,"<>]+)"#
+            ),
+            keyed_value("<id>", 1),
         ),
         Rule::check(
             "secret-flag",
@@ -177,10 +232,31 @@ pub(crate) fn opaque() -> Vec<Rule> {
     )]
 }
 
-fn authorization(_: &str, caps: &Captures<'_>) -> Verdict {
+fn authorization(hay: &str, caps: &Captures<'_>) -> Verdict {
     let Some(v) = caps.name("val") else {
         return Verdict::Retry;
     };
+    // Digest credentials are a list of `k="v"` pairs: all of them go, to the end of the
+    // line or, inside a JSON string, to its closing quote.
+    if caps
+        .name("scheme")
+        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("digest"))
+    {
+        let in_json = caps.name("sep").is_some_and(|s| s.as_str().contains('"'));
+        let rest = &hay[v.start()..];
+        let mut end = rest.len();
+        if in_json {
+            let b = rest.as_bytes();
+            if let Some(i) = (0..b.len()).find(|&i| b[i] == b'"' && (i == 0 || b[i - 1] != b'\\')) {
+                end = i;
+            }
+        }
+        let end = v.start() + end;
+        if end > v.start() && &hay[v.start()..end] != SECRET {
+            return Verdict::Edit(Edit::new(v.start(), end, SECRET));
+        }
+        return Verdict::Resume(v.end());
+    }
     const SCHEMES: &[&str] = &[
         "bearer",
         "basic",
@@ -196,10 +272,113 @@ fn authorization(_: &str, caps: &Captures<'_>) -> Verdict {
         "sharedaccesssignature",
     ];
     let s = v.as_str();
-    if SCHEMES.iter().any(|w| s.eq_ignore_ascii_case(w)) || is_status_word(s) {
+    // `locus::auth: token refreshed` is a module path, not a header.
+    let module_path = caps.name("key").is_some_and(|k| {
+        matches!(k.as_str().to_ascii_lowercase().as_str(), "auth" | "token")
+            && prev_char(hay, k.start())
+                .is_some_and(|c| c == ':' || c.is_ascii_alphanumeric() || c == '_')
+    });
+    if module_path || SCHEMES.iter().any(|w| s.eq_ignore_ascii_case(w)) || is_status_word(s) {
         return Verdict::Resume(v.end());
     }
     Verdict::Edit(Edit::new(v.start(), v.end(), SECRET))
+}
+
+/// The check for secret keys with words around the secret noun (`the_secret`,
+/// `a_password_here`, `secret-token-here`): the value goes, unless the last word says
+/// the value is about the secret rather than the secret itself (`password_length=12`,
+/// `token_type=bearer`, `token_expires_in=3600`).
+fn compound_key(min_chars: usize) -> impl Fn(&str, &Captures<'_>) -> Verdict + Send + Sync {
+    const ABOUT: &[&str] = &[
+        "len",
+        "length",
+        "count",
+        "size",
+        "type",
+        "kind",
+        "policy",
+        "strength",
+        "hint",
+        "required",
+        "reset",
+        "expiry",
+        "expires",
+        "expired",
+        "expiration",
+        "age",
+        "ttl",
+        "in",
+        "at",
+        "ms",
+        "s",
+        "sec",
+        "secs",
+        "seconds",
+        "min",
+        "max",
+        "rules",
+        "field",
+        "prompt",
+        "manager",
+        "changed",
+        "updated",
+        "enabled",
+        "disabled",
+        "valid",
+        "status",
+        "state",
+        "error",
+        "errors",
+        "attempts",
+        "retries",
+        "source",
+        "format",
+        "version",
+        "name",
+        "names",
+        "scope",
+        "scopes",
+        "endpoint",
+        "url",
+        "uri",
+        "path",
+        "file",
+        "store",
+        "refresh",
+        "rotation",
+        "cache",
+        "provider",
+        "mode",
+        "usage",
+        "limit",
+        "used",
+    ];
+    let short = keyed_value(SECRET, 1);
+    let long = keyed_value(SECRET, min_chars);
+    move |hay, caps| {
+        let tail = caps.name("tail").map_or("", |t| t.as_str());
+        let last = tail
+            .rsplit(['_', '-'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let key = caps.name("key").map_or("", |k| k.as_str());
+        let core = caps
+            .name("core")
+            .map_or("", |c| c.as_str())
+            .to_ascii_lowercase();
+        // Only a bare short key (`sig=11` is a signal, `key=up` a key press) wants a
+        // value that looks like a secret; a named secret is one however short.
+        let bare_short =
+            key.len() == core.len() && matches!(core.as_str(), "sig" | "key" | "sid" | "salt");
+        match caps.name("val") {
+            Some(v) if !tail.is_empty() && ABOUT.contains(&last.as_str()) => {
+                Verdict::Resume(v.end())
+            }
+            _ if bare_short => long(hay, caps),
+            _ => short(hay, caps),
+        }
+    }
 }
 
 /// Base64/base64url noise: both letter cases, few separators, and the character class
