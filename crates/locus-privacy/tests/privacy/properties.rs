@@ -661,7 +661,12 @@ fn identifiers() -> impl Strategy<Value = Pii> {
             &h[20..]
         )
     });
-    let hex = ("(0x)?", "[0-9a-f]{16,40}").prop_map(|(p, h)| format!("{p}{h}"));
+    // An id, not an address or a number: `0x` and up to 16 digits is a program counter,
+    // 16 digits from `0000` a user-space address, only decimal digits a count; all kept.
+    let hex = prop_oneof![
+        "[1-9a-f][0-9a-f]{14,38}[a-f]".prop_map(String::from),
+        "[0-9a-f]{16,39}[a-f]".prop_map(|h| format!("0x{h}")),
+    ];
     let jwt = (
         "[A-Za-z0-9_-]{10,40}",
         "[A-Za-z0-9_-]{10,60}",

@@ -323,7 +323,7 @@ const LINES: &[(&str, &str)] = &[
     ),
     (
         "2026-11-27T08:16:10.000Z DEBUG locus::crash: tombstone 3f2a9c0d1e4b5a6978812233aabbccdd written, pc 0x00007ffe5f3c2a10",
-        "2026-11-27T08:16:10.000Z DEBUG locus::crash: tombstone <id> written, pc <id>",
+        "2026-11-27T08:16:10.000Z DEBUG locus::crash: tombstone <id> written, pc 0x00007ffe5f3c2a10",
     ),
     (
         "2026-11-27T08:16:11.000Z DEBUG locus::push: registered token ghp_16C7e42F292c6912E7710c838347Ae178B4a with xoxb-123456789012-abcdefghij",
@@ -331,11 +331,11 @@ const LINES: &[(&str, &str)] = &[
     ),
     (
         "2026-11-27T08:16:12.000Z INFO  locus::account: user=alice username: \"Bob Smith\" email=carol@example.com",
-        "2026-11-27T08:16:12.000Z INFO  locus::account: user=<user> username: \"<user>\" email=<email>",
+        "2026-11-27T08:16:12.000Z INFO  locus::account: user=<user> username: \"<name>\" email=<email>",
     ),
     (
         "2026-11-27T08:16:13.000Z INFO  locus::wifi: connected ssid=\"Alice Home\" bssid=aa:bb:cc:11:22:33",
-        "2026-11-27T08:16:13.000Z INFO  locus::wifi: connected ssid=\"<location>\" bssid=<mac>",
+        "2026-11-27T08:16:13.000Z INFO  locus::wifi: connected ssid=\"<ssid>\" bssid=<mac>",
     ),
     // Lines that must come through unchanged: durations, versions, HTTP codes, percentages,
     // source locations, counts, sizes, log levels, module paths, timestamps.
