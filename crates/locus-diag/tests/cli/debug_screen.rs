@@ -282,6 +282,19 @@ fn level_and_kind_filters_and_the_crash_detail() {
         "{metrics}"
     );
 
+    // Target: log records whose target contains the text.
+    t.keys(&["c", "t"]);
+    t.type_text("CMD::demo");
+    t.keys(&["Enter"]);
+    let target = t.wait_for("target~CMD::demo");
+    assert!(!rows(&target).is_empty());
+    assert!(
+        rows(&target)
+            .iter()
+            .all(|r| r.contains(" locus_diag::cmd::demo: ")),
+        "{target}"
+    );
+
     // The crash's detail: message, location, thread and the whole backtrace.
     t.keys(&["c", "k", "k"]);
     let crash = t.wait_for("kind=crash");

@@ -111,7 +111,7 @@ impl Facts {
         let ring_error = snapshot.as_ref().err().cloned();
         let snapshot = snapshot.ok();
         recorder_lines(data, snapshot, &mut lines);
-        session_line(data, snapshot, &mut lines);
+        session_line(data, snapshot, now, &mut lines);
         let newest = snapshot.and_then(|s| s.records.last()).map(|r| r.seq);
         for kind in [DestinationKind::S3, DestinationKind::Community] {
             destination_lines(data, kind, newest, now, &mut lines);
@@ -171,7 +171,12 @@ fn recorder_lines(data: &DataDir, snapshot: Option<&Snapshot>, lines: &mut Vec<L
     lines.push(Line::new("", dropped, tone));
 }
 
-fn session_line(data: &DataDir, snapshot: Option<&Snapshot>, lines: &mut Vec<Line>) {
+fn session_line(
+    data: &DataDir,
+    snapshot: Option<&Snapshot>,
+    now: DateTime<Utc>,
+    lines: &mut Vec<Line>,
+) {
     let line = match data.session_marker() {
         Ok(None) => Line::new("session", "none yet (first start)", Tone::Normal),
         Err(e) => Line::new(
@@ -199,10 +204,14 @@ fn session_line(data: &DataDir, snapshot: Option<&Snapshot>, lines: &mut Vec<Lin
             Line::new(
                 "session",
                 format!(
-                    "{verdict} · {} · app {} · started {}",
+                    "{verdict} · {} app {} · started {}",
                     m.session_id,
                     m.app_version,
-                    m.started_at.format("%m-%d %H:%MZ"),
+                    if m.started_at.date_naive() == now.date_naive() {
+                        m.started_at.format("%H:%MZ")
+                    } else {
+                        m.started_at.format("%m-%d %H:%MZ")
+                    },
                 ),
                 tone,
             )
@@ -226,7 +235,7 @@ fn destination_lines(
         first.push(match data.community_opt_in() {
             Ok(Some(true)) => "opted in".to_owned(),
             Ok(Some(false)) => "opted out".to_owned(),
-            Ok(None) => "opt-in not chosen here (app setting, off by default)".to_owned(),
+            Ok(None) => "opt-in not chosen here (off by default)".to_owned(),
             Err(e) => {
                 tone = Tone::Bad;
                 format!("opt-in unknown ({})", short(&e, data))
@@ -279,12 +288,14 @@ fn destination_lines(
                 b.consecutive_failures
             ));
         }
-        Some(_) | None => first.push("breaker closed".into()),
+        Some(_) => first.push("breaker closed".into()),
+        None if shipped.is_some() => first.push("breaker closed".into()),
+        None => {}
     }
-    if breaker.is_none() && shipped.is_none() && kind == DestinationKind::S3 {
-        first.push("has not run here yet".into());
-    }
-    if let Some(newest) = newest {
+    // Records waiting only for a destination that has run here (a cursor or a breaker).
+    if breaker.is_none() && shipped.is_none() {
+        first.push("has not run here".into());
+    } else if let Some(newest) = newest {
         let waiting = newest.saturating_sub(shipped.unwrap_or(0));
         second.insert(0, format!("{waiting} records waiting"));
     }

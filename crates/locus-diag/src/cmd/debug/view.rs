@@ -320,7 +320,7 @@ fn draw_help(frame: &mut Frame, area: Rect) -> usize {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(
-        "  Read-only: the screen re-reads the data dir's files; the app is never disturbed.",
+        "  Read-only: it re-reads the data dir's files and never disturbs the app.",
     ));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
     usize::from(body.height)
