@@ -10,6 +10,7 @@
 //! # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
 //! #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
 //! # t.log(locus_telemetry::Level::Info, "app", "hello", &[]);
+//! # t.wait_previous_session(std::time::Duration::from_secs(5)); // the marker is written
 //! let data = DataDir::new(dir.path());
 //! let snapshot = data.read_ring().unwrap();
 //! assert!(snapshot.records.iter().any(|r| r.to_text_line().contains("hello")));

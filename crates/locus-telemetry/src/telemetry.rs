@@ -11,9 +11,10 @@
 //! (`recent`, `status`) go on working.
 
 use crate::conditions::{Conditions, UploadGate};
-use crate::crash::{self, session, session::PreviousSession, session::Session};
+use crate::crash::session::{PreviousSession, Session, Verdict};
+use crate::crash::{self, session};
 use crate::data_dir::{DataDir, StateFile};
-use crate::dispatch::Overrides;
+use crate::dispatch::{FirstStep, Overrides};
 use crate::record::{Level, MetricKind, Record};
 use crate::recorder::{Backend, FieldValue, FlightRecorder};
 use crate::settings::Settings;
@@ -21,7 +22,7 @@ use crate::status::{DestinationKind, Problem, ProblemArea, Status};
 use crate::worker::community::{CommunityChoiceError, CommunityPreview, CommunityShared};
 use crate::TelemetryLayer;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The telemetry module, as the app holds it. Cheap to clone; see the module docs for
@@ -50,9 +51,11 @@ struct Inner {
     settings: Settings,
     recorder: FlightRecorder,
     device_id: String,
-    previous: PreviousSession,
-    problems: Vec<Problem>,
-    session: Mutex<Option<Session>>,
+    /// Found after `start` returned (see [`Telemetry::start`]).
+    previous: Arc<Verdict>,
+    /// Start's problems, and those of the step it left for later.
+    problems: Arc<Mutex<Vec<Problem>>>,
+    session: Arc<Mutex<Option<Session>>>,
     dispatcher: Option<crate::dispatch::Dispatcher>,
     community: Option<Arc<CommunityShared>>,
     gate: UploadGate,
@@ -124,6 +127,14 @@ impl Telemetry {
     /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
     /// locked ring) yields a degraded handle and a readable reason in `status()`.
     /// Keep the handle for the app's lifetime: dropping the last clone shuts down.
+    ///
+    /// Cheap on the caller's thread (an app's cold start): it opens the ring (finding
+    /// where its records end from their heads, without decoding them), installs crash
+    /// capture, reads the device id and the opt-in choice and starts the telemetry
+    /// thread. Recording works as soon as it returns. What can wait happens on the
+    /// telemetry thread right after: the previous session's verdict (from its marker and
+    /// the records the ring held at open), this session's marker and the community's
+    /// count of the previous outcome; see [`Telemetry::previous_session`].
     pub fn start(settings: Settings) -> Telemetry {
         Self::start_with(settings, Overrides::default())
     }
@@ -161,7 +172,7 @@ impl Telemetry {
     fn degraded(settings: Settings, why: Problem) -> Telemetry {
         let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
         // Without a usable data dir there is no previous session to read.
-        let previous = PreviousSession::only(session::Outcome::FirstStart);
+        let previous = Verdict::known(PreviousSession::only(session::Outcome::FirstStart));
         Telemetry {
             inner: Arc::new(Inner {
                 device_id: settings
@@ -175,8 +186,8 @@ impl Telemetry {
                 },
                 recorder,
                 previous,
-                problems: vec![why],
-                session: Mutex::new(None),
+                problems: Arc::new(Mutex::new(vec![why])),
+                session: Arc::new(Mutex::new(None)),
                 dispatcher: None,
                 community: None,
                 gate: UploadGate::new(false),
@@ -212,14 +223,11 @@ impl Telemetry {
             .device_id
             .clone()
             .unwrap_or_else(|| load_or_create_device_id(&data, &mut problems));
-        let previous = session::previous(&data, &recorder.snapshot().records);
         crash::install(&recorder, &settings.app_version);
-        let (session, problem) = Session::begin(&data, &recorder, &settings.app_version);
-        problems.extend(problem.map(|p| Problem::new(ProblemArea::Session, p)));
         let community =
             CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
-        community.on_start(previous.outcome, &recorder);
         let gate = UploadGate::new(settings.upload_on_metered);
+        let (first, first_rx) = mpsc::channel::<FirstStep>();
         let dispatcher = crate::dispatch::Dispatcher::start(
             &settings,
             &recorder,
@@ -227,8 +235,54 @@ impl Telemetry {
             &overrides,
             Some(community.clone()),
             &gate,
+            first_rx,
             &mut problems,
         );
+        // Last, so that a start that fails (a caught panic) has begun no session.
+        let session = Session::begin(&data, &recorder, &settings.app_version);
+        let start_seq = session.start_seq();
+        let session = Arc::new(Mutex::new(Some(session)));
+        let problems = Arc::new(Mutex::new(problems));
+        let previous = Verdict::deferred({
+            let history = recorder.take_history();
+            let (session, problems, community) =
+                (session.clone(), problems.clone(), community.clone());
+            let opted_in_at_start = community.opted_in();
+            move || {
+                // The previous session's marker is read before this session's replaces it.
+                let previous = session::previous(&data, &history);
+                if let Some(p) = lock(&session).as_ref().and_then(Session::mark_running) {
+                    lock(&problems).push(Problem::new(ProblemArea::Session, p));
+                }
+                if opted_in_at_start {
+                    community.on_start(previous.outcome, start_seq);
+                }
+                previous
+            }
+        });
+        let step: FirstStep = {
+            let previous = previous.clone();
+            Box::new(move || {
+                previous.settle();
+            })
+        };
+        // The telemetry thread's first action, or a short-lived thread of its own. If
+        // neither runs it, the first caller that needs the verdict does (shutdown at the
+        // latest).
+        let unsent = match &dispatcher {
+            Some(_) => first.send(step).err().map(|e| e.0),
+            None => Some(step),
+        };
+        if let Some(step) = unsent {
+            let _ = std::thread::Builder::new()
+                .name("locus-start".into())
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    crate::background::mark_telemetry_thread();
+                    crate::background::lower_current_thread_priority();
+                    step();
+                });
+        }
         Telemetry {
             inner: Arc::new(Inner {
                 settings,
@@ -236,7 +290,7 @@ impl Telemetry {
                 device_id,
                 previous,
                 problems,
-                session: Mutex::new(Some(session)),
+                session,
                 dispatcher,
                 community: Some(community),
                 gate,
@@ -280,9 +334,9 @@ impl Telemetry {
                 },
                 recorder,
                 device_id,
-                previous: PreviousSession::only(session::Outcome::StillRunning),
-                problems,
-                session: Mutex::new(None),
+                previous: Verdict::known(PreviousSession::only(session::Outcome::StillRunning)),
+                problems: Arc::new(Mutex::new(problems)),
+                session: Arc::new(Mutex::new(None)),
                 dispatcher: None,
                 community: None,
                 gate: UploadGate::new(false),
@@ -342,8 +396,32 @@ impl Telemetry {
     }
 
     /// How the previous session in this data dir ended.
+    ///
+    /// `start` leaves finding it to its background step (the previous session's marker
+    /// is read, then this session's written, off the caller's thread), which is usually
+    /// done within moments. Called before that, this does the step's work itself (a
+    /// small file read and write) or waits for it, so the answer is always the verdict,
+    /// never a guess. [`Telemetry::wait_previous_session`] waits without doing that work.
     pub fn previous_session(&self) -> PreviousSession {
-        self.inner.previous.clone()
+        self.inner.previous.settle()
+    }
+
+    /// How the previous session ended, if start's background step has found out within
+    /// `wait` (`None`: still pending). Never reads or writes a file on the calling
+    /// thread; `Duration::ZERO` only looks. Once it is known, this session's marker is
+    /// written too (or the failure to write it is in `status().problems`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+    /// #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
+    /// let previous = t.wait_previous_session(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(previous.outcome, locus_telemetry::SessionOutcome::FirstStart);
+    /// # t.shutdown(Duration::from_millis(500));
+    /// ```
+    pub fn wait_previous_session(&self, wait: Duration) -> Option<PreviousSession> {
+        self.inner.previous.wait(wait)
     }
 
     /// The settings in effect.
@@ -361,8 +439,8 @@ impl Telemetry {
     pub fn status(&self) -> Status {
         Status {
             recorder: self.inner.recorder.status(),
-            problems: self.inner.problems.clone(),
-            previous_session: self.inner.previous.outcome,
+            previous_session: self.inner.previous.settle().outcome,
+            problems: lock(&self.inner.problems).clone(),
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
             community_telemetry: self.community_telemetry(),
@@ -471,10 +549,10 @@ impl Inner {
         }
         let started = Instant::now();
         self.recorder.flush_metrics();
-        if let Ok(mut guard) = self.session.lock() {
-            if let Some(mut s) = guard.take() {
-                s.end(&self.recorder);
-            }
+        // The previous session's marker must be read before this one's is marked exited.
+        self.previous.settle();
+        if let Some(mut s) = lock(&self.session).take() {
+            s.end(&self.recorder);
         }
         let (flushed, dispatcher_finished) = match &self.dispatcher {
             Some(d) => d.shutdown(deadline),
@@ -502,6 +580,11 @@ impl Drop for Inner {
             let _ = self.shutdown(deadline);
         }
     }
+}
+
+/// Locks `m`, whether or not a panicking thread held it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn load_or_create_device_id(data: &DataDir, problems: &mut Vec<Problem>) -> String {

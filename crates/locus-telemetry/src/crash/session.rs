@@ -8,6 +8,8 @@ use crate::record::{Body, Record, SessionEvent};
 use crate::recorder::FlightRecorder;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How the previous session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,41 +95,59 @@ pub(crate) struct Session {
     marker: Option<SessionMarker>,
 }
 
-/// Reads how the previous session in `data` ended, using the recorded ring.
+/// Reads how the previous session in `data` ended, from its marker and the session and
+/// crash records the ring held before this session's first record.
+///
+/// A session start record newer than the marker belongs to a session that ended before
+/// it wrote its marker (the marker is written just after `start` returns): that session
+/// is the previous one, judged by the ring alone.
 pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
     let marker = match data.session_marker() {
-        Ok(Some(m)) => m,
-        Ok(None) => return PreviousSession::only(Outcome::FirstStart),
+        Ok(m) => m,
         // There is a marker, but not one we can read (a directory, a FIFO, damaged): a
         // session did not finish cleanly here.
         Err(_) => return PreviousSession::only(Outcome::Abnormal),
     };
+    let unmarked = records.iter().rev().find_map(|r| match &r.body {
+        Body::Session(s)
+            if matches!(s.event, SessionEvent::Start)
+                && marker.as_ref().is_none_or(|m| r.seq > m.start_seq) =>
+        {
+            Some((r.seq, s))
+        }
+        _ => None,
+    });
+    let (session_id, app_version, start_seq, crashes, clean_exit) = match (unmarked, marker) {
+        (Some((seq, s)), _) => (s.session_id.clone(), s.app_version.clone(), seq, 0, false),
+        (None, Some(m)) => (m.session_id, m.app_version, m.start_seq, m.crashes, m.clean_exit),
+        (None, None) => return PreviousSession::only(Outcome::FirstStart),
+    };
     let tombstone = records
         .iter()
-        .rfind(|r| r.seq > marker.start_seq && matches!(r.body, Body::Crash(_)))
+        .rfind(|r| r.seq > start_seq && matches!(r.body, Body::Crash(_)))
         .cloned();
     // The ring's own clean-exit record stands in for a marker that could not be written
     // at shutdown (a full disk).
     let clean_exit_recorded = || {
         records.iter().any(|r| {
-            r.seq > marker.start_seq
+            r.seq > start_seq
                 && matches!(&r.body, Body::Session(s)
                     if matches!(s.event, SessionEvent::CleanExit)
-                        && s.session_id == marker.session_id)
+                        && s.session_id == session_id)
         })
     };
     // A session that crashed in a worker thread and then exited cleanly still crashed.
-    let outcome = if tombstone.is_some() || marker.crashes > 0 {
+    let outcome = if tombstone.is_some() || crashes > 0 {
         Outcome::Crashed
-    } else if marker.clean_exit || clean_exit_recorded() {
+    } else if clean_exit || clean_exit_recorded() {
         Outcome::Exited
     } else {
         Outcome::Abnormal
     };
     PreviousSession {
         outcome,
-        session_id: Some(marker.session_id),
-        app_version: Some(marker.app_version),
+        session_id: Some(session_id),
+        app_version: Some(app_version),
         tombstone: if outcome == Outcome::Crashed {
             tombstone
         } else {
@@ -136,14 +156,99 @@ pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
     }
 }
 
+type Step = Box<dyn FnOnce() -> PreviousSession + Send>;
+
+/// The previous session's verdict, found once: by the step `start` leaves for its
+/// background (the telemetry thread's first action), or by the first caller that needs
+/// it sooner, whichever comes first.
+pub(crate) struct Verdict {
+    state: Mutex<VerdictState>,
+    ready: Condvar,
+}
+
+#[allow(clippy::large_enum_variant)] // one per telemetry, never moved about
+enum VerdictState {
+    Known(PreviousSession),
+    Deferred(Step),
+    Running,
+}
+
+impl Verdict {
+    /// A verdict known at start.
+    pub fn known(previous: PreviousSession) -> Arc<Verdict> {
+        Arc::new(Verdict {
+            state: Mutex::new(VerdictState::Known(previous)),
+            ready: Condvar::new(),
+        })
+    }
+
+    /// A verdict that `step` finds.
+    pub fn deferred(step: impl FnOnce() -> PreviousSession + Send + 'static) -> Arc<Verdict> {
+        Arc::new(Verdict {
+            state: Mutex::new(VerdictState::Deferred(Box::new(step))),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VerdictState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The verdict if it is known within `wait`; never runs the step itself.
+    pub fn wait(&self, wait: Duration) -> Option<PreviousSession> {
+        let deadline = Instant::now().checked_add(wait);
+        let mut state = self.lock();
+        loop {
+            if let VerdictState::Known(p) = &*state {
+                return Some(p.clone());
+            }
+            let left = deadline?.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The verdict: runs the step on this thread if nobody has started it, else waits
+    /// for whoever runs it.
+    pub fn settle(&self) -> PreviousSession {
+        let mut state = self.lock();
+        loop {
+            match std::mem::replace(&mut *state, VerdictState::Running) {
+                VerdictState::Known(p) => {
+                    *state = VerdictState::Known(p.clone());
+                    return p;
+                }
+                VerdictState::Deferred(step) => {
+                    drop(state);
+                    let found = {
+                        // A panic in here is telemetry's failure, not the app's crash.
+                        let _own = crate::background::TelemetryThreadScope::enter();
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
+                    }
+                    // Nothing better is known of a session whose verdict failed.
+                    .unwrap_or_else(|_| PreviousSession::only(Outcome::Abnormal));
+                    *self.lock() = VerdictState::Known(found.clone());
+                    self.ready.notify_all();
+                    return found;
+                }
+                VerdictState::Running => {
+                    state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+}
+
 impl Session {
-    /// Records the start of a session and marks it running. A marker that cannot be
-    /// written (read-only data dir) is reported, not fatal.
-    pub fn begin(
-        data: &DataDir,
-        recorder: &FlightRecorder,
-        app_version: &str,
-    ) -> (Session, Option<String>) {
+    /// Records the start of a session in the ring. Its marker is written later, by
+    /// [`Session::mark_running`], after the previous session's marker was read.
+    pub fn begin(data: &DataDir, recorder: &FlightRecorder, app_version: &str) -> Session {
         let id = crate::ids::random_hex(8);
         let start_seq = recorder.session(SessionEvent::Start, &id, app_version);
         let marker = SessionMarker {
@@ -155,21 +260,30 @@ impl Session {
             clean_exit: false,
             crashes: 0,
         };
-        let problem = data
-            .write_json(StateFile::SessionMarker, &marker)
+        Session {
+            id,
+            data: data.clone(),
+            marker: Some(marker),
+        }
+    }
+
+    /// The sequence number of the session's start record.
+    pub fn start_seq(&self) -> u64 {
+        self.marker.as_ref().map_or(0, |m| m.start_seq)
+    }
+
+    /// Marks the session running in its marker. A marker that cannot be written
+    /// (read-only data dir) is reported, not fatal: the ring's start record stands for
+    /// it.
+    pub fn mark_running(&self) -> Option<String> {
+        let marker = self.marker.as_ref()?;
+        self.data
+            .write_json(StateFile::SessionMarker, marker)
             .err()
             .map(|e| {
-                let path = data.path(StateFile::SessionMarker);
+                let path = self.data.path(StateFile::SessionMarker);
                 format!("cannot write session marker {}: {e}", path.display())
-            });
-        (
-            Session {
-                id,
-                data: data.clone(),
-                marker: Some(marker),
-            },
-            problem,
-        )
+            })
     }
 
     /// Records a clean exit: in the ring first, then in the marker. A marker that cannot

@@ -38,6 +38,11 @@ pub(crate) struct Overrides {
     pub community_sink: Option<Arc<dyn CommunitySink>>,
 }
 
+/// Work the telemetry thread does first, before it opens any destination: what `start`
+/// leaves for later (see `Telemetry::start`). It arrives on a channel once start is
+/// done; a start that fails drops the sender and the thread goes on without it.
+pub(crate) type FirstStep = Box<dyn FnOnce() + Send>;
+
 /// The running telemetry thread.
 pub(crate) struct Dispatcher {
     clock: Arc<dyn Clock>,
@@ -48,8 +53,9 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts the thread if any destination is enabled. Problems are reported, never
-    /// raised.
+    /// Starts the thread if any destination is enabled; it runs the step `first` brings
+    /// before anything else. Problems are reported, never raised.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         settings: &Settings,
         recorder: &FlightRecorder,
@@ -57,6 +63,7 @@ impl Dispatcher {
         overrides: &Overrides,
         community: Option<Arc<CommunityShared>>,
         gate: &UploadGate,
+        first: mpsc::Receiver<FirstStep>,
         problems: &mut Vec<Problem>,
     ) -> Option<Dispatcher> {
         let sink = overrides.community_sink.clone();
@@ -86,6 +93,7 @@ impl Dispatcher {
         let running = Arc::new(AtomicBool::new(true));
         let (exit_tx, exit_rx) = mpsc::channel();
         let thread = thread::TelemetryThread {
+            first,
             destinations,
             ctl: ctl.clone(),
             interval: Duration::from_secs(settings.upload_interval_secs),

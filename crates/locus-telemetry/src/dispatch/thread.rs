@@ -21,6 +21,7 @@ const TARGET: &str = "locus_telemetry::dispatch";
 /// What the thread owns: the destinations to run (destination `i` answers to the
 /// control's worker `i`), the time between rounds, and how it says it is done.
 pub(super) struct TelemetryThread {
+    pub first: mpsc::Receiver<super::FirstStep>,
     pub destinations: Vec<Pending>,
     pub ctl: Arc<Control>,
     pub interval: Duration,
@@ -43,6 +44,7 @@ impl TelemetryThread {
         crate::background::mark_telemetry_thread();
         crate::background::lower_current_thread_priority();
         let TelemetryThread {
+            first,
             destinations,
             ctl,
             interval,
@@ -53,6 +55,9 @@ impl TelemetryThread {
         } = self;
         let count = destinations.len();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Ok(step) = first.recv() {
+                step();
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();

@@ -45,6 +45,22 @@ mod tsc {
         unsafe { core::arch::x86_64::_rdtsc() }
     }
 
+    /// A TSC reading and the system time at the same moment: the TSC is read on both
+    /// sides of the clock, and the pair is taken again if they lie far apart (the thread
+    /// was preempted in between; calibration runs on a low-priority thread).
+    fn paired() -> Option<(u64, i64)> {
+        for _ in 0..16 {
+            let before = rdtsc();
+            let ns = system_nanos();
+            let after = rdtsc();
+            let spread = after.wrapping_sub(before);
+            if spread < 20_000 {
+                return Some((before + spread / 2, ns));
+            }
+        }
+        None
+    }
+
     /// Measures the TSC rate against the system clock, if the kernel trusts the TSC.
     pub(super) fn calibrate() {
         let trusted = std::fs::read_to_string(
@@ -54,13 +70,14 @@ mod tsc {
         if !trusted {
             return;
         }
-        let (t0, n0) = (rdtsc(), system_nanos());
+        let Some((t0, n0)) = paired() else {
+            return;
+        };
         let until = n0 + 2_000_000;
-        let mut n1 = n0;
-        while n1 < until {
-            n1 = system_nanos();
-        }
-        let t1 = rdtsc();
+        while system_nanos() < until {}
+        let Some((t1, n1)) = paired() else {
+            return;
+        };
         let (dt, dn) = (t1.wrapping_sub(t0), n1 - n0);
         if dt == 0 || dn <= 0 {
             return;
@@ -93,7 +110,8 @@ mod tsc {
     }
 }
 
-/// Calibrates the fast clock once per process (about 2 ms, at the first recorder).
+/// Calibrates the fast clock once per process (about 2 ms, on the first recorder's
+/// keeper thread).
 pub(crate) fn calibrate_once() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

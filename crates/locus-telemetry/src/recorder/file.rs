@@ -19,7 +19,7 @@
 //! The mapping is registered with [`super::fault`], so a file truncated under it later
 //! costs the ring its file, never the app its life.
 
-use super::decode::{self, Found};
+use super::decode::{self, Found, Recovery};
 use super::fault;
 use super::layout::{self, FileHeader, HEADER_BYTES};
 use super::ring::Backing;
@@ -37,8 +37,8 @@ pub(crate) type RawRecords = Vec<(u64, Vec<u8>)>;
 /// A ring file ready to use.
 pub(crate) struct Opened {
     pub backing: Backing,
-    /// Records found in place (the writer continues after them).
-    pub recovered: Vec<Found>,
+    /// Where the records found in place end (the writer continues after them).
+    pub recovered: Recovery,
     /// Records salvaged from an unusable file, to re-append unchanged.
     pub salvaged: RawRecords,
     /// Where an unusable file's bytes were copied, if it happened.
@@ -190,9 +190,9 @@ pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure
     };
     let (guard, map) = map_guarded(&file, path)?;
     let recovered = if usable {
-        decode::scan(&map[HEADER_BYTES..])
+        decode::recover(&map[HEADER_BYTES..])
     } else {
-        Vec::new()
+        Recovery::default()
     };
     Ok(Opened {
         backing: Backing::File {

@@ -37,7 +37,7 @@ pub use snapshot::Snapshot;
 use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// Stack buffer for ordinary records: messages longer than this are truncated.
 const HOT_BUF: usize = 4096;
@@ -157,6 +157,8 @@ struct Shared {
     ring: Ring,
     metrics: MetricTable,
     status: RecorderStatus,
+    /// The session and crash records the ring held when it was opened, until taken.
+    history: Mutex<Option<Vec<Record>>>,
     /// Set by the app's `shutdown`: every later record is ignored.
     closed: AtomicBool,
     /// Dropped with the recorder, which wakes the keeper thread to end at once.
@@ -267,22 +269,26 @@ impl FlightRecorder {
     }
 
     fn open_file(path: &Path, ring_bytes: usize) -> Result<FlightRecorder, file::OpenFailure> {
-        clock::calibrate_once();
         let ring_bytes = layout::ring_bytes_for(ring_bytes);
         let opened = file::open(path, ring_bytes)?;
         let ring = Ring::new(opened.backing, &opened.recovered);
         // Salvaged records go back in byte for byte: same sequence numbers and times.
         ring.append_raw(&opened.salvaged);
+        let history = if opened.salvaged.is_empty() {
+            opened.recovered.history
+        } else {
+            history_of(&ring)
+        };
         let status = RecorderStatus {
             backend: Backend::File(path.to_path_buf()),
             capacity_bytes: ring.capacity_bytes(),
             next_seq: 0,
-            recovered: opened.recovered.len(),
+            recovered: opened.recovered.count,
             salvaged: opened.salvaged.len(),
             moved_aside: opened.moved_aside,
             owned_elsewhere: false,
         };
-        Ok(FlightRecorder::with_keeper(ring, status))
+        Ok(FlightRecorder::with_keeper(ring, status, history))
     }
 
     /// A heap-only recorder (records do not survive the process).
@@ -298,9 +304,13 @@ impl FlightRecorder {
         carry: &[(u64, Vec<u8>)],
         owned_elsewhere: bool,
     ) -> FlightRecorder {
-        clock::calibrate_once();
         let ring = Ring::heap(ring_bytes);
         ring.append_raw(carry);
+        let history = if carry.is_empty() {
+            Vec::new()
+        } else {
+            history_of(&ring)
+        };
         let status = RecorderStatus {
             backend: Backend::Memory(reason),
             capacity_bytes: ring.capacity_bytes(),
@@ -310,15 +320,16 @@ impl FlightRecorder {
             moved_aside: None,
             owned_elsewhere,
         };
-        FlightRecorder::with_keeper(ring, status)
+        FlightRecorder::with_keeper(ring, status, history)
     }
 
-    fn with_keeper(ring: Ring, status: RecorderStatus) -> FlightRecorder {
+    fn with_keeper(ring: Ring, status: RecorderStatus, history: Vec<Record>) -> FlightRecorder {
         let (keeper, stop) = mpsc::channel();
         let shared = Arc::new(Shared {
             ring,
             metrics: MetricTable::new(),
             status,
+            history: Mutex::new(Some(history)),
             closed: AtomicBool::new(false),
             _keeper: keeper,
         });
@@ -492,6 +503,18 @@ impl FlightRecorder {
         Snapshot::from_found(ring.scan(), ring.capacity_bytes())
     }
 
+    /// The session and crash records the ring held when it was opened, oldest first —
+    /// what the previous session's verdict reads, found at open without decoding the
+    /// rest of the ring. The first call takes them; later calls get none.
+    pub(crate) fn take_history(&self) -> Vec<Record> {
+        self.shared
+            .history
+            .lock()
+            .map(|mut h| h.take())
+            .unwrap_or_else(|e| e.into_inner().take())
+            .unwrap_or_default()
+    }
+
     /// The newest `n` records, oldest first — the Debug screen.
     pub fn recent(&self, n: usize) -> Vec<Record> {
         let mut records = self.snapshot().records;
@@ -530,6 +553,11 @@ impl FlightRecorder {
     pub(crate) fn downgrade(&self) -> WeakRecorder {
         WeakRecorder(Arc::downgrade(&self.shared))
     }
+}
+
+/// The session and crash records in `ring`, oldest first (after a salvage or a carry).
+fn history_of(ring: &Ring) -> Vec<Record> {
+    decode::Recovery::of(&ring.scan()).history
 }
 
 /// A non-owning [`FlightRecorder`] reference; upgrading is lock-free.

@@ -12,7 +12,7 @@
 //! process (snapshots) and in others (`locus-diag buffer --follow`) never race in the
 //! language's sense; torn records are told apart by their checksum.
 
-use super::decode::{self, Found};
+use super::decode::{self, Found, Recovery};
 use super::fault;
 use super::layout::{self, CHUNK_SLOTS, SLOT};
 use memmap2::MmapMut;
@@ -83,8 +83,8 @@ thread_local! {
 static NEXT_RING_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Ring {
-    /// A ring over `backing`, continuing after the records `recovered` from it.
-    pub fn new(backing: Backing, recovered: &[Found]) -> Ring {
+    /// A ring over `backing`, continuing where `recovered` says its records end.
+    pub fn new(backing: Backing, recovered: &Recovery) -> Ring {
         let (base, bytes) = match &backing {
             Backing::File { map, .. } => (
                 // SAFETY: the mapping is at least HEADER_BYTES long (checked by the opener).
@@ -94,19 +94,8 @@ impl Ring {
             Backing::Heap(words) => (words.as_ptr(), words.len() * 8),
         };
         let slots = bytes / SLOT;
-        let next_seq = recovered
-            .iter()
-            .map(|f| f.record.seq + 1)
-            .max()
-            .unwrap_or(1);
-        // Continue after the chunks leased last: those of the newest record that starts a
-        // chunk (the newest record may sit in an older chunk a slow thread still held),
-        // all of them when it spans several (a tombstone with its backtrace).
-        let cursor = recovered
-            .iter()
-            .filter(|f| f.slot % CHUNK_SLOTS == 0)
-            .max_by_key(|f| f.record.seq)
-            .map_or(0, |f| (f.slot + f.slots).div_ceil(CHUNK_SLOTS) as u64);
+        let next_seq = recovered.next_seq.max(1);
+        let cursor = recovered.cursor;
         Ring {
             id: NEXT_RING_ID.fetch_add(1, Ordering::Relaxed),
             base,
@@ -127,7 +116,7 @@ impl Ring {
     pub fn heap(bytes: usize) -> Ring {
         let words = layout::ring_bytes_for(bytes) / 8;
         let mem: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Ring::new(Backing::Heap(mem), &[])
+        Ring::new(Backing::Heap(mem), &Recovery::default())
     }
 
     /// Whether the ring file was cut short under the mapping and the memory replaced by
@@ -431,6 +420,55 @@ mod tests {
             let seq = ring.take_seq();
             ring.commit(enc.finish(seq, 0, layout::kind::LOG, 2), false);
         }
+    }
+
+    /// The slot memory, copied out.
+    fn area(ring: &Ring) -> Vec<u8> {
+        (0..ring.slots * SLOT / 8)
+            // SAFETY: i < words, inside the slot memory.
+            .flat_map(|i| unsafe { &*ring.base.add(i) }.load(Ordering::Acquire).to_le_bytes())
+            .collect()
+    }
+
+    fn assert_recovers_as_the_full_scan(area: &[u8]) {
+        let fast = decode::recover(area);
+        let exact = Recovery::of(&decode::scan(area));
+        assert_eq!(
+            (fast.count, fast.next_seq, fast.cursor),
+            (exact.count, exact.next_seq, exact.cursor)
+        );
+        let seqs = |r: &Recovery| r.history.iter().map(|r| r.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&fast), seqs(&exact));
+    }
+
+    #[test]
+    fn recovery_from_heads_finds_what_the_full_scan_finds_torn_records_included() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ring = file_ring(dir.path());
+        write(&ring, 3_000); // several laps
+        for i in 0..20 {
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); super::super::SMALL_BUF];
+            let mut enc = crate::recorder::encode::Encoder::new(&mut buf);
+            enc.u8(i % 2);
+            enc.str(b"0123456789abcdef", false);
+            enc.str(b"1.0.0", true);
+            let seq = ring.take_seq();
+            ring.commit(enc.finish(seq, 0, layout::kind::SESSION, 2), false);
+            write(&ring, 7);
+        }
+        let mut bytes = area(&ring);
+        let clean = decode::recover(&bytes);
+        assert_eq!(clean.history.len(), 20);
+        assert_eq!(clean.next_seq, ring.next_seq());
+        assert_recovers_as_the_full_scan(&bytes);
+        // A record whose body no longer matches its checksum (a torn write): the exact
+        // walk takes over, and agrees.
+        let victims: Vec<usize> = decode::scan(&bytes).iter().map(|f| f.slot).step_by(97).collect();
+        for slot in victims {
+            bytes[slot * SLOT + 40] ^= 0x5a;
+            assert_recovers_as_the_full_scan(&bytes);
+        }
+        assert_recovers_as_the_full_scan(&vec![0u8; 64 * 1024]);
     }
 
     #[test]

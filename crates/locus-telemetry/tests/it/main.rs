@@ -23,3 +23,4 @@ mod hostile_disk;
 mod layer;
 mod s3_file_store;
 mod s3_store;
+mod start;

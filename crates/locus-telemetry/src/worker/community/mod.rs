@@ -90,8 +90,9 @@ impl CommunityShared {
     }
 
     /// Counts the previous session's outcome (only while opted in) and asks for a report
-    /// at the first round after a crash.
-    pub(crate) fn on_start(&self, previous: Outcome, recorder: &FlightRecorder) {
+    /// at the first round after a crash. `start_seq`: the sequence number of this
+    /// session's start record (the first period ever shares only what follows it).
+    pub(crate) fn on_start(&self, previous: Outcome, start_seq: u64) {
         if !self.opted_in() {
             return;
         }
@@ -99,7 +100,7 @@ impl CommunityShared {
         if s.period_start.is_none() {
             // First period ever: only what happens from now on is shared.
             s.period_start = Some(Utc::now());
-            s.cursor = recorder.next_seq().saturating_sub(1);
+            s.cursor = start_seq;
         }
         match previous {
             Outcome::Exited => s.sessions.exited += 1,
