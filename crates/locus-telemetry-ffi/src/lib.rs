@@ -12,6 +12,8 @@
 
 uniffi::setup_scaffolding!();
 
+pub mod fast;
+
 // The library's types, named in one place: when they move (e.g. to the crate root),
 // only these lines change.
 use locus_telemetry::crash::session::{Outcome as CoreOutcome, PreviousSession as CorePrevious};
@@ -328,6 +330,14 @@ impl From<&CorePrevious> for PreviousSession {
 #[derive(uniffi::Object)]
 pub struct LocusTelemetry {
     inner: Telemetry,
+    /// The hot path's way in ([`fast`]); emptied when this handle is dropped.
+    slot: &'static fast::FastSlot,
+}
+
+impl Drop for LocusTelemetry {
+    fn drop(&mut self) {
+        self.slot.clear();
+    }
 }
 
 #[uniffi::export]
@@ -351,7 +361,8 @@ impl LocusTelemetry {
                 ..core
             })
         });
-        Ok(Arc::new(LocusTelemetry { inner }))
+        let slot = fast::FastSlot::leak(inner.clone());
+        Ok(Arc::new(LocusTelemetry { inner, slot }))
     }
 
     /// Records a log line; returns its sequence number (0 if telemetry failed).
@@ -425,6 +436,13 @@ impl LocusTelemetry {
             dispatcher_finished: false,
             took_ms: millis(started.elapsed()),
         })
+    }
+
+    /// The address of this handle's [`fast::FastSlot`], for `locus_fast_log` and
+    /// `locus_fast_counter`. Valid for the rest of the process; once this handle is
+    /// dropped the calls through it do nothing.
+    pub fn fast_slot(&self) -> u64 {
+        self.slot as *const fast::FastSlot as u64
     }
 
     /// The settings' default shutdown deadline, in milliseconds.

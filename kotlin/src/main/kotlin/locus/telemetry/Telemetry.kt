@@ -39,6 +39,13 @@ class Telemetry private constructor(
     private var ffi: LocusTelemetry? = ffi
     private val shutDown = AtomicBoolean(false)
 
+    /** The hot path's slot ([FastPath]); 0: go through the UniFFI calls. */
+    private val slot: Long = try {
+        ffi?.fastSlot()?.toLong() ?: 0L
+    } catch (e: Exception) {
+        0L
+    }
+
     companion object {
         /**
          * Starts telemetry. Throws [InvalidSettingsException] for settings the library
@@ -94,22 +101,50 @@ class Telemetry private constructor(
      * Boolean keep their type; anything else is recorded as its `toString()`). Returns the
      * record's sequence number, 0 if telemetry failed. Never blocks.
      */
-    fun log(level: Level, target: String, message: String, fields: Map<String, Any?> = emptyMap()): Long =
-        try {
-            ffi?.log(level, target, message, fieldsOf(fields))?.toLong() ?: 0L
+    fun log(level: Level, target: String, message: String, fields: Map<String, Any?> = emptyMap()): Long {
+        if (ffi == null) return 0L
+        return try {
+            if (slot != 0L) {
+                val e = FastPath.start(target, message)
+                for ((k, v) in fields) e.field(k, v)
+                FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.bytes(), e.size)
+            } else {
+                ffi?.log(level, target, message, fieldsOf(fields))?.toLong() ?: 0L
+            }
         } catch (e: Exception) {
             0L
+        } catch (e: LinkageError) {
+            0L
         }
+    }
 
     /** [log] with fields as pairs: `log(Level.INFO, "gps", "fix", "lat" to 52.5)`. */
-    fun log(level: Level, target: String, message: String, vararg fields: Pair<String, Any?>): Long =
-        log(level, target, message, mapOf(*fields))
+    fun log(level: Level, target: String, message: String, vararg fields: Pair<String, Any?>): Long {
+        if (ffi == null) return 0L
+        if (slot == 0L) return log(level, target, message, mapOf(*fields))
+        return try {
+            val e = FastPath.start(target, message)
+            for ((k, v) in fields) e.field(k, v)
+            FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.bytes(), e.size)
+        } catch (e: Exception) {
+            0L
+        } catch (e: LinkageError) {
+            0L
+        }
+    }
 
     /** Adds [increment] to a counter (aggregated in memory, written once a second). */
     fun counter(name: String, increment: Long = 1) {
+        if (ffi == null) return
         try {
-            ffi?.counter(name, increment.coerceAtLeast(0).toULong())
+            if (slot != 0L) {
+                val bytes = name.toByteArray(Charsets.UTF_8)
+                FastPath.locus_fast_counter(slot, bytes, bytes.size, increment)
+            } else {
+                ffi?.counter(name, increment.coerceAtLeast(0).toULong())
+            }
         } catch (e: Exception) {
+        } catch (e: LinkageError) {
         }
     }
 

@@ -99,6 +99,28 @@ class TelemetryTest {
      * session reads as crashed (or the data dir stays locked: STILL_RUNNING).
      */
     @Test
+    fun textInAnyScriptAndEveryFieldTypeArriveAsGiven() {
+        val t = Telemetry.start(settings(tmp.newFolder()))
+        val message = "Straße ü 東京 🛰 fix"
+        val seq = t.log(
+            Level.ERROR, "app.ünïcode", message,
+            "i" to -3, "l" to Long.MAX_VALUE, "u" to ULong.MAX_VALUE, "d" to 2.5, "f" to 0.5f,
+            "b" to true, "s" to "ok 🛰", "other" to listOf(1, 2), "lone" to "a\uD800b",
+        )
+        val r = t.recent(5).single { it.seq == seq }
+        assertEquals(Level.ERROR, r.level)
+        assertEquals("app.ünïcode", r.target)
+        assertEquals(message, r.message)
+        assertTrue(r.json, r.json.contains(
+            "\"i\":-3,\"l\":9223372036854775807,\"u\":18446744073709551615,\"d\":2.5,\"f\":0.5," +
+                "\"b\":true,\"s\":\"ok 🛰\",\"other\":\"[1, 2]\",\"lone\":\"a?b\""))
+        val many = (1..40).associate { "k$it" to "v".repeat(it) }
+        val big = t.log(Level.INFO, "app", "many fields", many)
+        assertTrue(t.recent(3).single { it.seq == big }.json.contains("\"k40\":\"${"v".repeat(40)}\""))
+        t.close()
+    }
+
+    @Test
     fun aCleanShutdownReadsAsExitedNextTime() {
         val dir = tmp.newFolder()
         val first = Telemetry.start(settings(dir))
