@@ -1,6 +1,8 @@
 //! Privacy for the community path (spec §3.2): the free-text scrubber (the same
-//! function `locus-diag scrub` and the community server use, from `locus-privacy`) and
-//! the device-id pseudonym. The payload allow-list is the typed report itself
+//! function `locus-diag scrub` and the community server use, from `locus-privacy`), the
+//! message template a crash's message becomes after it ([`template`]: only words known
+//! to be safe leave the device, everything else is a typed placeholder) and the
+//! device-id pseudonym. The payload allow-list is the typed report itself
 //! (`locus_report::HealthReport`): nothing reaches the community that is not a field of it.
 //!
 //! ```
@@ -10,6 +12,7 @@
 //! ```
 
 pub mod pseudonym;
+pub mod template;
 
 pub use locus_privacy::scrub_terms;
 pub use pseudonym::Salt;
@@ -27,4 +30,12 @@ pub fn scrub_short(text: &str, private: &[&str], max: usize) -> String {
         cut -= 1;
     }
     clean[..cut].to_owned()
+}
+
+/// A crash message as the community report carries it: scrubbed (`private` values
+/// removed as well), then its [`template::template`] with the words of the crash's own
+/// `location` known, at most `max` bytes.
+pub fn message_template(message: &str, location: &str, private: &[&str], max: usize) -> String {
+    let clean = scrub_terms(message, private);
+    template::template(&clean, &template::source_words(location), max)
 }

@@ -18,7 +18,11 @@ use std::path::Path;
 pub struct CrashAgg {
     /// `panic` or `signal`.
     pub kind: String,
-    /// Scrubbed message.
+    /// The message's template (scrubbed, then every word not known to be safe replaced
+    /// by a placeholder: see `privacy::template`). The field keeps its name so that
+    /// state files written before templates still load; the report is built from
+    /// the template of what is held (templates are idempotent), so an older state's
+    /// scrubbed message never leaves as it is.
     pub message: String,
     /// Scrubbed, shortened location.
     pub location: String,
@@ -121,7 +125,8 @@ impl CommunityState {
     }
 
     /// Adds what `records` say (crashes, allow-listed metrics) to the aggregates; free
-    /// text is scrubbed, `private` values (device id, bucket name) removed as well.
+    /// text is scrubbed, `private` values (device id, bucket name) removed as well, and a
+    /// crash's message kept only as its template.
     pub fn absorb(&mut self, records: &[Record], allowed_metrics: &[String], private: &[&str]) {
         for r in records {
             if r.seq <= self.cursor {
@@ -135,7 +140,8 @@ impl CommunityState {
                         CrashKind::Signal => "signal",
                     };
                     let location = short_location(&c.location, private);
-                    let message = crate::privacy::scrub_short(&c.message, private, 200);
+                    let message =
+                        crate::privacy::message_template(&c.message, &location, private, 200);
                     let sig = signature(kind, &location, &message);
                     if let Some(agg) = self.crashes.get_mut(&sig) {
                         agg.count = agg.count.saturating_add(1);
