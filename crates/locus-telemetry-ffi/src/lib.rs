@@ -14,12 +14,13 @@ uniffi::setup_scaffolding!();
 
 pub mod fast;
 
-// The library's types, named in one place: when they move (e.g. to the crate root),
-// only these lines change.
-use locus_telemetry::crash::session::{Outcome as CoreOutcome, PreviousSession as CorePrevious};
-use locus_telemetry::record::{Body as CoreBody, Level as CoreLevel, Record as CoreRecord};
-use locus_telemetry::recorder::FieldValue as CoreFieldValue;
-use locus_telemetry::{Settings as CoreSettings, ShutdownReport as CoreShutdownReport, Telemetry};
+// The library's types, named in one place: when they move, only these lines change.
+use locus_telemetry::record::Body as CoreBody;
+use locus_telemetry::{
+    FieldValue as CoreFieldValue, Level as CoreLevel, PreviousSession as CorePrevious,
+    Record as CoreRecord, SessionOutcome as CoreOutcome, Settings as CoreSettings,
+    ShutdownReport as CoreShutdownReport, Telemetry,
+};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -411,7 +412,7 @@ impl LocusTelemetry {
                 app_version: None,
                 tombstone: None,
             },
-            || self.inner.previous_session().into(),
+            || PreviousSession::from(&self.inner.previous_session()),
         )
     }
 
