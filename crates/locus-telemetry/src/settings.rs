@@ -54,6 +54,12 @@ pub struct Settings {
     /// Seconds one upload attempt may take (default 10). Valid: 1..=600 (up to ten
     /// minutes, [`Settings::ATTEMPT_TIMEOUT_SECS`]).
     pub attempt_timeout_secs: u64,
+    /// Write a tombstone for fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) in
+    /// native code (default true). Turn it off when a runtime in the same process owns
+    /// those signals: a JVM raises and handles SIGSEGV itself (implicit null checks,
+    /// safepoints), so a handler that runs before it would write tombstones for faults
+    /// that are not crashes. Panics are caught either way.
+    pub capture_fatal_signals: bool,
     /// Let uploads to the user's bucket use a metered network (default false: they wait
     /// for Wi-Fi). Community reports, a few hundred bytes, may always use one.
     pub upload_on_metered: bool,
@@ -90,6 +96,7 @@ impl Default for Settings {
             backoff_hours: Settings::DEFAULT_BACKOFF_HOURS,
             shutdown_deadline_ms: 500,
             attempt_timeout_secs: 10,
+            capture_fatal_signals: true,
             upload_on_metered: false,
             s3_path_style: false,
             s3_endpoint: None,
@@ -122,6 +129,7 @@ impl std::fmt::Debug for Settings {
             .field("backoff_hours", &self.backoff_hours)
             .field("shutdown_deadline_ms", &self.shutdown_deadline_ms)
             .field("attempt_timeout_secs", &self.attempt_timeout_secs)
+            .field("capture_fatal_signals", &self.capture_fatal_signals)
             .field("upload_on_metered", &self.upload_on_metered)
             .field("s3_path_style", &self.s3_path_style)
             .field("s3_endpoint", &self.s3_endpoint)

@@ -223,7 +223,7 @@ impl Telemetry {
             .device_id
             .clone()
             .unwrap_or_else(|| load_or_create_device_id(&data, &mut problems));
-        crash::install(&recorder, &settings.app_version);
+        crash::install(&recorder, &settings.app_version, settings.capture_fatal_signals);
         let community =
             CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
         let gate = UploadGate::new(settings.upload_on_metered);
@@ -324,7 +324,7 @@ impl Telemetry {
                 .flatten()
                 .unwrap_or_else(|| "unknown".into())
         });
-        crash::install(&recorder, &settings.app_version);
+        crash::install(&recorder, &settings.app_version, settings.capture_fatal_signals);
         Telemetry {
             inner: Arc::new(Inner {
                 settings: Settings {

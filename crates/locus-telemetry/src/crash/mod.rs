@@ -70,7 +70,7 @@ pub fn os_string() -> String {
 
 /// Points crash capture at `recorder` and installs the panic hook and signal handlers
 /// (once per process; later calls only move the target).
-pub(crate) fn install(recorder: &FlightRecorder, app_version: &str) {
+pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, fatal_signals: bool) {
     let target = Box::leak(Box::new(CrashTarget {
         recorder: recorder.downgrade(),
         app_version: app_version.to_owned(),
@@ -79,7 +79,9 @@ pub(crate) fn install(recorder: &FlightRecorder, app_version: &str) {
     }));
     TARGET.store(target, Ordering::Release);
     panic::install();
-    signal::install();
+    if fatal_signals {
+        signal::install();
+    }
 }
 
 /// Stops writing tombstones into `recorder` (if it is still the target), e.g. after
