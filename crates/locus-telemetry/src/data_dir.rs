@@ -11,6 +11,7 @@
 //!   breaker-<destination>.json   PersistedBreaker: failures in a row, backoff, attempt in flight
 //!   retention-<destination>.json RetentionState: when the lifecycle rule was last confirmed
 //!   community.json               CommunityState: opt-in choice, aggregates of the period
+//!   verbosity.json               VerbosityRequest: a raised log level and until when (tools write it)
 //!   community-salt               32 secret bytes (owner-only); never read outside `privacy`
 //!   bucket/                      the embedded default destination (file://)
 //! ```
@@ -30,6 +31,7 @@
 
 use crate::breaker::PersistedBreaker;
 use crate::crash::session::SessionMarker;
+use crate::recorder::verbosity::{VerbosityError, VerbosityRequest};
 use crate::recorder::{RecorderError, Snapshot};
 use crate::status::{BreakerStatus, DestinationKind};
 use crate::worker::community::state::CommunityState;
@@ -85,6 +87,8 @@ pub enum StateFile<'a> {
     Community,
     /// `community-salt` (a secret: only `privacy::pseudonym` reads it).
     Salt,
+    /// `verbosity.json`: a request to record `debug`/`trace` for a while.
+    Verbosity,
 }
 
 impl StateFile<'_> {
@@ -98,6 +102,7 @@ impl StateFile<'_> {
             StateFile::Retention(d) => format!("retention-{d}.json"),
             StateFile::Community => "community.json".into(),
             StateFile::Salt => "community-salt".into(),
+            StateFile::Verbosity => "verbosity.json".into(),
         }
     }
 }
@@ -306,6 +311,41 @@ impl DataDir {
         Ok(self.community()?.map(|c| c.cursor))
     }
 
+    /// The verbosity request in `verbosity.json` (`Ok(None)`: none). What a running app
+    /// applies from it is bounded (see [`VerbosityRequest`]); `until` may have passed.
+    pub fn verbosity_request(&self) -> Result<Option<VerbosityRequest>, StateError> {
+        self.read_json(StateFile::Verbosity)
+    }
+
+    /// Asks the app running on this data dir to record from `level` up for `duration`
+    /// (`info`: back to the default at once), by replacing `verbosity.json`; the app
+    /// applies it within about a second. The one file a tool writes here: it never
+    /// touches the ring or the app's own state.
+    ///
+    /// ```
+    /// use locus_telemetry::{inspect::DataDir, Level};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let data = DataDir::new(dir.path());
+    /// let r = data
+    ///     .request_verbosity(Level::Debug, std::time::Duration::from_secs(1800), "locus-diag")
+    ///     .unwrap();
+    /// assert_eq!(data.verbosity_request().unwrap(), Some(r));
+    /// ```
+    pub fn request_verbosity(
+        &self,
+        level: crate::record::Level,
+        duration: std::time::Duration,
+        set_by: &str,
+    ) -> Result<VerbosityRequest, VerbosityError> {
+        let request = VerbosityRequest::new(level, duration, set_by)?;
+        self.write_json(StateFile::Verbosity, &request)
+            .map_err(|source| VerbosityError::Io {
+                path: self.path(StateFile::Verbosity),
+                source,
+            })?;
+        Ok(request)
+    }
+
     /// The persisted circuit breaker of `destination`.
     pub(crate) fn breaker(
         &self,
@@ -344,6 +384,7 @@ mod tests {
             StateFile::Retention("s3"),
             StateFile::Community,
             StateFile::Salt,
+            StateFile::Verbosity,
         ]
         .map(|f| f.file_name());
         assert_eq!(
@@ -355,7 +396,8 @@ mod tests {
                 "breaker-s3.json",
                 "retention-s3.json",
                 "community.json",
-                "community-salt"
+                "community-salt",
+                "verbosity.json"
             ]
         );
         assert_eq!(d.ring_path(), Path::new("/data/recorder.ring"));

@@ -20,6 +20,11 @@
 
 pub use crate::crash::session::SessionMarker;
 pub use crate::data_dir::{file_type_name, DataDir, StateError};
+pub use crate::export::{
+    summary_path as export_summary_path, CrashSummary, ExportBundle, ExportError, ExportOptions,
+    ExportSummary, SessionEnd, SessionSummary,
+};
+pub use crate::recorder::verbosity::{Verbosity, VerbosityError, VerbosityRequest};
 pub use crate::recorder::{read_ring_file, RecorderError, Snapshot, TRUNCATION_MARKER};
 
 /// The user's bucket as tools see it: `s3://bucket[/prefix]` or `file:///dir`, its
@@ -34,6 +39,28 @@ pub mod bucket {
 }
 
 use crate::data_dir::DataDir as Dir;
+
+/// The share bundle of a data dir's flight recorder (what `locus-diag export` writes),
+/// read without disturbing the app writing it; see [`ExportBundle`] for the format.
+///
+/// ```
+/// use locus_telemetry::inspect::{export_bundle, ExportOptions};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+/// #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
+/// # t.log(locus_telemetry::Level::Info, "app", "hello", &[]);
+/// let bundle = export_bundle(dir.path(), &ExportOptions { redact: true, ..Default::default() }).unwrap();
+/// assert!(bundle.preview_lines(100).iter().any(|l| l.contains("hello")));
+/// println!("{}", bundle.summary().to_text());
+/// # t.shutdown(std::time::Duration::from_millis(200));
+/// ```
+pub fn export_bundle(
+    data_dir: &std::path::Path,
+    options: &ExportOptions,
+) -> Result<ExportBundle, ExportError> {
+    let snapshot = Dir::new(data_dir).read_ring()?;
+    Ok(ExportBundle::new(snapshot, options, chrono::Utc::now()))
+}
 use crate::settings::Settings;
 use crate::worker::community::{CommunityPreview, CommunityShared};
 

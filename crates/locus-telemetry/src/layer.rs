@@ -1,6 +1,13 @@
 //! `tracing` integration: a [`Layer`] that writes every event, with its fields, into the
 //! flight recorder — no allocation, straight from the visitor into the record.
 //!
+//! Levels the recorder filters out (`debug` and `trace` unless raised, see
+//! [`crate::Telemetry::set_verbosity`]) cost one atomic load in `on_event`, before any
+//! field is visited. The layer deliberately does not implement `Layer::enabled` or
+//! `register_callsite`: in a `tracing_subscriber` stack a layer's `false` there
+//! disables the event for every layer (a `fmt` layer beside ours would lose its debug
+//! lines), and a cached `Interest::never` would outlive a raise of the level at runtime.
+//!
 //! Telemetry must never feed on itself: events from this crate, and any event emitted
 //! on the telemetry thread (the S3 and HTTP clients log through `tracing` too), are
 //! ignored, so an upload failure cannot log → record → upload → fail in a loop.
@@ -37,14 +44,17 @@ impl TelemetryLayer {
 impl<S: Subscriber> Layer<S> for TelemetryLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
+        let level = Level::from(meta.level());
+        if !self.recorder.records_level(level) {
+            return;
+        }
         if meta.target().starts_with("locus_telemetry") || crate::background::on_telemetry_thread()
         {
             return;
         }
-        self.recorder
-            .log_with(Level::from(meta.level()), meta.target(), |w| {
-                event.record(&mut Visitor { w });
-            });
+        self.recorder.log_with(level, meta.target(), |w| {
+            event.record(&mut Visitor { w });
+        });
     }
 }
 

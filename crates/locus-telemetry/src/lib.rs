@@ -24,7 +24,8 @@
 //! through [`Telemetry::builder`] with substituted parts from [`testing`]), the
 //! recording calls with [`Level`] and [`FieldValue`], the [`TelemetryLayer`] for
 //! `tracing`, [`Status`] and its parts, device [`Conditions`], and the opt-in switch
-//! with its [`CommunityPreview`]. Tools that read a data dir or the user's bucket
+//! with its [`CommunityPreview`], the share bundle ([`Telemetry::export`],
+//! [`ExportOptions`]) and the verbosity switch ([`Telemetry::set_verbosity`]). Tools that read a data dir or the user's bucket
 //! without running telemetry (`locus-diag`) use [`inspect`]. Everything else is
 //! internal (this workspace's own tests reach it through the `internals` feature,
 //! which is not an API).
@@ -59,6 +60,7 @@
 
 mod background;
 mod conditions;
+mod export;
 mod ids;
 pub mod inspect;
 mod layer;
@@ -97,9 +99,17 @@ internal_modules! {
 
 pub use conditions::{Conditions, Network, UploadWait};
 pub use crash::session::{Outcome as SessionOutcome, PreviousSession};
+pub use export::{
+    summary_path as export_summary_path, CrashSummary, ExportBundle, ExportError, ExportOptions,
+    ExportSummary, SessionEnd, SessionSummary, RECORDS_PER_MEMBER,
+};
 pub use layer::TelemetryLayer;
 pub use locus_report::HealthReport;
 pub use record::{Level, Record};
+pub use recorder::verbosity::{
+    Verbosity, VerbosityError, VerbosityRequest, DEFAULT_RAISE as DEFAULT_VERBOSITY_RAISE,
+    MAX_RAISE as MAX_VERBOSITY_RAISE,
+};
 pub use recorder::{Backend, FieldValue, RecorderStatus};
 pub use settings::{Settings, SettingsError};
 pub use status::{

@@ -41,6 +41,9 @@ pub struct Status {
     pub conditions: Conditions,
     /// Whether `shutdown` has run (on this handle or a clone of it).
     pub shut_down: bool,
+    /// The log levels recorded now (`info` by default; `debug`/`trace` until a time
+    /// when raised, see `Telemetry::set_verbosity`).
+    pub verbosity: crate::recorder::verbosity::Verbosity,
     /// The dispatcher's view: destinations, breakers, last shipped record (`None`: no
     /// destination is enabled, or the telemetry thread could not start).
     pub dispatch: Option<DispatchStatus>,

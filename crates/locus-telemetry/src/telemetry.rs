@@ -15,12 +15,16 @@ use crate::crash::session::{PreviousSession, Session, Verdict};
 use crate::crash::{self, session};
 use crate::data_dir::{DataDir, StateFile};
 use crate::dispatch::{FirstStep, Overrides};
+use crate::export::{ExportBundle, ExportError, ExportOptions, ExportSummary};
 use crate::record::{Level, MetricKind, Record};
+use crate::recorder::verbosity::{Verbosity, VerbosityError};
 use crate::recorder::{Backend, FieldValue, FlightRecorder};
 use crate::settings::Settings;
 use crate::status::{DestinationKind, Problem, ProblemArea, Status};
 use crate::worker::community::{CommunityChoiceError, CommunityPreview, CommunityShared};
 use crate::TelemetryLayer;
+#[cfg(doc)]
+use crate::DEFAULT_VERBOSITY_RAISE;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -219,11 +223,18 @@ impl Telemetry {
                 format!("flight recorder on the heap (records will not survive a crash): {reason}"),
             ));
         }
+        if recorder.status().file_backed() {
+            recorder.watch_verbosity(&data.path(StateFile::Verbosity));
+        }
         let device_id = settings
             .device_id
             .clone()
             .unwrap_or_else(|| load_or_create_device_id(&data, &mut problems));
-        crash::install(&recorder, &settings.app_version, settings.capture_fatal_signals);
+        crash::install(
+            &recorder,
+            &settings.app_version,
+            settings.capture_fatal_signals,
+        );
         let community =
             CommunityShared::load(&dir, settings.enable_community_telemetry, &mut problems);
         let gate = UploadGate::new(settings.upload_on_metered);
@@ -324,7 +335,11 @@ impl Telemetry {
                 .flatten()
                 .unwrap_or_else(|| "unknown".into())
         });
-        crash::install(&recorder, &settings.app_version, settings.capture_fatal_signals);
+        crash::install(
+            &recorder,
+            &settings.app_version,
+            settings.capture_fatal_signals,
+        );
         Telemetry {
             inner: Arc::new(Inner {
                 settings: Settings {
@@ -368,6 +383,37 @@ impl Telemetry {
         fields: &[(&str, FieldValue<'_>)],
     ) -> u64 {
         self.inner.recorder.log(level, target, message, fields)
+    }
+
+    /// The verbosity in effect: the lowest log level recorded (`info` by default) and,
+    /// when raised, until when.
+    pub fn verbosity(&self) -> Verbosity {
+        self.inner.recorder.verbosity()
+    }
+
+    /// Records `debug` (or `trace`) log lines too, for `duration` (1 second to 24 hours;
+    /// [`DEFAULT_VERBOSITY_RAISE`] is a good choice), then falls back to `info` by itself;
+    /// `Level::Info` returns to the default at once. Returns what is in effect. The
+    /// request is written to the data dir's `verbosity.json` too, so `locus-diag` and the
+    /// Debug screen show it (and can change it: the file's latest request wins).
+    ///
+    /// ```
+    /// use locus_telemetry::{Level, Telemetry, Settings, DEFAULT_VERBOSITY_RAISE};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let t = Telemetry::start(Settings { data_dir: dir.path().into(), ..Default::default() });
+    /// assert_eq!(t.log(Level::Debug, "app", "dropped", &[]), 0); // info by default
+    /// let v = t.set_verbosity(Level::Debug, DEFAULT_VERBOSITY_RAISE).unwrap();
+    /// assert_eq!(v.level, Level::Debug);
+    /// assert!(t.log(Level::Debug, "app", "recorded", &[]) > 0);
+    /// assert!(t.set_verbosity(Level::Trace, std::time::Duration::from_secs(48 * 3600)).is_err());
+    /// # t.shutdown(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn set_verbosity(
+        &self,
+        level: Level,
+        duration: Duration,
+    ) -> Result<Verbosity, VerbosityError> {
+        self.inner.recorder.set_verbosity(level, duration)
     }
 
     /// Adds to a counter. Aggregated in memory and written once a second (see
@@ -424,6 +470,33 @@ impl Telemetry {
         self.inner.previous.wait(wait)
     }
 
+    /// The share bundle of this app's flight recorder now: preview it
+    /// ([`ExportBundle::preview_lines`], [`ExportBundle::summary`]) before writing it.
+    pub fn export_bundle(&self, options: &ExportOptions) -> ExportBundle {
+        ExportBundle::new(self.inner.recorder.snapshot(), options, chrono::Utc::now())
+    }
+
+    /// Writes the share bundle of this app's flight recorder to `out` (a new
+    /// `.jsonl.gz`, the bucket's record format) and its summary beside it; returns the
+    /// summary. See [`ExportOptions`] and the crate's `export` docs for the format and
+    /// what redaction covers.
+    ///
+    /// ```
+    /// use locus_telemetry::{ExportOptions, Settings, Telemetry};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let t = Telemetry::start(Settings { data_dir: dir.path().join("d"), ..Default::default() });
+    /// let summary = t.export(&dir.path().join("share.jsonl.gz"), &ExportOptions::default()).unwrap();
+    /// assert_eq!(summary.sessions.len(), 1);
+    /// # t.shutdown(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn export(
+        &self,
+        out: &Path,
+        options: &ExportOptions,
+    ) -> Result<ExportSummary, ExportError> {
+        self.export_bundle(options).write(out)
+    }
+
     /// The settings in effect.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
@@ -446,6 +519,7 @@ impl Telemetry {
             community_telemetry: self.community_telemetry(),
             conditions: self.inner.gate.get(),
             shut_down: self.inner.shut_down.get().is_some(),
+            verbosity: self.inner.recorder.verbosity(),
             dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
         }
     }

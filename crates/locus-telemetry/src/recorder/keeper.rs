@@ -8,6 +8,8 @@
 //!   paying tens of microseconds, the whole p99.
 //! - **Flushing metrics**: counters and histograms aggregated in memory are written into
 //!   the ring every second.
+//! - **Verbosity**: once a second it ends an expired raise of the recorded level and
+//!   applies a changed `verbosity.json` (see [`super::verbosity`]): one `stat`.
 //!
 //! It wakes four times a second, does nothing when nothing was written, holds only a
 //! weak reference, and ends as soon as the recorder is dropped (the recorder holds the
@@ -46,6 +48,7 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
                 looks += 1;
                 if looks.is_multiple_of(FLUSH_EVERY) {
                     shared.flush_metrics();
+                    shared.verbosity.tick();
                 }
                 drop(shared);
                 match stop.recv_timeout(INTERVAL) {

@@ -27,6 +27,7 @@ mod keeper;
 pub mod layout;
 mod ring;
 mod snapshot;
+pub mod verbosity;
 
 use crate::metrics::{Aggregate, MetricTable, Sample};
 use crate::record::{CrashKind, Level, MetricKind, Record, SessionEvent};
@@ -161,6 +162,8 @@ struct Shared {
     history: Mutex<Option<Vec<Record>>>,
     /// Set by the app's `shutdown`: every later record is ignored.
     closed: AtomicBool,
+    /// Which log levels are recorded (see [`verbosity`]).
+    verbosity: verbosity::Control,
     /// Dropped with the recorder, which wakes the keeper thread to end at once.
     _keeper: mpsc::Sender<()>,
 }
@@ -331,6 +334,7 @@ impl FlightRecorder {
             status,
             history: Mutex::new(Some(history)),
             closed: AtomicBool::new(false),
+            verbosity: verbosity::Control::new(),
             _keeper: keeper,
         });
         keeper::spawn(Arc::downgrade(&shared), stop);
@@ -347,6 +351,9 @@ impl FlightRecorder {
         message: &str,
         fields: &[(&str, FieldValue<'_>)],
     ) -> u64 {
+        if !self.shared.verbosity.allows(level as u8) {
+            return 0;
+        }
         // Small: see `log_with` on why a big stack frame costs microseconds when cold.
         let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
         match encode::encode_log_fast(&mut buf, level as u8, target, message, fields) {
@@ -386,6 +393,9 @@ impl FlightRecorder {
 
     /// Records a log line whose message may not be valid UTF-8 (read back lossily).
     pub fn log_bytes(&self, level: Level, target: &str, message: &[u8]) -> u64 {
+        if !self.shared.verbosity.allows(level as u8) {
+            return 0;
+        }
         self.shared
             .write::<HOT_BUF>(layout::kind::LOG, level as u8, false, |e| {
                 e.str(target.as_bytes(), false);
@@ -404,6 +414,9 @@ impl FlightRecorder {
         target: &str,
         visit: impl Fn(&mut FieldWriter<'_, '_>),
     ) -> u64 {
+        if !self.shared.verbosity.allows(level as u8) {
+            return 0;
+        }
         let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
         let mut enc = Encoder::new(&mut buf);
         enc.str(target.as_bytes(), false);
@@ -452,6 +465,35 @@ impl FlightRecorder {
         if value.is_finite() && !self.shared.metrics.add(name, Sample::Observe(value)) {
             self.metric(name, MetricKind::Histogram, value);
         }
+    }
+
+    /// Whether a log line of `level` would be recorded now (one atomic load): callers
+    /// that build a record (the `tracing` layer) check first to skip the work.
+    #[inline]
+    pub fn records_level(&self, level: Level) -> bool {
+        self.shared.verbosity.allows(level as u8)
+    }
+
+    /// The verbosity in effect: the lowest log level recorded, and until when.
+    pub fn verbosity(&self) -> verbosity::Verbosity {
+        self.shared.verbosity.current()
+    }
+
+    /// Records log lines from `level` up (`trace`, `debug`; `info` is the default) for
+    /// `duration` (1 s to 24 h), then falls back to `info`. Returns what is in effect.
+    pub fn set_verbosity(
+        &self,
+        level: Level,
+        duration: std::time::Duration,
+    ) -> Result<verbosity::Verbosity, verbosity::VerbosityError> {
+        self.shared.verbosity.set(level, duration)
+    }
+
+    /// Follows the request file at `path` (`verbosity.json` of the data dir), which the
+    /// keeper looks at once a second.
+    pub(crate) fn watch_verbosity(&self, path: &Path) {
+        self.shared.verbosity.watch(path);
+        self.shared.verbosity.tick();
     }
 
     /// Ignores every record from now on (the app's `shutdown`): clones, the `tracing`

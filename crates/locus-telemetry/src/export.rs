@@ -1,0 +1,632 @@
+//! The share bundle: what the user reviews, then sends to whoever helps them.
+//!
+//! A bundle is two files written side by side:
+//!
+//! - `FILE` (e.g. `locus-export.jsonl.gz`): the records, in exactly the format of the
+//!   diagnostics files in the user's bucket — gzip of JSON Lines, one record per line,
+//!   written by the bucket's own encoder (in gzip members of up to
+//!   [`RECORDS_PER_MEMBER`] records, so memory stays bounded; `zcat` and the bucket
+//!   decoder read concatenated members as one stream). `zcat FILE | jq` reads plain
+//!   records; no summary line is mixed in.
+//! - its summary, a short text for people (app version, time span, records by kind,
+//!   sessions and how each ended, crashes, whether and how much was redacted), beside
+//!   it: `FILE` with `.jsonl.gz` replaced by `.summary.txt` (`locus-export.summary.txt`),
+//!   or `FILE.summary.txt` for any other name (see [`summary_path`]).
+//!
+//! With redaction on, every string value of every record goes through the privacy
+//! filter (`locus_privacy::scrub`): log targets, messages and string fields; crash
+//! messages, locations, threads, backtraces, app versions and OS; metric names; session
+//! ids and app versions. Field *names*, levels, kinds, sequence numbers, times and
+//! numbers are kept as they are. The summary is built from the redacted records and says
+//! how many values the filter changed.
+//!
+//! Both files are created new (never replacing a file, never through a symbolic link),
+//! owner-readable only; a bundle that cannot be written completely is removed.
+//!
+//! ```
+//! use locus_telemetry::{ExportOptions, Level, Settings, Telemetry};
+//! let dir = tempfile::tempdir().unwrap();
+//! let t = Telemetry::start(Settings { data_dir: dir.path().join("data"), ..Default::default() });
+//! t.log(Level::Warn, "app", "mail bob@example.org about the fix", &[]);
+//! let out = dir.path().join("share.jsonl.gz");
+//! let summary = t.export(&out, &ExportOptions { redact: true, ..Default::default() }).unwrap();
+//! assert!(summary.redacted_values >= 1);
+//! assert!(dir.path().join("share.summary.txt").exists());
+//! # t.shutdown(std::time::Duration::from_millis(200));
+//! ```
+
+use crate::record::{Body, Record, SessionEvent};
+use crate::recorder::{RecorderError, Snapshot};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::borrow::Cow;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Records per gzip member of the bundle: bounds the compressed buffer in memory.
+pub const RECORDS_PER_MEMBER: usize = 4096;
+
+/// What goes into a bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Only records from this long ago until now (`None`: everything in the ring).
+    pub since: Option<Duration>,
+    /// Every string value through the privacy filter (see the module docs).
+    pub redact: bool,
+}
+
+/// Why a bundle could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The ring could not be read.
+    #[error("cannot read the flight recorder: {0}")]
+    Ring(#[from] RecorderError),
+    /// The output file (or its summary) already exists: a bundle never replaces a file.
+    #[error("{path} already exists (a bundle never replaces a file: choose another name)")]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A symbolic link stands where the output goes: never written through.
+    #[error("{path} is a symbolic link (a bundle is never written through one)")]
+    Link {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Creating or writing a file failed (the partial bundle was removed).
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// How a session in the bundle ended, as far as its records tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// A clean-exit marker.
+    CleanExit,
+    /// A crash tombstone, with no clean exit after it.
+    Crashed,
+    /// Neither: still running when exported, or killed without a trace (SIGKILL,
+    /// power loss), or its end is past the exported window.
+    Unknown,
+}
+
+impl SessionEnd {
+    /// In words, for the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEnd::CleanExit => "clean exit",
+            SessionEnd::Crashed => "crashed",
+            SessionEnd::Unknown => "no end recorded (still running, or killed)",
+        }
+    }
+}
+
+/// A session seen in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session's id.
+    pub session_id: String,
+    /// The app version it ran.
+    pub app_version: String,
+    /// Its start marker's time (`None`: started before the window).
+    pub started: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub end: SessionEnd,
+}
+
+/// A crash tombstone in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashSummary {
+    /// When.
+    pub ts: DateTime<Utc>,
+    /// `panic`, `signal`, …
+    pub kind: String,
+    /// The panic message or signal name.
+    pub message: String,
+    /// Where (file:line), if known.
+    pub location: String,
+    /// The crashing thread.
+    pub thread: String,
+}
+
+/// The human-readable side of a bundle; [`ExportSummary::to_text`] is the summary file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// The app versions seen (session markers, tombstones), in order of appearance.
+    pub app_versions: Vec<String>,
+    /// The oldest and newest record's time.
+    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Records in the bundle.
+    pub records: usize,
+    /// Records by kind (`log`, `metric`, …), in a fixed order.
+    pub by_kind: Vec<(&'static str, usize)>,
+    /// Sessions seen, oldest first.
+    pub sessions: Vec<SessionSummary>,
+    /// Crash tombstones.
+    pub crashes: Vec<CrashSummary>,
+    /// Records the ring no longer held completely inside its window (torn, in flight).
+    pub missing: u64,
+    /// `--since`, if given.
+    pub since: Option<Duration>,
+    /// Whether the privacy filter ran.
+    pub redacted: bool,
+    /// String values the filter changed.
+    pub redacted_values: usize,
+}
+
+impl ExportSummary {
+    /// The summary as the text file holds it.
+    pub fn to_text(&self) -> String {
+        let ts = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut s = String::from("Locus telemetry export\n");
+        let versions = if self.app_versions.is_empty() {
+            "unknown".to_owned()
+        } else {
+            self.app_versions.join(", ")
+        };
+        s += &format!("app version:  {versions}\n");
+        match &self.span {
+            Some((a, b)) => {
+                let secs = (*b - *a).num_seconds().max(0);
+                s += &format!(
+                    "time span:    {} .. {} ({}h {:02}m {:02}s)\n",
+                    ts(a),
+                    ts(b),
+                    secs / 3600,
+                    secs / 60 % 60,
+                    secs % 60
+                );
+            }
+            None => s += "time span:    (no records)\n",
+        }
+        if let Some(d) = self.since {
+            s += &format!("since:        the last {}s before export\n", d.as_secs());
+        }
+        let kinds: Vec<String> = self
+            .by_kind
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        s += &format!(
+            "records:      {} ({}); {} missing in the window\n",
+            self.records,
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            },
+            self.missing
+        );
+        s += &format!("sessions:     {}\n", self.sessions.len());
+        for x in &self.sessions {
+            let started = x.started.as_ref().map_or("before the window".into(), &ts);
+            s += &format!(
+                "  {}  app {}  started {}: {}\n",
+                x.session_id,
+                x.app_version,
+                started,
+                x.end.as_str()
+            );
+        }
+        s += &format!("crashes:      {}\n", self.crashes.len());
+        for c in &self.crashes {
+            let at = if c.location.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", c.location)
+            };
+            s += &format!(
+                "  {}  {} {:?}{} (thread {})\n",
+                ts(&c.ts),
+                c.kind,
+                c.message,
+                at,
+                c.thread
+            );
+        }
+        if self.redacted {
+            s += &format!(
+                "redaction:    on (privacy filter on every string value): {} values changed\n",
+                self.redacted_values
+            );
+        } else {
+            s += "redaction:    off (text as recorded: review before sharing)\n";
+        }
+        s
+    }
+}
+
+/// A bundle ready to be previewed or written: the records (filtered and, if asked,
+/// redacted) and their summary.
+#[derive(Debug, Clone)]
+pub struct ExportBundle {
+    records: Vec<Record>,
+    summary: ExportSummary,
+}
+
+impl ExportBundle {
+    /// A bundle of `snapshot`'s records under `options`, as of `now`.
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        options: &ExportOptions,
+        now: DateTime<Utc>,
+    ) -> ExportBundle {
+        let mut records = snapshot.records;
+        if let Some(since) = options.since {
+            let from = chrono::Duration::from_std(since)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            records.retain(|r| r.ts >= from);
+        }
+        let mut changed = 0;
+        if options.redact {
+            for r in &mut records {
+                changed += redact(r);
+            }
+        }
+        let mut summary = summarize(&records);
+        summary.missing = snapshot.missing;
+        summary.since = options.since;
+        summary.redacted = options.redact;
+        summary.redacted_values = changed;
+        ExportBundle { records, summary }
+    }
+
+    /// The summary.
+    pub fn summary(&self) -> &ExportSummary {
+        &self.summary
+    }
+
+    /// The records, as they will be written.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The first `n` lines of the bundle exactly as `zcat` will print them (without
+    /// the newline): what the user reviews before sharing.
+    pub fn preview_lines(&self, n: usize) -> Vec<String> {
+        self.records
+            .iter()
+            .take(n)
+            .map(Record::to_json_line)
+            .collect()
+    }
+
+    /// Writes the bundle to `out` and its summary beside it ([`summary_path`]); both
+    /// are created new. Returns the summary.
+    pub fn write(&self, out: &Path) -> Result<ExportSummary, ExportError> {
+        let summary_file = summary_path(out);
+        let mut bundle = create_new(out)?;
+        let mut text = match create_new(&summary_file) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
+        };
+        let written = (|| {
+            for chunk in self.records.chunks(RECORDS_PER_MEMBER) {
+                let gz = crate::sink::s3::encode_batch(chunk);
+                bundle
+                    .write_all(&gz)
+                    .map_err(|source| io(out, "write", source))?;
+            }
+            if self.records.is_empty() {
+                // An empty gzip member: still a valid (empty) bundle for zcat.
+                let gz = crate::sink::s3::encode_batch(&[]);
+                bundle
+                    .write_all(&gz)
+                    .map_err(|source| io(out, "write", source))?;
+            }
+            bundle
+                .sync_all()
+                .map_err(|source| io(out, "sync", source))?;
+            text.write_all(self.summary.to_text().as_bytes())
+                .and_then(|()| text.sync_all())
+                .map_err(|source| io(&summary_file, "write", source))
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(out);
+            let _ = std::fs::remove_file(&summary_file);
+            return Err(e);
+        }
+        Ok(self.summary.clone())
+    }
+}
+
+/// Where the summary of a bundle at `out` goes: `.jsonl.gz` replaced by `.summary.txt`,
+/// else `.summary.txt` appended.
+///
+/// ```
+/// use locus_telemetry::export_summary_path as summary_path;
+/// use std::path::Path;
+/// assert_eq!(summary_path(Path::new("/tmp/a.jsonl.gz")), Path::new("/tmp/a.summary.txt"));
+/// assert_eq!(summary_path(Path::new("b.gz")), Path::new("b.gz.summary.txt"));
+/// ```
+pub fn summary_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = match name.strip_suffix(".jsonl.gz") {
+        Some(stem) if !stem.is_empty() => stem.to_owned(),
+        _ => name,
+    };
+    out.with_file_name(format!("{stem}.summary.txt"))
+}
+
+fn io(path: &Path, op: &'static str, source: std::io::Error) -> ExportError {
+    ExportError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
+}
+
+/// Creates `path` new (`O_EXCL`: never an existing file, never through a link), 0600.
+fn create_new(path: &Path) -> Result<std::fs::File, ExportError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| {
+            let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            if link {
+                ExportError::Link {
+                    path: path.to_path_buf(),
+                }
+            } else if source.kind() == std::io::ErrorKind::AlreadyExists {
+                ExportError::Exists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io(path, "create", source)
+            }
+        })
+}
+
+/// Scrubs `s` in place; 1 if the filter changed it.
+fn scrub(s: &mut String) -> usize {
+    match locus_privacy::scrub(s) {
+        Cow::Borrowed(_) => 0,
+        Cow::Owned(clean) => {
+            *s = clean;
+            1
+        }
+    }
+}
+
+/// Every string value of `r` through the privacy filter; how many changed.
+fn redact(r: &mut Record) -> usize {
+    match &mut r.body {
+        Body::Log(l) => {
+            let mut n = scrub(&mut l.target) + scrub(&mut l.message);
+            for (_, v) in &mut l.fields {
+                if let crate::record::Value::Str(s) = v {
+                    n += scrub(s);
+                }
+            }
+            n
+        }
+        Body::Crash(t) => [
+            &mut t.message,
+            &mut t.location,
+            &mut t.thread,
+            &mut t.backtrace,
+            &mut t.app_version,
+            &mut t.os,
+        ]
+        .into_iter()
+        .map(scrub)
+        .sum(),
+        Body::Metric(m) => scrub(&mut m.name),
+        Body::Histogram(h) => scrub(&mut h.name),
+        Body::Session(s) => scrub(&mut s.session_id) + scrub(&mut s.app_version),
+    }
+}
+
+fn summarize(records: &[Record]) -> ExportSummary {
+    let mut s = ExportSummary {
+        records: records.len(),
+        span: records
+            .first()
+            .zip(records.last())
+            .map(|(a, b)| (a.ts, b.ts)),
+        by_kind: ["log", "metric", "histogram", "session", "crash"]
+            .into_iter()
+            .map(|k| (k, 0))
+            .collect(),
+        ..ExportSummary::default()
+    };
+    let version = |v: &str, s: &mut ExportSummary| {
+        if !v.is_empty() && !s.app_versions.iter().any(|x| x == v) {
+            s.app_versions.push(v.to_owned());
+        }
+    };
+    for r in records {
+        if let Some(k) = s.by_kind.iter_mut().find(|(k, _)| *k == r.body.kind()) {
+            k.1 += 1;
+        }
+        match &r.body {
+            Body::Session(x) => {
+                version(&x.app_version, &mut s);
+                let known = s.sessions.iter().position(|y| y.session_id == x.session_id);
+                let i = known.unwrap_or_else(|| {
+                    s.sessions.push(SessionSummary {
+                        session_id: x.session_id.clone(),
+                        app_version: x.app_version.clone(),
+                        started: None,
+                        end: SessionEnd::Unknown,
+                    });
+                    s.sessions.len() - 1
+                });
+                match x.event {
+                    SessionEvent::Start => s.sessions[i].started = Some(r.ts),
+                    SessionEvent::CleanExit => s.sessions[i].end = SessionEnd::CleanExit,
+                }
+            }
+            Body::Crash(t) => {
+                version(&t.app_version, &mut s);
+                // A crash belongs to the session started last before it.
+                if let Some(last) = s.sessions.last_mut() {
+                    if last.end == SessionEnd::Unknown {
+                        last.end = SessionEnd::Crashed;
+                    }
+                }
+                s.crashes.push(CrashSummary {
+                    ts: r.ts,
+                    kind: serde_json::to_value(t.crash)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    message: t.message.clone(),
+                    location: t.location.clone(),
+                    thread: t.thread.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CrashKind, Level, LogRecord, SessionRecord, Tombstone};
+
+    fn snapshot() -> Snapshot {
+        let t0 = 1_790_000_000_000_000_000i64;
+        let log = |seq, msg: &str| {
+            Record::new(
+                seq,
+                t0 + seq as i64 * 1_000_000_000,
+                Body::Log(LogRecord {
+                    level: Level::Info,
+                    target: "locus::gps".into(),
+                    message: msg.into(),
+                    fields: vec![("who".into(), "bob@example.org".into())],
+                }),
+            )
+        };
+        let session = |seq, event, id: &str| {
+            Record::new(
+                seq,
+                t0 + seq as i64 * 1_000_000_000,
+                Body::Session(SessionRecord {
+                    event,
+                    session_id: id.into(),
+                    app_version: "1.2.0".into(),
+                }),
+            )
+        };
+        Snapshot {
+            records: vec![
+                session(1, SessionEvent::Start, "aaaa"),
+                log(2, "fix at geo:52.52,13.405"),
+                session(3, SessionEvent::CleanExit, "aaaa"),
+                session(4, SessionEvent::Start, "bbbb"),
+                Record::new(
+                    5,
+                    t0 + 5_000_000_000,
+                    Body::Crash(Tombstone {
+                        crash: CrashKind::Panic,
+                        message: "boom".into(),
+                        location: "/home/alice/src/x.rs:1:1".into(),
+                        thread: "gps".into(),
+                        backtrace: "0: x".into(),
+                        app_version: "1.2.0".into(),
+                        os: "linux".into(),
+                        uptime_ms: 5,
+                        signal: None,
+                    }),
+                ),
+            ],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn summary_tells_sessions_crashes_and_redaction() {
+        let now = Utc::now();
+        let b = ExportBundle::new(snapshot(), &ExportOptions::default(), now);
+        let s = b.summary();
+        assert_eq!(s.sessions.len(), 2);
+        assert_eq!(s.sessions[0].end, SessionEnd::CleanExit);
+        assert_eq!(s.sessions[1].end, SessionEnd::Crashed);
+        assert_eq!(s.crashes.len(), 1);
+        assert_eq!(s.app_versions, vec!["1.2.0".to_owned()]);
+        let text = s.to_text();
+        assert!(text.contains("redaction:    off"), "{text}");
+        let r = ExportBundle::new(
+            snapshot(),
+            &ExportOptions {
+                redact: true,
+                ..Default::default()
+            },
+            now,
+        );
+        // message, field, crash location
+        assert_eq!(r.summary().redacted_values, 3, "{}", r.summary().to_text());
+        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        for line in r.preview_lines(10) {
+            strings(&serde_json::from_str(&line).unwrap(), &mut all);
+        }
+        assert!(all.iter().any(|s| s.contains("<")), "{all:?}");
+        for s in &all {
+            assert!(locus_privacy::find_pii(s).is_none(), "{s}");
+        }
+        let recent = ExportBundle::new(
+            snapshot(),
+            &ExportOptions {
+                since: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+            now,
+        );
+        assert_eq!(recent.records().len(), 0);
+    }
+
+    #[test]
+    fn writes_new_files_only_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.jsonl.gz");
+        let b = ExportBundle::new(snapshot(), &ExportOptions::default(), Utc::now());
+        b.write(&out).unwrap();
+        let back = crate::sink::s3::decode_batch(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(back, b.records());
+        assert!(std::fs::read_to_string(dir.path().join("x.summary.txt"))
+            .unwrap()
+            .contains("sessions:     2"));
+        assert!(matches!(b.write(&out), Err(ExportError::Exists { .. })));
+        let link = dir.path().join("l.jsonl.gz");
+        std::os::unix::fs::symlink(dir.path().join("target"), &link).unwrap();
+        assert!(matches!(b.write(&link), Err(ExportError::Link { .. })));
+        assert!(!dir.path().join("target").exists());
+        // The summary's place taken: nothing is left behind.
+        let out2 = dir.path().join("y.jsonl.gz");
+        std::fs::write(dir.path().join("y.summary.txt"), b"mine").unwrap();
+        assert!(matches!(b.write(&out2), Err(ExportError::Exists { .. })));
+        assert!(!out2.exists());
+    }
+}
