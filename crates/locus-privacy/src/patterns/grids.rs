@@ -39,7 +39,7 @@ pub(crate) fn grids() -> Vec<Rule> {
             "geohash-key",
             Location,
             &format!(
-                r#"(?i)(?P<key>\b(?:[A-Za-z0-9]+[_.-])*geo_?hash(?:[_-]?[A-Za-z0-9]+)*)\b{KEYED_SEP}(?P<val>"[0-9b-hjkmnp-z]{{4,12}}"|'[0-9b-hjkmnp-z]{{4,12}}'|[0-9b-hjkmnp-z]{{4,12}}\b)"#
+                r#"(?i)(?P<key>\b(?:[a-z]+_)?geo_?hash)\b{KEYED_SEP}(?P<val>"[0-9b-hjkmnp-z]{{4,12}}"|'[0-9b-hjkmnp-z]{{4,12}}'|[0-9b-hjkmnp-z]{{4,12}}\b)"#
             ),
             keyed_value(LOC, 4),
         ),
@@ -106,7 +106,7 @@ pub(crate) fn grids() -> Vec<Rule> {
         Rule::check(
             "what3words",
             Location,
-            r"(?i)(?P<pre>///|\bw3w(?:://|[ \t]*[:=][ \t]*)|what3words\.com/)(?P<v>\p{L}{1,20}\.\p{L}{1,20}\.\p{L}{1,20})",
+            r"(?i)(?P<pre>///|\bw3w(?:://|[ \t]*[:=][ \t]*)|what3words\.com/)(?P<v>[a-z\x{80}-\x{10FFFF}]{1,20}\.[a-z\x{80}-\x{10FFFF}]{1,20}\.[a-z\x{80}-\x{10FFFF}]{1,20})",
             |hay, caps| {
                 let (Some(pre), Some(v)) = (caps.name("pre"), caps.name("v")) else {
                     return Verdict::Retry;
@@ -174,7 +174,7 @@ pub(crate) fn grids() -> Vec<Rule> {
             "micro-degrees",
             Location,
             concat!(
-                r"(?i)(?P<key>\b(?:[a-z0-9]+[_.-])*(?:latitude|longitude|lat|lng|lon)",
+                r"(?i)(?P<key>\b(?:[a-z]+[_.])?(?:latitude|longitude|lat|lng|lon)",
                 r"(?:[_-]?(?:e[2-9]|micro(?:deg(?:rees)?)?|i|int|fixed|raw))?",
                 r"|(?-i:\b[a-z][a-zA-Z0-9]*(?:Latitude|Longitude|Lat|Lng|Lon)(?:E[2-9]|Micro|I|Int)?))\b",
                 r#"(?P<sep>["']?[ \t]*(?:=>|[:=])[ \t]*)(?P<val>"[-+]?[0-9]{5,10}"|'[-+]?[0-9]{5,10}'|[-+]?[0-9]{5,10})\b"#
@@ -195,7 +195,7 @@ pub(crate) fn grids() -> Vec<Rule> {
             concat!(
                 r"(?i)\b(?P<kx>x|easting|east)[ \t]*[:=][ \t]*(?P<x>[-+]?[0-9]{5,8}(?:\.[0-9]+)?)m?",
                 r"[ \t]*[,;]?[ \t]*\b(?P<ky>y|northing|north)[ \t]*[:=][ \t]*(?P<y>[-+]?[0-9]{5,8}(?:\.[0-9]+)?)m?\b",
-                r"|(?i:\bEPSG:?(?:3857|900913|25832|25833|32[67][0-9]{2}|2154|27700|3035)\b)[^\n]{0,24}?",
+                r"|(?i:\bEPSG:?(?:3857|900913|25832|25833|32[67][0-9]{2}|2154|27700|3035)\b)[ \t:=(\[]*",
                 r"(?P<x2>[-+]?[0-9]{5,8}(?:\.[0-9]+)?)[ \t]*[, ;][ \t]*(?P<y2>[-+]?[0-9]{5,8}(?:\.[0-9]+)?)"
             ),
             |hay, caps| {
@@ -221,7 +221,7 @@ pub(crate) fn grids() -> Vec<Rule> {
             "polyline",
             Location,
             concat!(
-                r#"(?i)(?P<key>\b(?:[a-z0-9]+[_.-])*(?:polyline|encoded[_-]?(?:path|polyline|points?)|geometry|shape|points?)s?)\b"#,
+                r#"(?i)(?P<key>\b(?:[a-z]+_)?(?:polyline|encoded[_-]?(?:path|polyline|points?)|geometry|shape|points?)s?)\b"#,
                 r#"(?P<sep>["']?[ \t]*(?:=>|[:=])[ \t]*)(?P<val>"[?-~]{6,}"|'[?-~]{6,}'|[?-~&&[^\[\]"'<>\\]]{6,})"#,
                 r#"|\benc:(?P<enc>[?-~&&[^\[\]{}"'<>]]{6,})"#
             ),
@@ -285,15 +285,14 @@ pub(crate) fn lone() -> Vec<Rule> {
     vec![Rule::check(
         "assertion-coordinate",
         Location,
-        concat!(
-            r"(?i)(?:\b(?:assert(?:ion)?|assert_eq|expected|expect|actual|left|right|got|want(?:ed)?",
-            r"|found|was|should be|mismatch|differs?)\b|!=|==|≠)[^\n]{0,80}?",
-            r"(?P<v>(?:[-+]|\x{2212})?\b[0-9]{1,3}\.[0-9]{4,15})\b"
-        ),
+        r"(?P<v>(?:[-+]|\x{2212})?\b[0-9]{1,3}\.[0-9]{4,15})\b",
         |hay, caps| {
             let Some(v) = caps.name("v") else {
                 return Verdict::Retry;
             };
+            if !comparison_before(hay, v.start()) {
+                return Verdict::Resume(v.end());
+            }
             let in_range = decimal(v.as_str()).is_some_and(|(x, _)| x.abs() <= 180.0);
             let digit_start = v.as_str().find(|c: char| c.is_ascii_digit()).unwrap_or(0);
             if in_range && !glued_before(hay, v.start() + digit_start) && !glued_after(hay, v.end())
@@ -304,6 +303,36 @@ pub(crate) fn lone() -> Vec<Rule> {
             }
         },
     )]
+}
+
+/// Words of comparison that make a lone decimal a suspect.
+const COMPARISON: &[&str] = &[
+    "assert",
+    "expected",
+    "expect",
+    "actual",
+    "left",
+    "right",
+    "got",
+    "want",
+    "found",
+    "was",
+    "should be",
+    "mismatch",
+    "differ",
+    "!=",
+    "==",
+    "≠",
+];
+
+/// Whether a word of comparison stands in the 80 bytes before byte `i`.
+fn comparison_before(hay: &str, i: usize) -> bool {
+    let mut from = i.saturating_sub(80);
+    while !hay.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = hay[from..i].to_ascii_lowercase();
+    COMPARISON.iter().any(|w| window.contains(w))
 }
 
 fn plus_code(hay: &str, caps: &Captures<'_>) -> Verdict {

@@ -96,7 +96,7 @@ pub(crate) static SET: LazyLock<RegexSet> = LazyLock::new(|| {
     // The rules' patterns, as compiled (word boundaries already made ASCII).
     RegexSetBuilder::new(RULES.iter().map(|r| r.re.as_str()))
         .size_limit(256 << 20)
-        .dfa_size_limit(32 << 20)
+        .dfa_size_limit(128 << 20)
         .build()
         .unwrap_or_else(|e| panic!("built-in pattern set does not compile: {e}"))
 });

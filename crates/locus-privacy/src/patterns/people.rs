@@ -146,7 +146,7 @@ pub(crate) fn people() -> Vec<Rule> {
         Rule::check(
             "email-intl",
             Personal,
-            r"[\w.%+-]+@(?:[\w-]+\.)+\p{L}{2,24}",
+            r"[A-Za-z0-9_.%+\-\x{80}-\x{10FFFF}]+@(?:[A-Za-z0-9_\-\x{80}-\x{10FFFF}]+\.)+[A-Za-z\x{80}-\x{10FFFF}]{2,24}",
             |hay, caps| {
                 let Some(m) = caps.get(0) else {
                     return Verdict::Retry;
@@ -163,22 +163,44 @@ pub(crate) fn people() -> Vec<Rule> {
         Rule::check(
             "device-owner",
             Personal,
-            &format!(
-                r"(?P<n>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:[ ][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)?)(?:(?:'|’|`)s?|s)[ ](?:{DEVICES})\b"
-            ),
+            &format!(r"[a-zß-öø-ÿ](?P<p>['’`]s?|s)[ ](?:{DEVICES})\b"),
             owner,
         ),
         Rule::check(
             "device-hostname",
             Personal,
-            &format!(
-                r"(?P<n>\b[A-Za-z]{{2,}}(?:-[A-Za-z]{{2,}})?)-(?:{HOST_DEVICES})(?:-[A-Za-z0-9]+)*(?:\.local|\.lan|\.home|\.fritz\.box|\.localdomain)?\b"
-            ),
+            &format!(r"[A-Za-z]-(?P<d>{HOST_DEVICES})\b"),
             |hay, caps| {
-                let Some(n) = caps.name("n") else {
+                let Some(d) = caps.name("d") else {
                     return Verdict::Retry;
                 };
-                let lower = n.as_str().to_ascii_lowercase();
+                // The owner: one or two letter runs before the device word (`Annas-`,
+                // `anna-schmidts-`), at most 48 bytes back.
+                let dash = d.start() - 1;
+                let run = |to: usize| {
+                    let n = hay[..to]
+                        .bytes()
+                        .rev()
+                        .take(24)
+                        .take_while(u8::is_ascii_alphabetic)
+                        .count();
+                    (n >= 2).then(|| to - n)
+                };
+                let Some(mut start) = run(dash) else {
+                    return Verdict::Resume(d.end());
+                };
+                if hay[..start].ends_with('-') {
+                    if let Some(s) = run(start - 1) {
+                        if !prev_char(hay, s).is_some_and(|c| is_word(c) || c == '-' || c == '.') {
+                            start = s;
+                        }
+                    }
+                }
+                if prev_char(hay, start).is_some_and(|c| is_word(c) || c == '-' || c == '.') {
+                    return Verdict::Resume(d.end());
+                }
+                let n = &hay[start..dash];
+                let lower = n.to_ascii_lowercase();
                 const GENERIC: &[&str] = &[
                     "my",
                     "the",
@@ -214,12 +236,10 @@ pub(crate) fn people() -> Vec<Rule> {
                     "company",
                     "corp",
                 ];
-                if GENERIC.contains(&lower.trim_end_matches('s'))
-                    || prev_char(hay, n.start()) == Some('<')
-                {
-                    return Verdict::Resume(n.end());
+                if GENERIC.contains(&lower.trim_end_matches('s')) || lower.contains("name") {
+                    return Verdict::Resume(d.end());
                 }
-                Verdict::Edit(Edit::new(n.start(), n.end(), NAME))
+                Verdict::Edit(Edit::new(start, dash, NAME))
             },
         ),
         Rule::check(
@@ -237,7 +257,7 @@ pub(crate) fn people() -> Vec<Rule> {
             "name",
             Personal,
             &format!(
-                r"(?P<g>(?:{GIVEN}))\.?(?:[ ]|[_.-])(?:(?:{GIVEN})[ _.-])?(?P<s>(?:van |von |de |di |da |del |le |la |O')?[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)?)"
+                r"(?P<g>(?:{GIVEN}))\.?[ _.-](?P<s>(?:van |von |de |di |da |del |le |la |O')?[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)?)"
             ),
             name,
         ),
@@ -248,7 +268,8 @@ pub(crate) fn people() -> Vec<Rule> {
                 r"(?i)\b(?:born(?:[ \t]+on)?|date[ \t]+of[ \t]+birth|birth[ \t]?date|birthday|d\.?o\.?b\.?|geb\.|geboren(?:[ \t]+am)?",
                 r"|n[ée]e?[ \t]+le|fecha[ \t]+de[ \t]+nacimiento|data[ \t]+di[ \t]+nascita|geburtsdatum)[ \t]*[:=]?[ \t]*",
                 r"(?P<v>[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}",
-                r"|[0-9]{1,2}\.?[ \t]+\p{L}{3,9}\.?[ \t]+[0-9]{4}|\p{L}{3,9}\.?[ \t]+[0-9]{1,2}(?:st|nd|rd|th)?,?[ \t]+[0-9]{4})"
+                r"|[0-9]{1,2}\.?[ \t]+[A-Za-z\x{80}-\x{10FFFF}]{3,9}\.?[ \t]+[0-9]{4}",
+                r"|[A-Za-z\x{80}-\x{10FFFF}]{3,9}\.?[ \t]+[0-9]{1,2}(?:st|nd|rd|th)?,?[ \t]+[0-9]{4})"
             ),
             |_, caps| match caps.name("v") {
                 Some(v) => Verdict::Edit(Edit::new(v.start(), v.end(), "<redacted>")),
@@ -282,19 +303,52 @@ pub(crate) fn people() -> Vec<Rule> {
     ]
 }
 
+/// The start of the one or two capitalised words that end at byte `end` (`Anna`,
+/// `Anna Schmidt`), looking back at most 48 bytes.
+fn name_before(hay: &str, end: usize) -> Option<usize> {
+    let word_start = |to: usize| -> Option<usize> {
+        let head = &hay[..to];
+        let mut start = to;
+        for (i, c) in head.char_indices().rev().take(24) {
+            if c.is_alphabetic() {
+                start = i;
+            } else {
+                break;
+            }
+        }
+        let first = hay[start..to].chars().next()?;
+        let glued = prev_char(hay, start).is_some_and(|c| is_word(c) || c.is_alphabetic());
+        (first.is_uppercase() && start < to && !glued).then_some(start)
+    };
+    let start = word_start(end)?;
+    // A capitalised word before it, after one blank, is the given name.
+    if hay[..start].ends_with(' ') {
+        if let Some(s) = word_start(start - 1) {
+            return Some(s);
+        }
+    }
+    Some(start)
+}
+
 fn owner(hay: &str, caps: &Captures<'_>) -> Verdict {
-    let Some(n) = caps.name("n") else {
+    let (Some(m), Some(p)) = (caps.get(0), caps.name("p")) else {
         return Verdict::Retry;
     };
     const NOT_OWNERS: &[&str] = &[
         "User", "Users", "Owner", "Device", "Someone", "Somebody", "Everyone", "Guest", "Work",
-        "Company", "Family", "Kid", "Kids", "Child", "Mom", "Dad", "Admin", "Test", "Today",
+        "Company", "Family", "Kid", "Kids", "Child", "Mom", "Dad", "Admin", "Test", "Today", "The",
+        "This", "That", "My", "Your", "Our", "Its",
     ];
-    let first = n.as_str().split(' ').next().unwrap_or("");
-    if NOT_OWNERS.contains(&first) || prev_char(hay, n.start()).is_some_and(is_word) {
-        return Verdict::Resume(n.end());
+    // The name ends where the possessive starts (`Anna's`, `Anna’s`, German `Annas`).
+    let end = p.start();
+    let Some(start) = name_before(hay, end) else {
+        return Verdict::Resume(m.end());
+    };
+    let first = hay[start..end].split(' ').next().unwrap_or("");
+    if NOT_OWNERS.contains(&first) || NOT_OWNERS.contains(&&hay[start..end]) {
+        return Verdict::Resume(m.end());
     }
-    Verdict::Edit(Edit::new(n.start(), n.end(), NAME))
+    Verdict::Edit(Edit::new(start, end, NAME))
 }
 
 fn name(hay: &str, caps: &Captures<'_>) -> Verdict {

@@ -24,7 +24,7 @@ pub(crate) fn radio() -> Vec<Rule> {
             "cell-id",
             Location,
             concat!(
-                r"(?P<key>(?i:\b(?:[a-z0-9]+[_.-])?(?:lac|tac|cid|ci|eci|nci|ecgi|ncgi|cgi|cell[_-]?id|cellid",
+                r"(?P<key>(?i:\b(?:serving_|neighbou?r_)?(?:lac|tac|cid|ci|eci|nci|ecgi|ncgi|cgi|cell[_-]?id|cellid",
                 r"|enb(?:[_-]?id)?|gnb[_-]?id|lcid|rnc(?:[_-]?id)?|psc|pci|bsic))",
                 r"|\bm(?:Ci|Cid|Lac|Tac|Nci|Pci|Psc|Cpid|Bsic|EnbId))\b",
                 r#"(?P<sep>["']?[ \t]*(?:=>|[:=])[ \t]*)(?P<val>"(?:0x)?[0-9A-Fa-f]{1,16}"|(?:0x)?[0-9A-Fa-f]{1,16}\b)"#
@@ -35,7 +35,7 @@ pub(crate) fn radio() -> Vec<Rule> {
             "ssid",
             Location,
             concat!(
-                r#"(?i)(?P<key>\b(?:[a-z0-9]+[_.-])?(?:ssid|wifi[_-]?(?:name|network|ssid)|wi-fi[ _-]?network|network[_-]?name|hotspot))"#,
+                r#"(?i)(?P<key>\b(?:[a-z]+_)?(?:ssid|wifi[_-]?(?:name|network|ssid)|wi-fi[ _-]?network|network[_-]?name|hotspot))"#,
                 r#"\b(?P<sep>["']?[ \t]*(?:[:=]|=>)[ \t]*|[ \t]+)(?P<val>"[^"\r\n]{1,64}"|'[^'\r\n]{1,64}'|[^\s"'&,;<>(){}\[\]=][^\s"'&,;<>(){}\[\]]*)"#
             ),
             ssid,
@@ -43,9 +43,9 @@ pub(crate) fn radio() -> Vec<Rule> {
         Rule::check(
             "ssid-prose",
             Location,
-            r#"(?i)\b(?:wi-?fi|wlan|hotspot|access point|network)\b[^"\n]{0,24}?(?P<q>["“])(?P<v>[^"”\n]{1,32})["”]"#,
+            r#"(?i)\b(?:wi-?fi|wlan|hotspot|access point)(?:[ \t]+network)?[ \t]*[:=]?[ \t]*(?P<q>["“])(?P<v>[^"”\n]{1,32})["”]"#,
             |_, caps| match caps.name("v") {
-                Some(v) if !v.as_str().starts_with('<') && wifi_word_before(caps) => {
+                Some(v) if !v.as_str().starts_with('<') => {
                     Verdict::Edit(Edit::new(v.start(), v.end(), SSID))
                 }
                 Some(v) => Verdict::Resume(v.end()),
@@ -55,11 +55,14 @@ pub(crate) fn radio() -> Vec<Rule> {
         Rule::check(
             "bssid-bare",
             Location,
-            r"(?i)\b(?:wi-?fi|wlan|bssid|ap|access point|router|mac|ble|bluetooth|beacon|station)\b[^\n]{0,40}?\b(?P<v>[0-9A-Fa-f]{12})\b",
+            r"\b(?P<v>[0-9A-Fa-f]{12})\b",
             |hay, caps| {
                 let Some(v) = caps.name("v") else {
                     return Verdict::Retry;
                 };
+                if !radio_word_before(hay, v.start()) {
+                    return Verdict::Resume(v.end());
+                }
                 let s = v.as_str().as_bytes();
                 let letters = s.iter().any(u8::is_ascii_alphabetic);
                 let digits = s.iter().any(u8::is_ascii_digit);
@@ -75,13 +78,31 @@ pub(crate) fn radio() -> Vec<Rule> {
     ]
 }
 
-/// `network "x"` is a Wi-Fi name only when Wi-Fi is said (`Wi-Fi network "x"`,
-/// `wlan network "x"`); `network "default"` of a container runtime is not.
-fn wifi_word_before(caps: &Captures<'_>) -> bool {
-    caps.get(0).is_some_and(|m| {
-        let head = m.as_str().to_ascii_lowercase();
-        !head.starts_with("network") || head.contains("wi")
-    })
+/// Radio words that make a bare 12-digit hex number an access point or device address.
+const RADIO_WORDS: &[&str] = &[
+    "wifi",
+    "wi-fi",
+    "wlan",
+    "bssid",
+    " ap ",
+    "ap:",
+    "access point",
+    "router",
+    "mac",
+    "ble",
+    "bluetooth",
+    "beacon",
+    "station",
+];
+
+/// Whether a radio word stands in the 48 bytes before byte `i`.
+fn radio_word_before(hay: &str, i: usize) -> bool {
+    let mut from = i.saturating_sub(48);
+    while !hay.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = format!(" {} ", hay[from..i].to_ascii_lowercase());
+    RADIO_WORDS.iter().any(|w| window.contains(w))
 }
 
 fn cell(hay: &str, caps: &Captures<'_>) -> Verdict {

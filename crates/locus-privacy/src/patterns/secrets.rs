@@ -67,7 +67,7 @@ pub(crate) fn credentials() -> Vec<Rule> {
             "authorization-header",
             Personal,
             concat!(
-                r#"(?i)\b(?P<key>(?:proxy-)?authorization|x-[a-z0-9-]*(?:token|key|secret|auth)|token|auth)"#,
+                r#"(?i)\b(?P<key>(?:proxy-)?authorization|x-(?:api|auth)-(?:key|token))"#,
                 r#"(?P<sep>"?[ \t]*[:=][ \t]*"?)"#,
                 r#"(?:(?P<scheme>bearer|basic|digest|token|negotiate|ntlm|hmac|aws4-hmac-sha256|apikey|key|sharedkey|sharedaccesssignature)[ \t]+)?"#,
                 r#"(?P<val>[^\s"',;<>]+)"#
@@ -129,7 +129,7 @@ pub(crate) fn keyed() -> Vec<Rule> {
             "auth-value",
             Personal,
             &format!(
-                r"(?i)(?P<key>\b(?:(?:[A-Za-z0-9]+[_.-])*auth|two[_-]?factor|2fa|mfa(?:[_-]?code)?))\b{KEYED_SEP}{KEYED_VAL}"
+                r"(?i)(?:\A|[^:A-Za-z0-9_.\-])(?P<key>(?:(?:[a-z]+[_-])?auth|two[_-]?factor|2fa|mfa(?:[_-]?code)?))\b{KEYED_SEP}{KEYED_VAL}"
             ),
             |hay, caps| {
                 // `two-factor=` is a secret, `not-a-two-factor=` is a question.
@@ -272,13 +272,7 @@ fn authorization(hay: &str, caps: &Captures<'_>) -> Verdict {
         "sharedaccesssignature",
     ];
     let s = v.as_str();
-    // `locus::auth: token refreshed` is a module path, not a header.
-    let module_path = caps.name("key").is_some_and(|k| {
-        matches!(k.as_str().to_ascii_lowercase().as_str(), "auth" | "token")
-            && prev_char(hay, k.start())
-                .is_some_and(|c| c == ':' || c.is_ascii_alphanumeric() || c == '_')
-    });
-    if module_path || SCHEMES.iter().any(|w| s.eq_ignore_ascii_case(w)) || is_status_word(s) {
+    if SCHEMES.iter().any(|w| s.eq_ignore_ascii_case(w)) || is_status_word(s) {
         return Verdict::Resume(v.end());
     }
     Verdict::Edit(Edit::new(v.start(), v.end(), SECRET))
