@@ -7,7 +7,11 @@
 //! - crash-free device rate = devices with no crashed session in the window / devices;
 //! - a version seen on fewer than k distinct pseudonyms in the window is withheld: it is
 //!   neither listed nor compared against, and only the number of such versions is given;
-//!   a day of the chart with fewer than k devices of a version is left out the same way.
+//!   a day of the chart with fewer than k devices of a version is left out the same way;
+//! - a crash's message template is shown only when at least k distinct pseudonyms
+//!   reported that identical template for the version; otherwise the signature is listed
+//!   with its kind, location and counts, and no text (the store never reads a withheld
+//!   template out of the database).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -15,7 +19,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{DayRow, SignatureRow, VersionRow};
+use crate::store::{DayRow, SignatureRow, TemplateRow, VersionRow};
 
 /// Most crash signatures listed per version.
 pub const TOP_SIGNATURES: usize = 10;
@@ -68,8 +72,10 @@ pub struct CrashStat {
     pub signature: String,
     /// `panic` or `signal`.
     pub kind: String,
-    /// A scrubbed message reported with it.
-    pub message: String,
+    /// The message template reported with it by at least k distinct devices (the one
+    /// most devices reported, if several qualify); `null` when no template reached k:
+    /// then only kind, location and counts are shown.
+    pub message: Option<String>,
     /// A source location reported with it.
     pub location: String,
     /// Crashes counted.
@@ -127,6 +133,7 @@ fn rate(good: i64, total: i64) -> Option<f64> {
 pub fn build(
     versions: Vec<VersionRow>,
     signatures: Vec<SignatureRow>,
+    templates: Vec<TemplateRow>,
     k: u32,
     window_days: u32,
     since: DateTime<Utc>,
@@ -138,12 +145,29 @@ pub fn build(
     let withheld_versions = total - shown.len();
     shown.sort_by(|a, b| cmp_versions(&a.version, &b.version));
 
+    // Per (version, signature): the template most devices reported among those that
+    // reached k (ties: the smaller text, so the answer is stable).
+    let mut shown_templates: HashMap<(String, String), (i64, String)> = HashMap::new();
+    for t in templates {
+        if t.devices < k {
+            continue;
+        }
+        let e = shown_templates
+            .entry((t.version, t.signature))
+            .or_insert((t.devices, t.template.clone()));
+        if t.devices > e.0 || (t.devices == e.0 && t.template < e.1) {
+            *e = (t.devices, t.template);
+        }
+    }
     let mut sigs: HashMap<String, Vec<CrashStat>> = HashMap::new();
     for s in signatures {
+        let message = shown_templates
+            .remove(&(s.version.clone(), s.signature.clone()))
+            .map(|(_, t)| t);
         sigs.entry(s.version).or_default().push(CrashStat {
             signature: s.signature,
             kind: s.kind,
-            message: s.message,
+            message,
             location: s.location,
             count: s.count,
             devices: s.devices,
@@ -256,7 +280,7 @@ mod tests {
             row("1.9.0", 50, 1, 5, 1),
             row("1.9.5", 10, 0, 4, 0), // withheld: 4 < 5 devices
         ];
-        let r = build(rows, vec![], 5, 30, now, now);
+        let r = build(rows, vec![], vec![], 5, 30, now, now);
         assert_eq!(r.withheld_versions, 1);
         let names: Vec<_> = r.versions.iter().map(|v| v.version.as_str()).collect();
         assert_eq!(names, ["1.10.0", "1.9.0"]);
@@ -268,5 +292,48 @@ mod tests {
         assert!(prev.crashing_more);
         assert!((prev.session_rate_change.unwrap() - (0.9 - 0.98)).abs() < 1e-12);
         assert!(r.versions[1].previous.is_none());
+    }
+
+    #[test]
+    fn a_template_needs_k_devices_reporting_it_identically() {
+        let now = Utc::now();
+        let sig = |s: &str| SignatureRow {
+            version: "1.0.0".into(),
+            signature: s.into(),
+            kind: "panic".into(),
+            location: "src/a.rs:1".into(),
+            count: 9,
+            devices: 9,
+        };
+        let tpl = |s: &str, t: &str, devices| TemplateRow {
+            version: "1.0.0".into(),
+            signature: s.into(),
+            template: t.into(),
+            devices,
+        };
+        let r = build(
+            vec![row("1.0.0", 10, 9, 9, 9)],
+            vec![sig("aa"), sig("bb"), sig("cc")],
+            vec![
+                tpl("aa", "cannot open <file>", 3),
+                tpl("aa", "cannot open <path>", 5),
+                tpl("bb", "rare <word>", 4), // below k even if the store sent it
+            ],
+            5,
+            30,
+            now,
+            now,
+        );
+        let top = &r.versions[0].top_crashes;
+        let msg = |s: &str| {
+            top.iter()
+                .find(|c| c.signature == s)
+                .unwrap()
+                .message
+                .clone()
+        };
+        assert_eq!(msg("aa").as_deref(), Some("cannot open <path>"));
+        assert_eq!(msg("bb"), None);
+        assert_eq!(msg("cc"), None);
     }
 }

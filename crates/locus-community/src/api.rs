@@ -52,7 +52,16 @@ pub async fn load(
     let since = DateTime::from_timestamp(since_ts, 0).unwrap_or(now);
     let versions = st.store.versions(since_ts).await?;
     let signatures = st.store.signatures(since_ts).await?;
-    let report = aggregate::build(versions, signatures, st.config.k, days, since, now);
+    let templates = st.store.templates(since_ts, st.config.k).await?;
+    let report = aggregate::build(
+        versions,
+        signatures,
+        templates,
+        st.config.k,
+        days,
+        since,
+        now,
+    );
     let series = if with_series {
         aggregate::series(st.store.days(since_ts).await?, &report)
     } else {

@@ -76,7 +76,7 @@ th{{background:#f3f3f3}} td.num{{text-align:right;font-variant-numeric:tabular-n
 .worse{{color:#b00020}} code{{font-size:12px}}
 </style></head><body>
 <h1>Locus community health</h1>
-<p class="note">Last {days} days (reports whose period ended since {since} UTC). Crash-free sessions = sessions without a crash ÷ sessions; crash-free devices = devices without a crashed session ÷ devices. Versions seen on fewer than {k} devices are withheld: {withheld} withheld.</p>
+<p class="note">Last {days} days (reports whose period ended since {since} UTC). Crash-free sessions = sessions without a crash ÷ sessions; crash-free devices = devices without a crashed session ÷ devices. Versions seen on fewer than {k} devices are withheld: {withheld} withheld. A crash's message template is shown only once {k} devices reported the same one.</p>
 <h2>Crash-free sessions per version and day</h2>
 "#,
         since = report.since.format("%Y-%m-%d %H:%M"),
@@ -128,13 +128,21 @@ th{{background:#f3f3f3}} td.num{{text-align:right;font-variant-numeric:tabular-n
              </tr></thead><tbody>"
         );
         for c in &v.top_crashes {
+            let message = match &c.message {
+                Some(m) => escape(m),
+                None => format!(
+                    "<span class=\"note withheld\">withheld: fewer than {} devices \
+                     reported the same message</span>",
+                    report.k
+                ),
+            };
             let _ = writeln!(
                 s,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 escape(&c.signature),
                 escape(&c.kind),
-                escape(&c.message),
+                message,
                 escape(&c.location),
                 c.count,
                 c.devices

@@ -28,7 +28,7 @@ pub mod limits {
     pub const MAX_CRASHES: usize = 32;
     /// Most metric summaries in one report.
     pub const MAX_METRICS: usize = 64;
-    /// Longest free-text field (scrubbed message or location), in bytes.
+    /// Longest free-text field (message template or location), in bytes.
     pub const MAX_TEXT: usize = 512;
     /// Longest short field (version, platform, names), in bytes.
     pub const MAX_SHORT: usize = 64;
@@ -90,7 +90,13 @@ pub struct CrashSignature {
     pub signature: String,
     /// `panic` or `signal`.
     pub kind: String,
-    /// The scrubbed panic message or signal name.
+    /// The message's *template*, never the message: on the device the panic message or
+    /// signal name is scrubbed, then every word outside a vocabulary known to be safe is
+    /// replaced by a typed placeholder (`<num>`, `<hex>`, `<word>`, `<path>`, `<file>`,
+    /// `<url>`, `<sym>`, or the filter's own such as `<location>`), e.g.
+    /// `cannot open <file>`. A collector shows it only once enough distinct devices
+    /// reported the identical template. (The field keeps its name `message` so the wire
+    /// format and schema version stay as they were.)
     pub message: String,
     /// The scrubbed source location (`src/x.rs:10`), never a user path.
     pub location: String,

@@ -220,13 +220,26 @@ pub struct SignatureRow {
     pub signature: String,
     /// `panic` or `signal`.
     pub kind: String,
-    /// A scrubbed message seen with it.
-    pub message: String,
     /// A source location seen with it.
     pub location: String,
     /// Crashes counted.
     pub count: i64,
     /// Distinct pseudonyms that reported it.
+    pub devices: i64,
+}
+
+/// A crash signature's message template that at least k distinct pseudonyms reported
+/// (identically) for one version. Templates reported by fewer are never read out of the
+/// database: the `HAVING` clause drops them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TemplateRow {
+    /// App version.
+    pub version: String,
+    /// Signature (16 hex).
+    pub signature: String,
+    /// The template, as reported.
+    pub template: String,
+    /// Distinct pseudonyms that reported this exact template.
     pub devices: i64,
 }
 
@@ -274,10 +287,16 @@ const VERSIONS: &str = "SELECT app_version AS version, \
      FROM reports WHERE period_end >= $1 GROUP BY app_version";
 
 const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     MIN(c.kind) AS kind, MIN(c.message) AS message, MIN(c.location) AS location, \
+     MIN(c.kind) AS kind, MIN(c.location) AS location, \
      CAST(SUM(c.count) AS BIGINT) AS count, COUNT(DISTINCT r.pseudonym) AS devices \
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
      WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature";
+
+const TEMPLATES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
+     c.message AS template, COUNT(DISTINCT r.pseudonym) AS devices \
+     FROM crashes c JOIN reports r ON r.report_id = c.report_id \
+     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature, c.message \
+     HAVING COUNT(DISTINCT r.pseudonym) >= $2";
 
 const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
      CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
@@ -380,6 +399,20 @@ impl Store {
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, SignatureRow>(SIGNATURES)
                 .bind(since)
+                .fetch_all(pool)
+                .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Message templates per version and signature since `since` that at least `k`
+    /// distinct pseudonyms reported identically; no other template is read.
+    pub async fn templates(&self, since: i64, k: u32) -> Result<Vec<TemplateRow>, StoreError> {
+        let k = i64::from(k.max(1));
+        let rows = on_pool!(self.reader(), |pool, Db| {
+            sqlx::query_as::<Db, TemplateRow>(TEMPLATES)
+                .bind(since)
+                .bind(k)
                 .fetch_all(pool)
                 .await
         })?;

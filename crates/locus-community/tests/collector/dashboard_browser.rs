@@ -94,7 +94,9 @@ async fn dashboard_renders_chart_and_signatures_in_chromium() {
                 10,
                 crashed_old,
                 0,
-                if crashed_old > 0 {
+                // Day 0: every device reports the signature, so its template reaches k
+                // (a template is shown only once k devices reported it).
+                if crashed_old > 0 || day == 0 {
                     vec![crash(
                         sig_oob,
                         "index out of bounds: the len is 3 but the index is 7",
@@ -110,7 +112,7 @@ async fn dashboard_renders_chart_and_signatures_in_chromium() {
             assert_eq!(post(&c, &s, &r).await.0, 202);
             let crashed_new = if d == 0 { 3 } else { u32::from(day % 3 == 0) };
             let mut crashes = vec![crash(sig_div, "attempt to divide by zero", crashed_new)];
-            if d == 2 && day == 0 {
+            if day == 0 {
                 crashes.push(crash(sig_xss, "<img src=x onerror=alert(1)> & co", 1));
             }
             let r = report(d + 20, "2.0.0", 10, crashed_new, 0, crashes, hours);

@@ -394,10 +394,8 @@ async fn aggregates_match_hand_computed_rates(b: Backend) {
     approx(&new["crash_free_session_rate"], 35.0 / 36.0);
     approx(&new["crash_free_device_rate"], 3.0 / 4.0);
     assert_eq!(new["top_crashes"][0]["signature"], cc);
-    assert_eq!(
-        new["top_crashes"][0]["message"],
-        "attempt to divide by zero"
-    );
+    // One device reported its template (k = 3): kind, location and counts only.
+    assert!(new["top_crashes"][0]["message"].is_null(), "{new}");
     assert_eq!(new["top_crashes"][0]["count"], 1);
 
     // 1.9.0 in 30 days: sessions 10 + 10 + 7 = 27, crashed 3, abnormal 1; crash-free

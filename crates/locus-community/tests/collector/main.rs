@@ -6,3 +6,4 @@
 mod common;
 mod dashboard_browser;
 mod ingest;
+mod templates;
