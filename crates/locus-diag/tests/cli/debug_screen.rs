@@ -319,8 +319,12 @@ fn level_and_kind_filters_and_the_crash_detail() {
     for _ in 0..60 {
         t.keys(&["PageDown"]);
     }
-    let end = t.wait_for("\"level\":\"fatal\"}");
-    assert!(end.lines().any(|l| l.contains("uptime_ms")), "{end}");
+    // The detail wraps at the screen's width: read its rows joined up.
+    let joined = |s: &str| s.lines().skip(1).collect::<String>();
+    let end = t.wait("the end of the JSON line", |s| {
+        joined(s).ends_with("\"level\":\"fatal\"}")
+    });
+    assert!(joined(&end).contains("\"uptime_ms\":"), "{end}");
     t.keys(&["Escape"]);
     t.wait("the list again", |s| {
         s.contains("kind=crash") && !s.contains("Record #")
@@ -502,4 +506,20 @@ fn a_missing_then_damaged_then_replaced_data_dir_is_shown_not_a_panic() {
         rows(s).iter().any(|r| r.contains("CRASH panic"))
     });
     t.quit();
+}
+
+#[test]
+fn without_a_terminal_it_says_what_to_use_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diag()
+        .args(["debug", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.contains("locus-diag buffer"),
+        "{err}"
+    );
 }
