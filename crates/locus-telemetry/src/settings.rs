@@ -78,6 +78,14 @@ pub struct Settings {
     /// Seconds between community reports (default 86400: daily). Valid: 1..=604800 (up
     /// to a week, [`Settings::COMMUNITY_PERIOD_SECS`]).
     pub community_period_secs: u64,
+    /// Also send the period's community report in the last round before shutdown, when
+    /// there is something to report (default false: reports leave once per period and
+    /// on the first start after a crash). For demos and tests that compress a day into
+    /// a run — `locus-diag demo --community` sets it; an app leaves it off, or its
+    /// users would send a report at every exit. The session that is ending is counted
+    /// in the next period, at the next start, as always. Opt-in rules are unchanged:
+    /// nothing is sent while opted out.
+    pub community_report_at_shutdown: bool,
 }
 
 impl Default for Settings {
@@ -105,6 +113,7 @@ impl Default for Settings {
             s3_secret_access_key: None,
             community_metrics: Vec::new(),
             community_period_secs: 86_400,
+            community_report_at_shutdown: false,
         }
     }
 }
@@ -144,6 +153,10 @@ impl std::fmt::Debug for Settings {
             )
             .field("community_metrics", &self.community_metrics)
             .field("community_period_secs", &self.community_period_secs)
+            .field(
+                "community_report_at_shutdown",
+                &self.community_report_at_shutdown,
+            )
             .finish()
     }
 }
@@ -467,6 +480,18 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn report_at_shutdown_is_off_by_default_and_a_plain_bool() {
+        assert!(!Settings::default().community_report_at_shutdown);
+        let s = Settings::from_toml_str("community_report_at_shutdown = true").unwrap();
+        assert!(s.community_report_at_shutdown);
+        let err = Settings::from_toml_str("community_report_at_shutdown = 1").unwrap_err();
+        assert!(
+            err.to_string().contains("community_report_at_shutdown"),
+            "{err}"
+        );
     }
 
     #[test]

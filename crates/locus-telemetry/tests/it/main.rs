@@ -11,6 +11,7 @@
 mod common;
 
 mod dispatch_community;
+mod dispatch_community_shutdown;
 mod dispatch_isolation;
 mod dispatch_s3;
 mod drill;
@@ -23,4 +24,5 @@ mod hostile_disk;
 mod layer;
 mod s3_file_store;
 mod s3_store;
+mod share;
 mod start;

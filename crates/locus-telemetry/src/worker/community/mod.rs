@@ -1,6 +1,7 @@
 //! The community worker (spec §3.2, secondary and opt-in): aggregates what the recorder
 //! holds into a period's health report and sends it at most once per period (daily by
-//! default) plus once on the first start after a crash — through the same policy (one
+//! default) plus once on the first start after a crash (and, only when
+//! `community_report_at_shutdown` asks, in the last round before shutdown: demos) — through the same policy (one
 //! retry, its own breaker, panics caught) as the S3 worker, and never in its way.
 //!
 //! Opting out stops sending at once, drops the aggregates, rotates the salt (a later
@@ -11,7 +12,6 @@ pub mod state;
 
 use super::policy::{deliver, Delivery};
 use super::{Destination, DestinationKind, DestinationStatus, Pending, StatusCell};
-use crate::status::{Problem, ProblemArea};
 use crate::breaker::{CircuitBreaker, Clock};
 use crate::crash::session::Outcome;
 use crate::privacy::Salt;
@@ -20,6 +20,7 @@ use crate::recorder::{FieldValue, FlightRecorder};
 use crate::settings::Settings;
 use crate::sink::community::CommunityClient;
 use crate::sink::CommunitySink;
+use crate::status::{Problem, ProblemArea};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use state::CommunityState;
@@ -195,6 +196,7 @@ pub(crate) struct CommunityWorker {
     app_version: String,
     allowed_metrics: Vec<String>,
     period: Duration,
+    report_at_shutdown: bool,
     breaker: CircuitBreaker,
     attempt_timeout: Duration,
     status: StatusCell,
@@ -252,6 +254,7 @@ impl CommunityWorker {
             app_version: settings.app_version.clone(),
             allowed_metrics: settings.community_metrics.clone(),
             period: Duration::from_secs(settings.community_period_secs),
+            report_at_shutdown: settings.community_report_at_shutdown,
             breaker,
             attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
             status: status.clone(),
@@ -279,12 +282,14 @@ impl CommunityWorker {
     }
 
     /// A round: the pending deletion request, if any, then the period's report if it is
-    /// due. The state is locked once per step between network calls, and saved after
+    /// due (the period is over, a crash asked for it, or this is the `final_round` and
+    /// the settings ask for a report at shutdown). The state is locked once per step between network calls, and saved after
     /// each step that changed it: once the new records are absorbed (so a round cut off
     /// in its report's send keeps them), and once the report is settled.
-    async fn round(&mut self) {
+    async fn round(&mut self, final_round: bool) {
         let deleted = self.send_pending_deletion().await;
-        let Some((report, now)) = self.due_report(deleted) else {
+        let at_shutdown = final_round && self.report_at_shutdown;
+        let Some((report, now)) = self.due_report(deleted, at_shutdown) else {
             return;
         };
         let d = self.send("report", move |c| c.send_report(&report)).await;
@@ -312,10 +317,12 @@ impl CommunityWorker {
     }
 
     /// Under one lock: forgets the `deleted` request, and while opted in, absorbs the
-    /// recorder's new records and saves; the report to send now, if one is due.
+    /// recorder's new records and saves; the report to send now, if one is due
+    /// (`at_shutdown`: due now whatever the period).
     fn due_report(
         &self,
         deleted: Option<String>,
+        at_shutdown: bool,
     ) -> Option<(locus_report::HealthReport, DateTime<Utc>)> {
         // Read before the lock: the app's `set` and `preview` wait for it.
         let records = self
@@ -339,7 +346,8 @@ impl CommunityWorker {
         let private: Vec<&str> = self.private_terms.iter().map(String::as_str).collect();
         s.absorb(&records, &self.allowed_metrics, &private);
         let start = *s.period_start.get_or_insert(now);
-        let due = s.send_now || (now - start).to_std().unwrap_or_default() >= self.period;
+        let due =
+            s.send_now || at_shutdown || (now - start).to_std().unwrap_or_default() >= self.period;
         s.save(&self.shared.data_dir);
         if !due || !s.has_data() {
             return None;
@@ -401,8 +409,8 @@ impl Destination for CommunityWorker {
         Box::pin(std::future::ready(()))
     }
 
-    fn round(&mut self, _final_round: bool) -> BoxFuture<'_, ()> {
-        Box::pin(CommunityWorker::round(self))
+    fn round(&mut self, final_round: bool) -> BoxFuture<'_, ()> {
+        Box::pin(CommunityWorker::round(self, final_round))
     }
 
     fn cut_off(&mut self) {
