@@ -15,8 +15,9 @@
 //!
 //! With redaction on, every string value of every record goes through the privacy
 //! filter (`locus_privacy::scrub`): log targets, messages and string fields; crash
-//! messages, locations, threads, backtraces, app versions and OS; metric names; session
-//! ids and app versions. Field *names*, levels, kinds, sequence numbers, times and
+//! messages, locations, threads, backtraces, app versions and OS; metric names; the app
+//! versions of session markers. Session ids are replaced by `session-1`, `session-2`, …
+//! (in order of appearance), so sessions stay apart without their random ids. Field *names*, levels, kinds, sequence numbers, times and
 //! numbers are kept as they are. The summary is built from the redacted records and says
 //! how many values the filter changed.
 //!
@@ -270,8 +271,9 @@ impl ExportBundle {
         }
         let mut changed = 0;
         if options.redact {
+            let mut sessions = Vec::new();
             for r in &mut records {
-                changed += redact(r);
+                changed += redact(r, &mut sessions);
             }
         }
         let mut summary = summarize(&records);
@@ -408,8 +410,10 @@ fn scrub(s: &mut String) -> usize {
     }
 }
 
-/// Every string value of `r` through the privacy filter; how many changed.
-fn redact(r: &mut Record) -> usize {
+/// Every string value of `r` through the privacy filter; how many changed. Session ids
+/// become `session-1`, `session-2`, … in order of appearance (`sessions` remembers
+/// them), so the bundle still tells its sessions apart.
+fn redact(r: &mut Record, sessions: &mut Vec<String>) -> usize {
     match &mut r.body {
         Body::Log(l) => {
             let mut n = scrub(&mut l.target) + scrub(&mut l.message);
@@ -433,7 +437,17 @@ fn redact(r: &mut Record) -> usize {
         .sum(),
         Body::Metric(m) => scrub(&mut m.name),
         Body::Histogram(h) => scrub(&mut h.name),
-        Body::Session(s) => scrub(&mut s.session_id) + scrub(&mut s.app_version),
+        Body::Session(s) => {
+            let i = match sessions.iter().position(|x| *x == s.session_id) {
+                Some(i) => i,
+                None => {
+                    sessions.push(s.session_id.clone());
+                    sessions.len() - 1
+                }
+            };
+            s.session_id = format!("session-{}", i + 1);
+            1 + scrub(&mut s.app_version)
+        }
     }
 }
 
@@ -578,8 +592,10 @@ mod tests {
             },
             now,
         );
-        // message, field, crash location
-        assert_eq!(r.summary().redacted_values, 3, "{}", r.summary().to_text());
+        // message, field, crash location, three session ids
+        assert_eq!(r.summary().redacted_values, 6, "{}", r.summary().to_text());
+        assert_eq!(r.summary().sessions.len(), 2);
+        assert_eq!(r.summary().sessions[1].session_id, "session-2");
         fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
             match v {
                 serde_json::Value::String(s) => out.push(s.clone()),
