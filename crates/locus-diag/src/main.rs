@@ -38,6 +38,10 @@ enum Command {
     Scrub(cmd::scrub::Args),
     /// Print the exact community report that would be sent now.
     Preview(cmd::preview::Args),
+    /// Write a share bundle (.jsonl.gz + summary) of the flight recorder, to review and send.
+    Export(cmd::export::Args),
+    /// Show, raise (debug, trace for a while) or reset the level the app records.
+    Verbosity(cmd::verbosity::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Lifecycle(a) => cmd::lifecycle::run(a),
         Command::Scrub(a) => cmd::scrub::run(a),
         Command::Preview(a) => cmd::preview::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Verbosity(a) => cmd::verbosity::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
