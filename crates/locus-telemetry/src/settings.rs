@@ -82,7 +82,8 @@ pub struct Settings {
     /// there is something to report (default false: reports leave once per period and
     /// on the first start after a crash). For demos and tests that compress a day into
     /// a run — `locus-diag demo --community` sets it; an app leaves it off, or its
-    /// users would send a report at every exit. The session that is ending is counted
+    /// users would send a report at every exit. The send happens within
+    /// `shutdown_deadline_ms`: give it room (the demo allows 10 s). The session that is ending is counted
     /// in the next period, at the next start, as always. Opt-in rules are unchanged:
     /// nothing is sent while opted out.
     pub community_report_at_shutdown: bool,

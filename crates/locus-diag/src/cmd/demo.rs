@@ -22,6 +22,10 @@ pub struct Args {
     /// Panic once in a worker thread half-way through.
     #[arg(long)]
     pub crash: bool,
+    /// The worker's panic message (implies `--crash`): watch a message of your own
+    /// travel to `locus-diag preview` and to a collector as its template.
+    #[arg(long, value_name = "TEXT")]
+    pub crash_message: Option<String>,
     /// Device id (default: generated once and kept in the data dir).
     #[arg(long)]
     pub device_id: Option<String>,
@@ -35,7 +39,9 @@ pub struct Args {
     /// (default `file://<data-dir>/bucket`).
     #[arg(long)]
     pub bucket: Option<String>,
-    /// Opt in to community telemetry for this run and send to this endpoint.
+    /// Opt in to community telemetry for this run and send to this endpoint. A demo is
+    /// a compressed day: the period's report is also sent when the run ends
+    /// (`community_report_at_shutdown`), and shutdown may take up to 10 s for it.
     #[arg(long)]
     pub community: Option<String>,
     /// Disable uploads to the diagnostics destination (`enable_s3_diagnostics = false`).
@@ -79,6 +85,10 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
         Err(range)
     }
 }
+
+/// Least shutdown deadline of a demo run with `--community`: room for the report sent
+/// when the run ends.
+const COMMUNITY_SHUTDOWN_MS: u64 = 10_000;
 
 /// The metrics the demo app declares safe to summarise for the community.
 pub const COMMUNITY_METRICS: &[&str] = &["fix_latency_ms", "battery_pct"];
@@ -134,6 +144,11 @@ fn settings_from(args: &Args) -> (Settings, Option<String>) {
     }
     if let Some(url) = &args.community {
         s.community_url = Some(url.clone());
+        // A demo is a compressed day: its period ends with the run, and the last round
+        // is given time to deliver that report (the default 500 ms would cut a first
+        // HTTPS connection off; the time taken is printed as `shutdown`).
+        s.community_report_at_shutdown = true;
+        s.shutdown_deadline_ms = s.shutdown_deadline_ms.max(COMMUNITY_SHUTDOWN_MS);
     }
     if args.no_upload {
         s.enable_s3_diagnostics = false;
@@ -187,12 +202,17 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     } else {
         0.0
     };
-    let worker = args.crash.then(|| {
+    let crash_message = args.crash_message.clone();
+    let worker = (args.crash || crash_message.is_some()).then(|| {
         let delay = Duration::from_secs_f64(seconds / 2.0);
         std::thread::Builder::new()
             .name("sync-worker".into())
             .spawn(move || {
                 std::thread::sleep(delay);
+                if let Some(message) = crash_message {
+                    // `--crash-message`: the user's own text, as the panic's message.
+                    std::panic::panic_any(message);
+                }
                 let queue: Vec<u32> = Vec::new();
                 // The bug the demo ships with: an empty upload queue is indexed. (A
                 // deliberate panic: what `--crash` is for.)

@@ -8,3 +8,4 @@ mod cli_s3;
 mod community;
 mod debug_screen;
 mod demo;
+mod message_template;
