@@ -92,7 +92,7 @@ fn known(word: &str, own: &[String]) -> bool {
         return false;
     }
     let lower = word.to_ascii_lowercase();
-    vocabulary().binary_search(&lower.as_str()).is_ok() || own.iter().any(|o| *o == lower)
+    vocabulary().binary_search(&lower.as_str()).is_ok() || own.contains(&lower)
 }
 
 /// The identifier words of a source location (`src/sync/upload_queue.rs:42` →
