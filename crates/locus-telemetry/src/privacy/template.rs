@@ -58,10 +58,10 @@ const VOCABULARY: &str = include_str!("vocabulary.txt");
 
 /// File extensions that make a dotted chunk a file name.
 const FILE_EXTENSIONS: &[&str] = &[
-    "apk", "bak", "bin", "csv", "dat", "db", "dex", "fit", "geojson", "gif", "gpx", "gz",
-    "heic", "html", "jar", "java", "jpeg", "jpg", "json", "kml", "kmz", "kt", "lock", "log",
-    "mov", "mp3", "mp4", "pb", "pdf", "png", "rs", "so", "sqlite", "sqlite3", "tcx", "tmp",
-    "toml", "txt", "wal", "webp", "xml", "yaml", "yml", "zip",
+    "apk", "bak", "bin", "csv", "dat", "db", "dex", "fit", "geojson", "gif", "gpx", "gz", "heic",
+    "html", "jar", "java", "jpeg", "jpg", "json", "kml", "kmz", "kt", "lock", "log", "mov", "mp3",
+    "mp4", "pb", "pdf", "png", "rs", "so", "sqlite", "sqlite3", "tcx", "tmp", "toml", "txt", "wal",
+    "webp", "xml", "yaml", "yml", "zip",
 ];
 
 fn vocabulary() -> &'static [&'static str] {
@@ -259,7 +259,9 @@ fn word_end(s: &str) -> usize {
     loop {
         let word = &s[..end];
         let after = &s[end..];
-        let digits_so_far = word.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',');
+        let digits_so_far = word
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',');
         let mut next = after.chars();
         match (next.next(), next.next()) {
             (Some('.' | ','), Some(d)) if digits_so_far && d.is_ascii_digit() => {
@@ -368,19 +370,23 @@ mod tests {
         assert!(lines.len() > 1000, "{}", lines.len());
         for w in &lines {
             assert!(
-                !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                !w.is_empty()
+                    && w.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
                 "bad line {w:?}"
             );
         }
-        assert!(lines.windows(2).all(|p| p[0] < p[1]), "sorted, no duplicates");
+        assert!(
+            lines.windows(2).all(|p| p[0] < p[1]),
+            "sorted, no duplicates"
+        );
     }
 
     #[test]
     fn common_given_names_are_not_in_the_vocabulary() {
         for name in [
-            "anna", "alice", "bob", "max", "mark", "rose", "bill", "grace", "hope", "joy",
-            "june", "april", "jack", "frank", "ben", "emma", "lena", "paul", "schmidt",
-            "mueller", "smith",
+            "anna", "alice", "bob", "max", "mark", "rose", "bill", "grace", "hope", "joy", "june",
+            "april", "jack", "frank", "ben", "emma", "lena", "paul", "schmidt", "mueller", "smith",
         ] {
             assert!(!known(name, &[]), "{name}");
         }
@@ -423,7 +429,10 @@ mod tests {
             "failed to read <path>"
         );
         assert_eq!(t("open tracks\\Anna\\x failed"), "open <path> failed");
-        assert_eq!(t("GET https://tiles.example.org/a failed"), "GET <url> failed");
+        assert_eq!(
+            t("GET https://tiles.example.org/a failed"),
+            "GET <url> failed"
+        );
         assert_eq!(t("uploading Kowalczyk track"), "uploading <word> track");
         assert_eq!(t("AnnaSchmidtException thrown"), "<word> <word>");
         assert_eq!(t("Grüße from Zoë"), "<word> from <word>");
@@ -434,7 +443,10 @@ mod tests {
     fn the_filters_placeholders_stay_and_other_symbols_are_typed() {
         let m = "fix 52.520008, 13.404954 for bob@example.com";
         let tpl = t(m);
-        assert!(tpl.contains("<location>") && tpl.contains("<email>"), "{tpl}");
+        assert!(
+            tpl.contains("<location>") && tpl.contains("<email>"),
+            "{tpl}"
+        );
         assert_eq!(t("done ✓✓ now"), "done <sym> now");
         assert_eq!(t("Vec<u8> is empty"), "Vec<u8> is empty");
     }
@@ -444,7 +456,10 @@ mod tests {
         let own = source_words("src/sync/upload_queue.rs:42");
         assert_eq!(own, ["queue", "rs", "sync", "upload"]);
         assert_eq!(template("flushqueue failed", &own, 200), "<word> failed");
-        assert_eq!(template("upload_queue jammed", &own, 200), "upload_queue <word>");
+        assert_eq!(
+            template("upload_queue jammed", &own, 200),
+            "upload_queue <word>"
+        );
         assert!(source_words("anna/x.rs:3").is_empty());
     }
 
