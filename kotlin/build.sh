@@ -6,14 +6,15 @@
 #   LOCUS_KT_OUT       target/kotlin/<profile>: gen/, main.jar, and what callers add
 #   LOCUS_KT_CP        main.jar + kotlin-stdlib + coroutines + JNA
 #
-#   eval "$(bash kotlin/build.sh debug)"     # or release (the benchmark)
+#   eval "$(bash kotlin/build.sh debug)"     # or release-ffi (the shipped profile: the benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-debug}"
 case "$profile" in
     debug) cargo_profile=() ;;
     release) cargo_profile=(--release) ;;
-    *) echo "kotlin/build.sh: profile must be debug or release, not $profile" >&2; exit 2 ;;
+    release-ffi) cargo_profile=(--profile release-ffi) ;;
+    *) echo "kotlin/build.sh: profile must be debug, release or release-ffi, not $profile" >&2; exit 2 ;;
 esac
 
 toolchain="$(bash scripts/kotlin-toolchain.sh)"

@@ -13,6 +13,9 @@
 uniffi::setup_scaffolding!();
 
 pub mod fast;
+mod status;
+
+pub use status::*;
 
 // The library's types, named in one place: when they move, only these lines change.
 use locus_telemetry::record::Body as CoreBody;
@@ -133,7 +136,10 @@ pub struct Field {
 }
 
 /// What telemetry is started with: the library's `Settings`, the fields an app sets.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+///
+/// Start from [`default_settings`]: it takes the library's defaults, except
+/// `capture_fatal_signals`, which is off in a binding (see that field).
+#[derive(Clone, PartialEq, uniffi::Record)]
 pub struct TelemetrySettings {
     /// Where the ring, session marker and state files live.
     pub data_dir: String,
@@ -155,6 +161,60 @@ pub struct TelemetrySettings {
     pub attempt_timeout_secs: u64,
     /// Community service endpoint (`https://...`; plain `http` only to loopback).
     pub community_url: Option<String>,
+    /// The device id; `None`: generated once and kept in the data dir.
+    pub device_id: Option<String>,
+    /// Write a tombstone for fatal signals (SIGSEGV, SIGBUS, …) raised in native code.
+    /// **Off in [`default_settings`]** (the library's own default is on): a JVM or ART
+    /// owns SIGSEGV — it raises and handles it itself for implicit null checks and
+    /// safepoint polls — and a handler installed after the runtime's runs first, so it
+    /// would write a tombstone for every such fault (the JVM tests saw exactly that).
+    /// Rust panics are caught and written as tombstones either way.
+    pub capture_fatal_signals: bool,
+    /// Let uploads to the user's bucket use a metered network (default false: they wait
+    /// for an unmetered one). Community reports may always use one.
+    pub upload_on_metered: bool,
+    /// S3 endpoint for self-hosted S3, e.g. `http://10.0.0.2:8333` (`None`: the
+    /// `AWS_ENDPOINT_URL` environment variable, else AWS).
+    pub s3_endpoint: Option<String>,
+    /// S3 region (`None`: `AWS_REGION`).
+    pub s3_region: Option<String>,
+    /// S3 access key id (`None`: `AWS_ACCESS_KEY_ID`).
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret key (`None`: `AWS_SECRET_ACCESS_KEY`). Never printed (`Debug` hides it).
+    pub s3_secret_access_key: Option<String>,
+    /// Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs.
+    pub s3_path_style: bool,
+}
+
+impl std::fmt::Debug for TelemetrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetrySettings")
+            .field("data_dir", &self.data_dir)
+            .field("app_version", &self.app_version)
+            .field("enable_s3_diagnostics", &self.enable_s3_diagnostics)
+            .field(
+                "enable_community_telemetry",
+                &self.enable_community_telemetry,
+            )
+            .field("destination", &self.destination)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("upload_interval_secs", &self.upload_interval_secs)
+            .field("shutdown_deadline_ms", &self.shutdown_deadline_ms)
+            .field("attempt_timeout_secs", &self.attempt_timeout_secs)
+            .field("community_url", &self.community_url)
+            .field("device_id", &self.device_id)
+            .field("capture_fatal_signals", &self.capture_fatal_signals)
+            .field("upload_on_metered", &self.upload_on_metered)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field(
+                "s3_secret_access_key",
+                &self.s3_secret_access_key.as_ref().map(|_| "<hidden>"),
+            )
+            .field("s3_path_style", &self.s3_path_style)
+            .finish()
+    }
 }
 
 impl TelemetrySettings {
@@ -174,13 +234,23 @@ impl TelemetrySettings {
             shutdown_deadline_ms: self.shutdown_deadline_ms,
             attempt_timeout_secs: self.attempt_timeout_secs,
             community_url: self.community_url.clone(),
+            device_id: self.device_id.clone(),
+            capture_fatal_signals: self.capture_fatal_signals,
+            upload_on_metered: self.upload_on_metered,
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_access_key_id: self.s3_access_key_id.clone(),
+            s3_secret_access_key: self.s3_secret_access_key.clone(),
+            s3_path_style: self.s3_path_style,
             ..CoreSettings::default()
         })
     }
 }
 
 /// The library's defaults for these settings, with the given data dir and app version
-/// (so that bindings take their defaults from the library instead of repeating them).
+/// (so that bindings take their defaults from the library instead of repeating them) —
+/// except `capture_fatal_signals`, which is `false` here: the host runtime (a JVM, ART)
+/// owns SIGSEGV (see [`TelemetrySettings::capture_fatal_signals`]).
 #[uniffi::export]
 pub fn default_settings(data_dir: String, app_version: String) -> TelemetrySettings {
     let d = CoreSettings::default();
@@ -195,6 +265,14 @@ pub fn default_settings(data_dir: String, app_version: String) -> TelemetrySetti
         shutdown_deadline_ms: d.shutdown_deadline_ms,
         attempt_timeout_secs: d.attempt_timeout_secs,
         community_url: d.community_url,
+        device_id: d.device_id,
+        capture_fatal_signals: false,
+        upload_on_metered: d.upload_on_metered,
+        s3_endpoint: d.s3_endpoint,
+        s3_region: d.s3_region,
+        s3_access_key_id: d.s3_access_key_id,
+        s3_secret_access_key: d.s3_secret_access_key,
+        s3_path_style: d.s3_path_style,
     }
 }
 
@@ -490,6 +568,7 @@ mod tests {
             CoreSettings {
                 data_dir: "/d".into(),
                 app_version: "1.2.3".into(),
+                capture_fatal_signals: false,
                 ..CoreSettings::default()
             }
         );

@@ -31,7 +31,39 @@ data class TelemetrySettings(
     val attemptTimeout: Duration = 10.seconds,
     /** Community service endpoint (`https://...`; plain `http` only to loopback). */
     val communityUrl: String? = null,
+    /** The device id; null: generated once and kept in the data dir. */
+    val deviceId: String? = null,
+    /**
+     * Write tombstones for fatal signals raised in native code. Off: the JVM (and ART)
+     * owns SIGSEGV, raising and handling it itself for null checks and safepoints, and
+     * telemetry's handler would run first and call those crashes. Panics in Rust are
+     * caught either way. Turn on only in a process where no runtime handles SIGSEGV.
+     */
+    val captureFatalSignals: Boolean = false,
+    /** Let uploads to the user's bucket use a metered network (default: they wait for an unmetered one). */
+    val uploadOnMetered: Boolean = false,
+    /** S3 endpoint of a self-hosted S3 (`http://10.0.0.2:8333`); null: AWS. */
+    val s3Endpoint: String? = null,
+    /** S3 region; null: the `AWS_REGION` environment variable. */
+    val s3Region: String? = null,
+    /** S3 access key id; null: `AWS_ACCESS_KEY_ID`. */
+    val s3AccessKeyId: String? = null,
+    /** S3 secret key; null: `AWS_SECRET_ACCESS_KEY`. Hidden from [toString]. */
+    val s3SecretAccessKey: String? = null,
+    /** Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs. */
+    val s3PathStyle: Boolean = false,
 ) {
+    /** Every field but the secret key, which shows as `<hidden>`. */
+    override fun toString(): String =
+        "TelemetrySettings(dataDir=$dataDir, appVersion=$appVersion, enableS3Diagnostics=$enableS3Diagnostics, " +
+            "enableCommunityTelemetry=$enableCommunityTelemetry, destination=$destination, ringBytes=$ringBytes, " +
+            "uploadInterval=$uploadInterval, shutdownDeadline=$shutdownDeadline, attemptTimeout=$attemptTimeout, " +
+            "communityUrl=$communityUrl, deviceId=$deviceId, captureFatalSignals=$captureFatalSignals, " +
+            "uploadOnMetered=$uploadOnMetered, s3Endpoint=$s3Endpoint, s3Region=$s3Region, " +
+            "s3AccessKeyId=$s3AccessKeyId, s3SecretAccessKey=${s3SecretAccessKey?.let { "<hidden>" }}, " +
+            "s3PathStyle=$s3PathStyle)"
+
+
     internal fun toFfi(): FfiSettings = FfiSettings(
         dataDir = dataDir.path,
         appVersion = appVersion,
@@ -43,6 +75,14 @@ data class TelemetrySettings(
         shutdownDeadlineMs = shutdownDeadline.wholeUnits { it.inWholeMilliseconds },
         attemptTimeoutSecs = attemptTimeout.wholeUnits { it.inWholeSeconds },
         communityUrl = communityUrl,
+        deviceId = deviceId,
+        captureFatalSignals = captureFatalSignals,
+        uploadOnMetered = uploadOnMetered,
+        s3Endpoint = s3Endpoint,
+        s3Region = s3Region,
+        s3AccessKeyId = s3AccessKeyId,
+        s3SecretAccessKey = s3SecretAccessKey,
+        s3PathStyle = s3PathStyle,
     )
 }
 

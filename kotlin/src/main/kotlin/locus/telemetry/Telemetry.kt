@@ -1,21 +1,27 @@
 package locus.telemetry
 
+import java.io.File
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.days
+import kotlin.time.Duration.Companion.minutes
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
 import locus.telemetry.ffi.Field
 import locus.telemetry.ffi.FieldValue
 import locus.telemetry.ffi.LocusTelemetry
 import locus.telemetry.ffi.SettingsException
+import locus.telemetry.ffi.VerbosityException
 
 /**
  * Locus telemetry for Kotlin: a thin layer over the UniFFI bindings of the Rust library.
  *
  * Telemetry may fail completely and the app must not notice: no call throws for a
- * telemetry failure (a failed call returns 0, false or an empty list). The one exception
- * is [InvalidSettingsException] from [start], for settings the library refuses. If the
+ * telemetry failure (a failed call returns 0, false, null or an empty list). The only
+ * exceptions are for what the app asked wrongly: [InvalidSettingsException] from [start],
+ * for settings the library refuses, and [InvalidVerbosityException] from [setVerbosity].
+ * Calls that may wait ([flush], [shutdown], [waitPreviousSession], [export]) are `suspend`
+ * and run on [Dispatchers.IO], never longer than their deadline. If the
  * native library cannot be loaded at all, [start] returns a handle that records nothing
  * and says why in [problem].
  *
@@ -178,6 +184,124 @@ class Telemetry private constructor(
             ffi?.previousSession()?.let(PreviousSession::of)
         } catch (e: Exception) {
             null
+        }
+
+    /**
+     * How the previous session ended, if start's background step has found out within
+     * [wait] (null: still pending, or telemetry failed). Waits on [Dispatchers.IO]; never
+     * reads a file itself. [Duration.ZERO] only looks.
+     */
+    suspend fun waitPreviousSession(wait: Duration): PreviousSession? = withContext(Dispatchers.IO) {
+        try {
+            ffi?.waitPreviousSession(millis(wait))?.let(PreviousSession::of)
+        } catch (e: Exception) {
+            null
+        }
+    }
+
+    /**
+     * Recorder, problems, previous session, switches, device conditions, verbosity and
+     * each destination, with why its uploads wait: the Debug screen. Null only when
+     * telemetry failed (see [problem]). Never blocks on the network.
+     */
+    fun status(): Status? =
+        try {
+            ffi?.status()?.let(Status::of)
+        } catch (e: Exception) {
+            null
+        }
+
+    /**
+     * Tells the uploader what the app knows about the device (call it from a
+     * `ConnectivityManager.NetworkCallback` and battery broadcasts). Uploads obey it from
+     * the next round; a change wakes the uploader. Never blocks.
+     */
+    fun setConditions(conditions: Conditions) {
+        try {
+            ffi?.setConditions(conditions.toFfi())
+        } catch (e: Exception) {
+        }
+    }
+
+    /** Whether community telemetry is on: the user's latest choice, else the setting. */
+    fun communityTelemetry(): Boolean =
+        try {
+            ffi?.communityTelemetry() ?: false
+        } catch (e: Exception) {
+            false
+        }
+
+    /**
+     * The user's opt-in choice, effective at once and kept across restarts (switching off
+     * stops sending, drops pending community data and asks for the old pseudonym's
+     * deletion). Returns whether the choice was kept; false when telemetry is degraded or
+     * the choice could not be stored — not an exception, since it is telemetry that
+     * failed. [communityTelemetry] says what is in effect.
+     */
+    fun setCommunityTelemetry(enabled: Boolean): Boolean =
+        try {
+            ffi?.setCommunityTelemetry(enabled) ?: false
+        } catch (e: Exception) {
+            false
+        }
+
+    /** The exact community report that would be sent now, opted in or not (null when telemetry is degraded). */
+    fun communityPreview(): CommunityPreview? =
+        try {
+            ffi?.communityPreview()?.let { CommunityPreview(it.reportJson, it.pseudonymIsKept, it.optedIn) }
+        } catch (e: Exception) {
+            null
+        }
+
+    /** The verbosity in effect (INFO when telemetry failed). */
+    fun verbosity(): Verbosity =
+        try {
+            ffi?.verbosity()?.let(Status::verbosity) ?: Verbosity(Level.INFO, null)
+        } catch (e: Exception) {
+            Verbosity(Level.INFO, null)
+        }
+
+    /**
+     * Records [Level.DEBUG] (or [Level.TRACE]) lines too for [duration] (1 s to 24 h), then
+     * falls back to INFO by itself; [Level.INFO] returns to the default at once. Returns what
+     * is in effect. Throws [InvalidVerbosityException] for a level above INFO or a duration
+     * out of range; any telemetry failure returns the verbosity in effect instead.
+     */
+    fun setVerbosity(level: Level, duration: Duration = 30.minutes): Verbosity {
+        val native = ffi ?: return Verbosity(Level.INFO, null)
+        val ms = duration.inWholeMilliseconds.coerceAtLeast(0).toULong()
+        return try {
+            Status.verbosity(native.setVerbosity(level, ms))
+        } catch (e: VerbosityException.Invalid) {
+            throw InvalidVerbosityException(e.reason)
+        } catch (e: Exception) {
+            verbosity()
+        }
+    }
+
+    /**
+     * Writes the share bundle of the flight recorder to [file] (a new `.jsonl.gz`, never
+     * replacing a file) and its summary beside it, on [Dispatchers.IO]: records of the
+     * last [since] (null: all), every string value scrubbed when [redact]. Never throws:
+     * a failure is in [ExportResult.error].
+     */
+    suspend fun export(file: File, since: Duration? = null, redact: Boolean = false): ExportResult =
+        withContext(Dispatchers.IO) {
+            val failed = { why: String ->
+                val stem = file.name.removeSuffix(".jsonl.gz").ifEmpty { file.name }
+                ExportResult(false, why, file, File(file.parentFile, "$stem.summary.txt"), "", 0L)
+            }
+            val native = ffi
+            if (native == null) {
+                failed(problem ?: "telemetry is closed")
+            } else {
+                try {
+                    val r = native.export(file.path, since?.inWholeSeconds?.coerceAtLeast(0)?.toULong(), redact)
+                    ExportResult(r.written, r.error, File(r.path), File(r.summaryPath), r.summaryText, r.records.toLong())
+                } catch (e: Exception) {
+                    failed("telemetry failed while exporting: $e")
+                }
+            }
         }
 
     /**

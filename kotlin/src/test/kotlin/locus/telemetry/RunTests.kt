@@ -23,7 +23,7 @@ object RunTests {
                 if (description !in failed) println("ok   ${description.methodName}")
             }
         })
-        val result = core.run(TelemetryTest::class.java)
+        val result = core.run(TelemetryTest::class.java, StoryTest::class.java)
         val failures = result.failureCount
         if (result.runCount == 0) {
             println("no test ran")

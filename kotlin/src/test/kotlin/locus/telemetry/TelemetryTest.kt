@@ -91,13 +91,6 @@ class TelemetryTest {
         t.close()
     }
 
-    /**
-     * Also guards the signal-chaining set-up: HotSpot takes SIGSEGVs of its own (JIT
-     * safepoint polls, implicit null checks) and handles them. Without libjsig preloaded
-     * (scripts/test-kotlin sets LD_PRELOAD) the library's fatal-signal handler sees them
-     * first, writes a SIGSEGV tombstone per signal and keeps the recorder alive, so this
-     * session reads as crashed (or the data dir stays locked: STILL_RUNNING).
-     */
     @Test
     fun textInAnyScriptAndEveryFieldTypeArriveAsGiven() {
         val t = Telemetry.start(settings(tmp.newFolder()))
@@ -120,6 +113,13 @@ class TelemetryTest {
         t.close()
     }
 
+    /**
+     * Also guards `captureFatalSignals = false`, the binding's default, with no signal
+     * chaining preloaded (scripts/test-kotlin sets no LD_PRELOAD): HotSpot raises and
+     * handles SIGSEGVs of its own (JIT safepoint polls, implicit null checks). A fatal-signal
+     * handler of the library would see them first, write a SIGSEGV tombstone per signal and
+     * keep the recorder alive, so this session would read as crashed (or STILL_RUNNING).
+     */
     @Test
     fun aCleanShutdownReadsAsExitedNextTime() {
         val dir = tmp.newFolder()
