@@ -5,7 +5,12 @@
 //! - `tracing::info!` with `tracing-subscriber`'s fmt layer writing through
 //!   `tracing-appender::non_blocking` to a file,
 //! - `sentry::add_breadcrumb` with a client whose transport drops envelopes,
-//! - and our direct API with two threads recording at once (time per record per thread).
+//! - and our direct API with two threads recording at once (time per record per thread);
+//!
+//! and, in the group `verbosity`, what a level the recorder filters out costs against one
+//! it records (issue 14: filtering must cost less than recording): a `debug` line at the
+//! default `info` verbosity vs the same line at `info`, through `Telemetry::log` and
+//! through `tracing` with our layer.
 //!
 //! `cargo bench -p locus-telemetry --bench hot_path`
 
@@ -151,9 +156,52 @@ fn hot_path(c: &mut Criterion) {
     g.finish();
 }
 
+fn fix_fields() -> [(&'static str, FieldValue<'static>); 3] {
+    [
+        ("lat", FieldValue::F64(black_box(LAT))),
+        ("lon", FieldValue::F64(black_box(LON))),
+        ("accuracy_m", FieldValue::F64(black_box(ACC))),
+    ]
+}
+
+fn verbosity(c: &mut Criterion) {
+    let mut g = c.benchmark_group("verbosity");
+    let dir = tempfile::tempdir().unwrap();
+    let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+        data_dir: dir.path().to_path_buf(),
+        enable_s3_diagnostics: false,
+        ring_bytes: 1024 * 1024,
+        ..Default::default()
+    });
+    assert_eq!(t.verbosity().level, Level::Info, "the default filters debug");
+    g.bench_function("log_debug_filtered", |b| {
+        b.iter(|| t.log(Level::Debug, "locus::gps", "gps fix", &fix_fields()))
+    });
+    g.bench_function("log_info_recorded", |b| {
+        b.iter(|| t.log(Level::Info, "locus::gps", "gps fix", &fix_fields()))
+    });
+    let subscriber = tracing_subscriber::registry().with(t.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        g.bench_function("tracing_debug_filtered", |b| {
+            b.iter(|| {
+                tracing::debug!(
+                    target: "locus::gps",
+                    lat = black_box(LAT),
+                    lon = black_box(LON),
+                    accuracy_m = black_box(ACC),
+                    "gps fix"
+                )
+            })
+        });
+        g.bench_function("tracing_info_recorded", |b| b.iter(tracing_event));
+    });
+    g.finish();
+    t.shutdown(Duration::from_millis(500));
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = hot_path
+    targets = hot_path, verbosity
 }
 criterion_main!(benches);
