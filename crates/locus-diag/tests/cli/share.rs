@@ -210,3 +210,79 @@ fn verbosity_raised_from_the_cli_reaches_the_running_demo() {
     let shown = ok(diag().args(["verbosity", "--data-dir"]).arg(&data));
     assert_eq!(shown.trim(), "verbosity: info");
 }
+
+/// A tmux server of its own, killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run tmux ({e}): `apt-get install tmux`"));
+        assert!(out.status.success(), "tmux {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.run(&["capture-pane", "-p", "-t", "v"]);
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(Instant::now() < until, "never showed {needle:?}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn the_debug_screens_v_key_raises_the_verbosity_in_turn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&mut demo(&data, "1"));
+    let t = Tmux(format!("locus-share-test-{}", std::process::id()));
+    let command = format!(
+        "RUST_BACKTRACE=0 '{}' debug --data-dir '{}' --interval-ms 100; echo exit=$?; sleep 600",
+        env!("CARGO_BIN_EXE_locus-diag"),
+        data.display()
+    );
+    t.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "v",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &command,
+    ]);
+    t.wait_for("session clean exit");
+    t.run(&["send-keys", "-t", "v", "v"]);
+    t.wait_for("verbosity debug until");
+    let shown = ok(diag().args(["verbosity", "--data-dir"]).arg(&data));
+    assert!(
+        shown.contains("debug until") && shown.contains("locus-diag debug"),
+        "{shown}"
+    );
+    t.run(&["send-keys", "-t", "v", "v"]);
+    t.wait_for("verbosity trace until");
+    t.run(&["send-keys", "-t", "v", "v"]);
+    t.wait_for("verbosity info (the default)");
+    t.run(&["send-keys", "-t", "v", "?"]);
+    t.wait_for("verbosity: app records debug");
+    t.run(&["send-keys", "-t", "v", "q"]);
+    t.run(&["send-keys", "-t", "v", "q"]);
+    t.wait_for("exit=0");
+}

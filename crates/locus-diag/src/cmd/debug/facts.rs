@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use locus_telemetry::inspect::{DataDir, Snapshot, StateError};
 use locus_telemetry::record::Body;
-use locus_telemetry::{BreakerState, DestinationKind};
+use locus_telemetry::{BreakerState, DestinationKind, Level};
 
 /// How a status line should stand out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +54,9 @@ pub struct Facts {
     pub ring_error: Option<String>,
     /// The panel's lines.
     pub lines: Vec<Line>,
+    /// The level `verbosity.json` asks the app to record now (`None`: no request, or
+    /// it ended: `info`, the default).
+    pub verbosity: Option<Level>,
 }
 
 /// A state-file error without the data dir's path in it (`session.json: …`).
@@ -116,10 +119,17 @@ impl Facts {
         for kind in [DestinationKind::S3, DestinationKind::Community] {
             destination_lines(data, kind, newest, now, &mut lines);
         }
+        let verbosity = data
+            .verbosity_request()
+            .ok()
+            .flatten()
+            .filter(|r| r.until.is_none_or(|u| u > now))
+            .map(|r| r.level);
         Facts {
             dir_problem,
             ring_error,
             lines,
+            verbosity,
         }
     }
 }

@@ -57,6 +57,25 @@ fn refresh(data: &DataDir, app: &mut App) {
     }
 }
 
+/// Asks the app for `level` (the `v` key) through `verbosity.json`: what the footer says.
+fn request_verbosity(data: &DataDir, level: locus_telemetry::Level) -> String {
+    match data.request_verbosity(
+        level,
+        locus_telemetry::DEFAULT_VERBOSITY_RAISE,
+        "locus-diag debug",
+    ) {
+        Ok(r) => match r.until {
+            Some(u) => format!(
+                "verbosity {} until {} UTC (v: next level)",
+                r.level.as_str(),
+                u.format("%H:%M:%S")
+            ),
+            None => "verbosity info (the default)".into(),
+        },
+        Err(e) => format!("cannot set the verbosity: {e}"),
+    }
+}
+
 /// Runs `locus-diag debug` until `q`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -79,7 +98,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let wait = next_read.saturating_duration_since(Instant::now());
         if event::poll(wait)? {
             match event::read()? {
-                Event::Key(key) if key.kind == KeyEventKind::Press => app.on_key(key, page),
+                Event::Key(key) if key.kind == KeyEventKind::Press => {
+                    app.on_key(key, page);
+                    if let Some(level) = app.verbosity_request.take() {
+                        app.notice = Some(request_verbosity(&data, level));
+                        refresh(&data, &mut app);
+                    }
+                }
                 // A resize needs nothing but the next draw, which lays out anew.
                 _ => {}
             }

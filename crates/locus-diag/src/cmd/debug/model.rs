@@ -330,6 +330,8 @@ pub struct App {
     pub notice: Option<String>,
     /// Set by `q`: the loop ends.
     pub quit: bool,
+    /// Set by `v`: the level to ask the app for (the loop writes `verbosity.json`).
+    pub verbosity_request: Option<Level>,
 }
 
 impl App {
@@ -350,6 +352,7 @@ impl App {
             facts,
             notice: None,
             quit: false,
+            verbosity_request: None,
         }
     }
 
@@ -551,6 +554,14 @@ impl App {
                 self.count_matches();
             }
             KeyCode::Char('s') => self.show_status = !self.show_status,
+            KeyCode::Char('v') => {
+                // info -> debug -> trace -> info, each raise for the default 30 minutes.
+                self.verbosity_request = Some(match self.facts.verbosity {
+                    Some(Level::Debug) => Level::Trace,
+                    Some(Level::Trace) => Level::Info,
+                    _ => Level::Debug,
+                });
+            }
             _ => {}
         }
     }
@@ -632,6 +643,21 @@ mod tests {
                 .collect(),
         );
         app
+    }
+
+    #[test]
+    fn v_asks_for_the_next_verbosity_in_turn() {
+        let mut app = app_with(3);
+        for (now, next) in [
+            (None, Level::Debug),
+            (Some(Level::Info), Level::Debug),
+            (Some(Level::Debug), Level::Trace),
+            (Some(Level::Trace), Level::Info),
+        ] {
+            app.facts.verbosity = now;
+            press(&mut app, KeyCode::Char('v'));
+            assert_eq!(app.verbosity_request.take(), Some(next));
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("n  N", "older / newer match"),
     ("c", "clear filters and search"),
     ("s", "hide or show the status panel"),
+    ("v", "verbosity: app records debug, trace (30 min), info"),
     ("?", "these keys"),
     ("q  Ctrl-C", "quit"),
 ];
