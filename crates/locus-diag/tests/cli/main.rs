@@ -9,3 +9,4 @@ mod community;
 mod debug_screen;
 mod demo;
 mod message_template;
+mod share;
