@@ -30,6 +30,12 @@
 //! internal (this workspace's own tests reach it through the `internals` feature,
 //! which is not an API).
 //!
+//! Log lines are recorded from `info` up by default: `debug` and `trace` lines are
+//! dropped before they are encoded (one atomic load) unless the app or the user raises
+//! the level for a while ([`Telemetry::set_verbosity`], `locus-diag verbosity`, the
+//! Debug screen's `v`; at most [`MAX_VERBOSITY_RAISE`], then back to `info`). Warnings,
+//! errors, crashes, metrics and session markers are never filtered.
+//!
 //! The whole story in one example — start, record through `tracing`, read the Debug
 //! screen, shut down within a deadline:
 //!
