@@ -37,7 +37,7 @@ pub const DEFAULT_RAISE: Duration = Duration::from_secs(30 * 60);
 pub const MAX_RAISE: Duration = Duration::from_secs(24 * 3600);
 
 /// The verbosity in effect: the lowest level of log line recorded, and until when
-/// (`None`: the default, [`DEFAULT_LEVEL`], with no end).
+/// (`None`: the default, `info`, with no end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verbosity {
     /// The lowest log level recorded (`info`, `debug` or `trace`).
@@ -82,7 +82,7 @@ impl Default for Verbosity {
 pub struct VerbosityRequest {
     /// `trace`, `debug` or `info` (back to the default).
     pub level: Level,
-    /// When the raise ends (the app caps it at the file's time plus [`MAX_RAISE`]).
+    /// When the raise ends (the app caps it at the file's time plus [`crate::MAX_VERBOSITY_RAISE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<DateTime<Utc>>,
     /// Who wrote it (`app`, `locus-diag`, …), for people reading the file.
@@ -92,7 +92,7 @@ pub struct VerbosityRequest {
 
 impl VerbosityRequest {
     /// A request for `level` lasting `duration` from now, checked: `level` must be
-    /// `trace`, `debug` or `info` and `duration` from 1 second to [`MAX_RAISE`]
+    /// `trace`, `debug` or `info` and `duration` from 1 second to [`crate::MAX_VERBOSITY_RAISE`]
     /// (ignored for `info`).
     ///
     /// ```
