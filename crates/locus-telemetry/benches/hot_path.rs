@@ -173,7 +173,11 @@ fn verbosity(c: &mut Criterion) {
         ring_bytes: 1024 * 1024,
         ..Default::default()
     });
-    assert_eq!(t.verbosity().level, Level::Info, "the default filters debug");
+    assert_eq!(
+        t.verbosity().level,
+        Level::Info,
+        "the default filters debug"
+    );
     g.bench_function("log_debug_filtered", |b| {
         b.iter(|| t.log(Level::Debug, "locus::gps", "gps fix", &fix_fields()))
     });
