@@ -417,7 +417,7 @@ impl Telemetry {
     }
 
     /// Adds to a counter. Aggregated in memory and written once a second (see
-    /// [`crate::metrics`]), so counting in a hot loop costs no record per call.
+    /// the metric table), so counting in a hot loop costs no record per call.
     #[inline]
     pub fn counter(&self, name: &str, increment: u64) {
         self.inner.recorder.count(name, increment);

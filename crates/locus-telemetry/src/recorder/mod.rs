@@ -110,7 +110,7 @@ pub enum Backend {
     Memory(Option<String>),
 }
 
-/// What [`FlightRecorder::status`] reports.
+/// The flight recorder as `status()` reports it.
 #[derive(Debug, Clone)]
 pub struct RecorderStatus {
     /// File or heap (and why).
