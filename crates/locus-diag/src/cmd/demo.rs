@@ -388,7 +388,7 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     }
     let _ = writeln!(
         out,
-        "  Debug screen:      locus-diag buffer --data-dir {} --last 20",
+        "  Debug screen:      locus-diag debug --data-dir {}",
         args.data_dir.display()
     );
     stats
