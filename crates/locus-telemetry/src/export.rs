@@ -596,17 +596,11 @@ mod tests {
         assert_eq!(r.summary().redacted_values, 6, "{}", r.summary().to_text());
         assert_eq!(r.summary().sessions.len(), 2);
         assert_eq!(r.summary().sessions[1].session_id, "session-2");
-        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
-            match v {
-                serde_json::Value::String(s) => out.push(s.clone()),
-                serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-                serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-                _ => {}
-            }
-        }
         let mut all = Vec::new();
         for line in r.preview_lines(10) {
-            strings(&serde_json::from_str(&line).unwrap(), &mut all);
+            all.extend(locus_testkit::json_strings(
+                &serde_json::from_str(&line).unwrap(),
+            ));
         }
         assert!(all.iter().any(|s| s.contains("<")), "{all:?}");
         for s in &all {

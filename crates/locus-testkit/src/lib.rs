@@ -37,3 +37,24 @@ pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) 
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Every string value of a JSON document, for leak checks (each must pass the privacy
+/// filter on its own: the filter reads a whole JSON line differently from its values).
+///
+/// ```
+/// let v = serde_json::json!({"a": "x", "b": [1, "y", {"c": "z"}]});
+/// assert_eq!(locus_testkit::json_strings(&v), ["x", "y", "z"]);
+/// ```
+pub fn json_strings(v: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}

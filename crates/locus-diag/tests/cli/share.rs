@@ -59,15 +59,6 @@ fn zcat_jq(file: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-        _ => {}
-    }
-}
-
 #[test]
 fn export_of_a_demo_reads_back_with_zcat_jq_and_redacted_passes_the_leak_check() {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,7 +133,9 @@ fn export_of_a_demo_reads_back_with_zcat_jq_and_redacted_passes_the_leak_check()
     assert!(changed > 0, "the demo logs an e-mail address: {summary}");
     let records = zcat_jq(&red);
     let mut all = Vec::new();
-    records.iter().for_each(|r| strings(r, &mut all));
+    records
+        .iter()
+        .for_each(|r| all.extend(locus_testkit::json_strings(r)));
     assert!(all.len() > records.len());
     for s in &all {
         assert_eq!(locus_privacy::find_pii(s), None, "{s:?} leaks");

@@ -28,16 +28,6 @@ fn logs_at(t: &Telemetry, level: Level, text: &str) -> usize {
         .count()
 }
 
-/// Every string value of a JSON document.
-fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-        _ => {}
-    }
-}
-
 #[test]
 fn debug_is_dropped_by_default_and_recorded_while_raised_through_both_paths() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +198,9 @@ fn export_reads_back_and_the_redacted_bundle_passes_the_leak_check() {
     let records = decode_batch(&std::fs::read(&red_out).unwrap()).unwrap();
     let mut all = Vec::new();
     for r in &records {
-        strings(&serde_json::from_str(&r.to_json_line()).unwrap(), &mut all);
+        all.extend(locus_testkit::json_strings(
+            &serde_json::from_str(&r.to_json_line()).unwrap(),
+        ));
     }
     for s in &all {
         assert_eq!(locus_privacy::find_pii(s), None, "{s:?} leaks");
