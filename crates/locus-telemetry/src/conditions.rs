@@ -144,6 +144,14 @@ impl UploadGate {
     pub fn wait_for(&self, kind: DestinationKind) -> Option<UploadWait> {
         self.get().wait_for(kind, self.upload_on_metered)
     }
+
+    /// Whether uploads to either destination must wait now (`flush` and `shutdown` then
+    /// cannot say everything was shipped).
+    pub fn holds_any(&self) -> bool {
+        [DestinationKind::S3, DestinationKind::Community]
+            .into_iter()
+            .any(|k| self.wait_for(k).is_some())
+    }
 }
 
 #[cfg(test)]

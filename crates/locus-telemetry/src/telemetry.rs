@@ -20,7 +20,7 @@ use crate::record::{Level, MetricKind, Record};
 use crate::recorder::verbosity::{Verbosity, VerbosityError};
 use crate::recorder::{Backend, FieldValue, FlightRecorder};
 use crate::settings::Settings;
-use crate::status::{DestinationKind, Problem, ProblemArea, Status};
+use crate::status::{Problem, ProblemArea, Status};
 use crate::worker::community::{CommunityChoiceError, CommunityPreview, CommunityShared};
 use crate::TelemetryLayer;
 #[cfg(doc)]
@@ -597,7 +597,7 @@ impl Telemetry {
         }
         self.inner.recorder.flush_metrics();
         match &self.inner.dispatcher {
-            Some(d) => d.flush(deadline) && !self.uploads_held(),
+            Some(d) => d.flush(deadline) && !self.inner.gate.holds_any(),
             None => true,
         }
     }
@@ -607,12 +607,6 @@ impl Telemetry {
     /// for every clone of this handle; a second call returns the first call's report.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         self.inner.shutdown(deadline)
-    }
-
-    fn uploads_held(&self) -> bool {
-        [DestinationKind::S3, DestinationKind::Community]
-            .into_iter()
-            .any(|k| self.inner.gate.wait_for(k).is_some())
     }
 }
 
@@ -632,9 +626,7 @@ impl Inner {
             Some(d) => d.shutdown(deadline),
             None => (true, true),
         };
-        let held = [DestinationKind::S3, DestinationKind::Community]
-            .into_iter()
-            .any(|k| self.gate.wait_for(k).is_some());
+        let held = self.gate.holds_any();
         crash::detach(&self.recorder);
         self.recorder.close();
         let report = ShutdownReport {
