@@ -6,8 +6,8 @@
 use locus_telemetry::inspect::bucket::decode_batch;
 use locus_telemetry::inspect::DataDir;
 use locus_telemetry::{
-    BreakerState, Conditions, DestinationKind, FieldValue, Level, Network, SessionOutcome,
-    Settings, Telemetry, UploadWait,
+    BreakerState, Conditions, DestinationKind, DestinationStatus, FieldValue, Level, Network,
+    SessionOutcome, Settings, Telemetry, UploadWait,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +41,14 @@ fn shipped(dir: &Path) -> Vec<u64> {
     walk(&dir.join("bucket"), &mut seqs);
     seqs.sort_unstable();
     seqs
+}
+
+/// The user's bucket as `status()` shows it now.
+fn s3_status(t: &Telemetry) -> DestinationStatus {
+    t.status()
+        .destination(DestinationKind::S3)
+        .cloned()
+        .unwrap()
 }
 
 fn log_n(t: &Telemetry, n: u64, msg: &str) {
@@ -126,19 +134,11 @@ fn a_metered_network_holds_s3_uploads_back_without_an_attempt_until_wifi() {
     // The first round may have run at start, before the app reported the network;
     // from the first flush on, the gate holds.
     assert!(!t.flush(PATIENCE), "flush says the records are not shipped");
-    let before = t
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
+    let before = s3_status(&t);
     let shipped_before = shipped(dir.path());
     log_n(&t, 50, "on mobile data");
     assert!(!t.flush(PATIENCE));
-    let s3 = t
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
+    let s3 = s3_status(&t);
     assert_eq!(s3.waiting, Some(UploadWait::MeteredNetwork), "{s3:?}");
     assert_eq!(
         (s3.attempts, s3.uploads_ok, s3.uploads_failed),
@@ -161,11 +161,7 @@ fn a_metered_network_holds_s3_uploads_back_without_an_attempt_until_wifi() {
     // Wi-Fi: the change wakes the uploader; everything held back goes.
     t.set_conditions(Conditions::default());
     assert!(t.flush(PATIENCE));
-    let s3 = t
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
+    let s3 = s3_status(&t);
     assert_eq!(s3.waiting, None);
     assert!(s3.uploads_ok > before.uploads_ok, "{s3:?}");
     let seqs = shipped(dir.path());
@@ -194,15 +190,15 @@ fn metered_uploads_go_when_the_setting_allows_them_and_charging_lifts_battery_ru
         power_save: true,
         charging: false,
     });
+    // The first round may have run at start, before the app reported the battery; from
+    // the first flush on, the gate holds.
+    assert!(!t.flush(PATIENCE));
+    let before = shipped(dir.path());
     log_n(&t, 5, "low battery");
     assert!(!t.flush(PATIENCE));
-    let s3 = t
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
+    let s3 = s3_status(&t);
     assert_eq!(s3.waiting, Some(UploadWait::BatteryLow));
-    assert!(shipped(dir.path()).is_empty());
+    assert_eq!(shipped(dir.path()), before, "nothing more left the device");
 
     t.set_conditions(Conditions {
         network: Network::Metered,
@@ -211,7 +207,7 @@ fn metered_uploads_go_when_the_setting_allows_them_and_charging_lifts_battery_ru
         charging: true,
     });
     assert!(t.flush(PATIENCE), "metered allowed, charging: uploads go");
-    assert!(!shipped(dir.path()).is_empty());
+    assert!(shipped(dir.path()).len() >= before.len() + 5);
     t.shutdown(Duration::from_millis(500));
 }
 
@@ -227,6 +223,11 @@ fn records_held_back_past_the_ring_are_counted_and_the_rest_ship_next_launch() {
         network: Network::None,
         ..Conditions::default()
     });
+    // The first round may have run at start, before the app reported the network
+    // (shipping the session's first records); from the first flush on, the gate holds.
+    assert!(!t.flush(PATIENCE));
+    let before = s3_status(&t);
+    let shipped_before = shipped(dir.path());
     // Far more than a 64 KiB ring holds.
     log_n(
         &t,
@@ -234,24 +235,20 @@ fn records_held_back_past_the_ring_are_counted_and_the_rest_ship_next_launch() {
         "offline in the mountains, a long line to fill the ring fast",
     );
     assert!(!t.flush(PATIENCE));
-    let s3 = t
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
+    let s3 = s3_status(&t);
     assert_eq!(s3.waiting, Some(UploadWait::NoNetwork));
-    assert_eq!(s3.attempts, 0);
+    assert_eq!(s3.attempts, before.attempts, "no attempt while held");
     let oldest = t.recent(usize::MAX)[0].seq;
-    assert!(oldest > 1, "the ring lapped");
+    assert!(oldest > before.shipped_through + 1, "the ring lapped");
     assert_eq!(
         s3.overwritten_unshipped,
-        oldest - 1,
-        "every record before the ring's oldest was overwritten unshipped: {s3:?}"
+        oldest - 1 - before.shipped_through,
+        "every unshipped record before the ring's oldest was overwritten: {s3:?}"
     );
     // Shut down offline: nothing is sent, the deferred records stay in the ring.
     let report = t.shutdown(Duration::from_millis(500));
     assert!(!report.flushed, "held back, so not flushed: {report:?}");
-    assert!(shipped(dir.path()).is_empty());
+    assert_eq!(shipped(dir.path()), shipped_before);
     drop(t);
 
     // Next launch, on Wi-Fi (the default): the ring's records ship from where the count
@@ -260,12 +257,11 @@ fn records_held_back_past_the_ring_are_counted_and_the_rest_ship_next_launch() {
     let held = s3.overwritten_unshipped;
     let next = Telemetry::start(small);
     assert!(next.flush(PATIENCE));
-    let s3 = next
-        .status()
-        .destination(DestinationKind::S3)
-        .cloned()
-        .unwrap();
-    let seqs = shipped(dir.path());
+    let s3 = s3_status(&next);
+    let seqs: Vec<u64> = shipped(dir.path())
+        .into_iter()
+        .filter(|&seq| seq > before.shipped_through)
+        .collect();
     assert!(
         *seqs.first().unwrap() >= oldest,
         "{:?} vs {oldest}",
@@ -273,7 +269,7 @@ fn records_held_back_past_the_ring_are_counted_and_the_rest_ship_next_launch() {
     );
     assert_eq!(
         held + s3.overwritten_unshipped,
-        seqs.first().unwrap() - 1,
+        seqs.first().unwrap() - 1 - before.shipped_through,
         "{s3:?}"
     );
     assert!(seqs.len() > 100, "{} shipped", seqs.len());
