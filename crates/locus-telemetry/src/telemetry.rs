@@ -152,6 +152,9 @@ impl Telemetry {
     }
 
     fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
+        // The clock's first reading: what it is compared with for jumps from now on.
+        let _ = crate::clock::now();
+        crate::fork::install();
         let fallback = settings.clone();
         let start = std::panic::AssertUnwindSafe(move || {
             // A panic in here is telemetry's failure, not the app's crash: no tombstone.
@@ -473,7 +476,7 @@ impl Telemetry {
     /// The share bundle of this app's flight recorder now: preview it
     /// ([`ExportBundle::preview_lines`], [`ExportBundle::summary`]) before writing it.
     pub fn export_bundle(&self, options: &ExportOptions) -> ExportBundle {
-        ExportBundle::new(self.inner.recorder.snapshot(), options, chrono::Utc::now())
+        ExportBundle::new(self.inner.recorder.snapshot(), options, crate::clock::now())
     }
 
     /// Writes the share bundle of this app's flight recorder to `out` (a new
@@ -513,7 +516,13 @@ impl Telemetry {
         Status {
             recorder: self.inner.recorder.status(),
             previous_session: self.inner.previous.settle().outcome,
-            problems: lock(&self.inner.problems).clone(),
+            problems: {
+                let mut problems = lock(&self.inner.problems).clone();
+                if let Some(clock) = crate::clock::problem() {
+                    problems.push(Problem::new(ProblemArea::Clock, clock));
+                }
+                problems
+            },
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
             community_telemetry: self.community_telemetry(),

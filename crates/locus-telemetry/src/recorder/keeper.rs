@@ -37,7 +37,7 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
         .spawn(move || {
             // Off the caller's thread (it takes about 2 ms); records use the system clock
             // until it is done.
-            super::clock::calibrate_once();
+            crate::clock::calibrate_once();
             crate::background::lower_current_thread_priority();
             let mut looks = 0u32;
             loop {
