@@ -19,6 +19,8 @@ pub(crate) struct CrashTarget {
     pub recorder: WeakRecorder,
     pub app_version: String,
     pub os: String,
+    /// Where telemetry's code is loaded, for the raw frames of a panic's tombstone.
+    pub image: Option<panic::Image>,
     started: Instant,
 }
 
@@ -75,6 +77,7 @@ pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, fatal_signal
         recorder: recorder.downgrade(),
         app_version: app_version.to_owned(),
         os: os_string(),
+        image: panic::own_image(),
         started: Instant::now(),
     }));
     TARGET.store(target, Ordering::Release);
