@@ -189,6 +189,7 @@ pub(crate) fn create_temporary(tmp: &Path) -> io::Result<File> {
 }
 
 /// The process's file-size limit (`RLIMIT_FSIZE`), if it has one.
+#[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on some 32-bit targets
 pub(crate) fn size_limit() -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -624,6 +624,17 @@ impl Inner {
         if let Some(done) = self.shut_down.get() {
             return done.clone();
         }
+        if crate::fork::forked() {
+            // A forked child: telemetry's threads stayed in the parent and its files are
+            // the parent's. Nothing to stop, nothing to write (see `crate::fork`).
+            self.recorder.close();
+            let report = ShutdownReport {
+                flushed: false,
+                dispatcher_finished: true,
+                took: Duration::ZERO,
+            };
+            return self.shut_down.get_or_init(|| report).clone();
+        }
         let started = Instant::now();
         self.recorder.flush_metrics();
         // The previous session's marker must be read before this one's is marked exited.

@@ -13,6 +13,51 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Allocation that fails on demand, per thread: a thread under memory pressure, for the
+/// panic hook to survive (it must neither allocate nor symbolise).
+struct FailOnDemand;
+
+thread_local! {
+    static NO_MEMORY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn no_memory() -> bool {
+    NO_MEMORY.try_with(|f| f.get()).unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded to the system allocator, or fails (null) without
+// touching memory, which GlobalAlloc allows.
+unsafe impl std::alloc::GlobalAlloc for FailOnDemand {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if no_memory() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if no_memory() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        if no_memory() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: FailOnDemand = FailOnDemand;
+
 const MODE: &str = "LOCUS_CRASH_CHILD";
 const DIR: &str = "LOCUS_CRASH_DIR";
 
@@ -63,6 +108,18 @@ fn child_entry() {
             telemetry.log(Level::Info, "child", "about to fault", &[]);
             // SAFETY: none — a deliberate invalid write, the crash under test.
             unsafe { std::ptr::write_volatile(std::hint::black_box(0x10usize) as *mut u8, 1) };
+        }
+        "panic-without-memory" => {
+            telemetry.log(Level::Info, "child", "about to run out of memory", &[]);
+            let worker = std::thread::Builder::new()
+                .name("oom-worker".into())
+                .spawn(|| {
+                    NO_MEMORY.with(|f| f.set(true));
+                    // A literal: the panic itself needs no memory.
+                    panic!("the worker ran out of memory");
+                })
+                .unwrap();
+            let _ = worker.join();
         }
         "abort" => {
             telemetry.log(Level::Info, "child", "about to abort", &[]);
@@ -158,6 +215,45 @@ fn a_panicking_child_leaves_a_tombstone_and_reads_as_crashed() {
         &|b| matches!(b, Body::Histogram(h) if h.name == "fix_latency_ms" && h.count == 1 && h.sum == 12.5)
     ));
     t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn the_panic_hook_needs_no_memory_on_the_failing_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    // After our hook, std's default hook allocates and the child aborts: that is std's
+    // business. What matters is that the tombstone was written first.
+    let mut proc = child("panic-without-memory", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A hook that symbolises deadlocks here (std's backtrace lock, then its
+    // out-of-memory path waiting on it): bounded, so that reads as a failure.
+    let mut waited = 0;
+    while proc.try_wait().unwrap().is_none() {
+        waited += 1;
+        if waited > 6_000 {
+            let _ = proc.kill();
+            panic!("the child hung in its panic hook (deadlock under memory pressure)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let records = read_ring_file(&dir.path().join("recorder.ring"))
+        .unwrap()
+        .records;
+    let panic = records.iter().find_map(|r| match &r.body {
+        Body::Crash(c) if c.crash == CrashKind::Panic => Some(c.clone()),
+        _ => None,
+    });
+    let c = panic.expect("a panic tombstone, written without allocating");
+    assert_eq!(c.message, "the worker ran out of memory");
+    assert_eq!(c.thread, "oom-worker");
+    assert!(c.location.contains("tests/crash.rs"), "{}", c.location);
+    assert!(
+        c.backtrace.contains("   0: 0x"),
+        "raw frames: {}",
+        c.backtrace
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Nanoseconds since the Unix epoch from the system clock, clamped (see [`super`]).
 #[inline]
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit targets
 pub(crate) fn system_nanos() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -23,6 +24,7 @@ pub(crate) fn system_nanos() -> i64 {
 
 /// Nanoseconds from the monotonic clock (never jumps, never clamped).
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit targets
 fn monotonic_nanos() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -44,6 +44,7 @@ static JUMP_SECS: AtomicI64 = AtomicI64::new(0);
 /// Wall and boot clock (ns) at the first reading in this process.
 static BASE: OnceLock<(i128, i128)> = OnceLock::new();
 
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit targets
 fn read(clock: libc::clockid_t) -> Option<(i64, i64)> {
     let mut ts = libc::timespec {
         tv_sec: 0,

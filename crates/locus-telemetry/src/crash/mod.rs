@@ -49,6 +49,13 @@ fn current_target() -> Option<&'static CrashTarget> {
     unsafe { p.as_ref() }
 }
 
+/// Fatal signals that other processes sent to this one (`kill -SEGV`): forwarded as
+/// they would have been without telemetry, never recorded as crashes.
+#[cfg(any(test, feature = "internals"))]
+pub fn foreign_signals_seen() -> u64 {
+    signal::FOREIGN.load(Ordering::Relaxed)
+}
+
 /// A panic payload's text, when it is text (`panic!` with a literal or a format).
 pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
     payload

@@ -10,7 +10,7 @@
 use super::current_target;
 use crate::record::CrashKind;
 use crate::recorder::fault;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 
 const SIGNALS: [libc::c_int; 5] = [
@@ -25,6 +25,8 @@ const SIGNALS: [libc::c_int; 5] = [
 static mut PREVIOUS: [std::mem::MaybeUninit<libc::sigaction>; 5] =
     [std::mem::MaybeUninit::zeroed(); 5];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Fatal signals that other processes sent (not crashes), for `status()` and tests.
+pub(crate) static FOREIGN: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
 fn name(sig: libc::c_int) -> &'static str {
@@ -93,6 +95,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
     // SAFETY: `info` is what the kernel passed us.
     if unsafe { sent_by_another_process(info) } {
+        FOREIGN.fetch_add(1, Ordering::Relaxed);
         forward_foreign(sig, info, ctx);
         return;
     }
