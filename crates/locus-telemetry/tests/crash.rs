@@ -21,29 +21,33 @@ thread_local! {
     static NO_MEMORY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-fn no_memory() -> bool {
-    NO_MEMORY.try_with(|f| f.get()).unwrap_or(false)
+/// Every allocation of at least this many bytes fails, on every thread, once set.
+static BIG_FAIL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn no_memory_for(size: usize) -> bool {
+    let big = BIG_FAIL.load(std::sync::atomic::Ordering::Relaxed);
+    (big != 0 && size >= big) || NO_MEMORY.try_with(|f| f.get()).unwrap_or(false)
 }
 
 // SAFETY: every call is forwarded to the system allocator, or fails (null) without
 // touching memory, which GlobalAlloc allows.
 unsafe impl std::alloc::GlobalAlloc for FailOnDemand {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if no_memory() {
+        if no_memory_for(layout.size()) {
             return std::ptr::null_mut();
         }
         // SAFETY: forwarded as received.
         unsafe { std::alloc::System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        if no_memory() {
+        if no_memory_for(layout.size()) {
             return std::ptr::null_mut();
         }
         // SAFETY: forwarded as received.
         unsafe { std::alloc::System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
-        if no_memory() {
+        if no_memory_for(new) {
             return std::ptr::null_mut();
         }
         // SAFETY: forwarded as received.
@@ -120,6 +124,33 @@ fn child_entry() {
                 })
                 .unwrap();
             let _ = worker.join();
+        }
+        "big-allocations-fail" => {
+            // Memory pressure: nothing of 128 KiB or more can be had. The ring (256 KiB)
+            // cannot be copied for a snapshot, and a heap ring of the default size
+            // cannot be had: telemetry must keep the app alive, not abort it.
+            BIG_FAIL.store(128 * 1024, std::sync::atomic::Ordering::Relaxed);
+            for _ in 0..1_000 {
+                telemetry.log(Level::Info, "child", "under pressure", &[]);
+            }
+            let seen = telemetry.recent(10).len();
+            let _ = telemetry.status();
+            // A data dir that is a file: the recorder goes to the heap.
+            let file = Path::new(&dir).join("a-file");
+            std::fs::write(&file, b"x").unwrap();
+            let degraded = Telemetry::start(Settings {
+                data_dir: file,
+                ..settings(Path::new(&dir))
+            });
+            for _ in 0..100 {
+                degraded.log(Level::Info, "child", "on the heap", &[]);
+            }
+            let kept = degraded.recent(10).len();
+            degraded.shutdown(Duration::from_millis(100));
+            telemetry.shutdown(Duration::from_millis(100));
+            BIG_FAIL.store(0, std::sync::atomic::Ordering::Relaxed);
+            println!("recent on the file ring: {seen}; records kept on the heap ring: {kept}");
+            println!("PRESSURE-DONE");
         }
         "abort" => {
             telemetry.log(Level::Info, "child", "about to abort", &[]);
@@ -253,6 +284,23 @@ fn the_panic_hook_needs_no_memory_on_the_failing_thread() {
         c.backtrace.contains("   0: 0x"),
         "raw frames: {}",
         c.backtrace
+    );
+}
+
+#[test]
+fn memory_pressure_costs_records_never_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("big-allocations-fail", dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("PRESSURE-DONE"),
+        "the child died under memory pressure: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("records kept on the heap ring: 10"),
+        "a smaller heap ring still records: {stdout}"
     );
 }
 
