@@ -84,6 +84,9 @@ pub enum ExportError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Telemetry failed internally (a caught panic, see `status().problems`).
+    #[error("telemetry failed internally; no bundle was written")]
+    Internal,
 }
 
 /// How a session in the bundle ended, as far as its records tell.

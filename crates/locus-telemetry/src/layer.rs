@@ -52,8 +52,11 @@ impl<S: Subscriber> Layer<S> for TelemetryLayer {
         {
             return;
         }
-        self.recorder.log_with(level, meta.target(), |w| {
-            event.record(&mut Visitor { w });
+        // No panic crosses into the app (see `crate::fail_open`).
+        crate::fail_open::guard_hot(0, || {
+            self.recorder.log_with(level, meta.target(), |w| {
+                event.record(&mut Visitor { w });
+            })
         });
     }
 }

@@ -69,6 +69,7 @@ mod clock;
 mod conditions;
 mod door;
 mod export;
+mod fail_open;
 mod fork;
 mod ids;
 pub mod inspect;

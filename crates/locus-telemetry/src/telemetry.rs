@@ -16,6 +16,7 @@ use crate::crash::{self, session};
 use crate::data_dir::{DataDir, StateFile};
 use crate::dispatch::{FirstStep, Overrides};
 use crate::export::{ExportBundle, ExportError, ExportOptions, ExportSummary};
+use crate::fail_open::guard_hot;
 use crate::record::{Level, MetricKind, Record};
 use crate::recorder::verbosity::{Verbosity, VerbosityError};
 use crate::recorder::{Backend, FieldValue, FlightRecorder};
@@ -385,7 +386,9 @@ impl Telemetry {
         message: &str,
         fields: &[(&str, FieldValue<'_>)],
     ) -> u64 {
-        self.inner.recorder.log(level, target, message, fields)
+        guard_hot(0, || {
+            self.inner.recorder.log(level, target, message, fields)
+        })
     }
 
     /// The verbosity in effect: the lowest log level recorded (`info` by default) and,
@@ -416,19 +419,25 @@ impl Telemetry {
         level: Level,
         duration: Duration,
     ) -> Result<Verbosity, VerbosityError> {
-        self.inner.recorder.set_verbosity(level, duration)
+        self.guard(
+            "set_verbosity",
+            || Err(VerbosityError::Internal),
+            || self.inner.recorder.set_verbosity(level, duration),
+        )
     }
 
     /// Adds to a counter. Aggregated in memory and written once a second (see
     /// the metric table), so counting in a hot loop costs no record per call.
     #[inline]
     pub fn counter(&self, name: &str, increment: u64) {
-        self.inner.recorder.count(name, increment);
+        guard_hot((), || self.inner.recorder.count(name, increment));
     }
 
     /// Sets a gauge (non-finite values are refused).
     pub fn gauge(&self, name: &str, value: f64) {
-        self.inner.recorder.metric(name, MetricKind::Gauge, value);
+        guard_hot((), || {
+            self.inner.recorder.metric(name, MetricKind::Gauge, value);
+        });
     }
 
     /// Records one observation of a distribution (non-finite values are refused).
@@ -436,12 +445,12 @@ impl Telemetry {
     /// count, sum, min and max lands in the ring once a second.
     #[inline]
     pub fn histogram(&self, name: &str, value: f64) {
-        self.inner.recorder.observe(name, value);
+        guard_hot((), || self.inner.recorder.observe(name, value));
     }
 
     /// The newest `n` records, oldest first — the Debug screen.
     pub fn recent(&self, n: usize) -> Vec<Record> {
-        self.inner.recorder.recent(n)
+        self.guard("recent", Vec::new, || self.inner.recorder.recent(n))
     }
 
     /// How the previous session in this data dir ended.
@@ -452,7 +461,11 @@ impl Telemetry {
     /// small file read and write) or waits for it, so the answer is always the verdict,
     /// never a guess. [`Telemetry::wait_previous_session`] waits without doing that work.
     pub fn previous_session(&self) -> PreviousSession {
-        self.inner.previous.settle()
+        self.guard(
+            "previous_session",
+            || PreviousSession::only(session::Outcome::Abnormal),
+            || self.inner.previous.settle(),
+        )
     }
 
     /// How the previous session ended, if start's background step has found out within
@@ -470,13 +483,21 @@ impl Telemetry {
     /// # t.shutdown(Duration::from_millis(500));
     /// ```
     pub fn wait_previous_session(&self, wait: Duration) -> Option<PreviousSession> {
-        self.inner.previous.wait(wait)
+        self.guard(
+            "wait_previous_session",
+            || None,
+            || self.inner.previous.wait(wait),
+        )
     }
 
     /// The share bundle of this app's flight recorder now: preview it
     /// ([`ExportBundle::preview_lines`], [`ExportBundle::summary`]) before writing it.
     pub fn export_bundle(&self, options: &ExportOptions) -> ExportBundle {
-        ExportBundle::new(self.inner.recorder.snapshot(), options, crate::clock::now())
+        self.guard(
+            "export_bundle",
+            || ExportBundle::new(Default::default(), options, crate::clock::now()),
+            || ExportBundle::new(self.inner.recorder.snapshot(), options, crate::clock::now()),
+        )
     }
 
     /// Writes the share bundle of this app's flight recorder to `out` (a new
@@ -497,7 +518,11 @@ impl Telemetry {
         out: &Path,
         options: &ExportOptions,
     ) -> Result<ExportSummary, ExportError> {
-        self.export_bundle(options).write(out)
+        self.guard(
+            "export",
+            || Err(ExportError::Internal),
+            || self.export_bundle(options).write(out),
+        )
     }
 
     /// The settings in effect.
@@ -513,6 +538,41 @@ impl Telemetry {
     /// Recorder, problems, previous session, switches, device conditions and the
     /// state of each destination (with why its uploads wait, if they do).
     pub fn status(&self) -> Status {
+        self.guard("status", || self.status_fallback(), || self.status_inner())
+    }
+
+    /// What `status()` says when gathering it failed: what needs no work, and the
+    /// problem (already in `problems`) that says why.
+    fn status_fallback(&self) -> Status {
+        Status {
+            recorder: crate::recorder::RecorderStatus {
+                backend: crate::recorder::Backend::Memory(Some(
+                    "unknown: reading the recorder's status failed".into(),
+                )),
+                capacity_bytes: 0,
+                next_seq: 0,
+                recovered: 0,
+                salvaged: 0,
+                moved_aside: None,
+                owned_elsewhere: false,
+            },
+            previous_session: self
+                .inner
+                .previous
+                .wait(Duration::ZERO)
+                .map_or(session::Outcome::Abnormal, |p| p.outcome),
+            problems: lock(&self.inner.problems).clone(),
+            device_id: self.inner.device_id.clone(),
+            s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
+            community_telemetry: false,
+            conditions: self.inner.gate.get(),
+            shut_down: self.inner.shut_down.get().is_some(),
+            verbosity: self.inner.recorder.verbosity(),
+            dispatch: None,
+        }
+    }
+
+    fn status_inner(&self) -> Status {
         Status {
             recorder: self.inner.recorder.status(),
             previous_session: self.inner.previous.settle().outcome,
@@ -547,16 +607,26 @@ impl Telemetry {
     /// assert_eq!(s3.waiting, Some(UploadWait::MeteredNetwork));
     /// ```
     pub fn set_conditions(&self, conditions: Conditions) {
-        if self.inner.gate.set(conditions) {
-            if let Some(d) = &self.inner.dispatcher {
-                d.wake();
-            }
-        }
+        self.guard(
+            "set_conditions",
+            || (),
+            || {
+                if self.inner.gate.set(conditions) {
+                    if let Some(d) = &self.inner.dispatcher {
+                        d.wake();
+                    }
+                }
+            },
+        )
     }
 
     /// Whether community telemetry is on (the user's latest choice, else the setting).
     pub fn community_telemetry(&self) -> bool {
-        self.inner.community.as_ref().is_some_and(|c| c.opted_in())
+        self.guard(
+            "community_telemetry",
+            || false,
+            || self.inner.community.as_ref().is_some_and(|c| c.opted_in()),
+        )
     }
 
     /// The user's opt-in choice, effective at once and kept across restarts. Switching
@@ -573,6 +643,14 @@ impl Telemetry {
     /// # t.shutdown(std::time::Duration::from_millis(100));
     /// ```
     pub fn set_community_telemetry(&self, enabled: bool) -> Result<(), CommunityChoiceError> {
+        self.guard(
+            "set_community_telemetry",
+            || Err(CommunityChoiceError::Internal),
+            || self.set_community_inner(enabled),
+        )
+    }
+
+    fn set_community_inner(&self, enabled: bool) -> Result<(), CommunityChoiceError> {
         let Some(c) = &self.inner.community else {
             return Err(CommunityChoiceError::Degraded);
         };
@@ -586,6 +664,10 @@ impl Telemetry {
     /// The exact community report that would be sent now (for a preview screen), opted
     /// in or not (`None` only when telemetry is degraded).
     pub fn community_preview(&self) -> Option<CommunityPreview> {
+        self.guard("community_preview", || None, || self.preview_inner())
+    }
+
+    fn preview_inner(&self) -> Option<CommunityPreview> {
         let c = self.inner.community.as_ref()?;
         let records = self.inner.recorder.snapshot().records;
         Some(c.preview(
@@ -601,6 +683,10 @@ impl Telemetry {
     /// `deadline`. Returns whether it finished in time (`false` too when device
     /// conditions hold uploads back, or after `shutdown`).
     pub fn flush(&self, deadline: Duration) -> bool {
+        self.guard("flush", || false, || self.flush_inner(deadline))
+    }
+
+    fn flush_inner(&self, deadline: Duration) -> bool {
         if self.inner.shut_down.get().is_some() {
             return false;
         }
@@ -615,7 +701,25 @@ impl Telemetry {
     /// and stops it. Returns by the deadline whatever the network does. Ends telemetry
     /// for every clone of this handle; a second call returns the first call's report.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        self.inner.shutdown(deadline)
+        self.guard(
+            "shutdown",
+            || ShutdownReport {
+                flushed: false,
+                dispatcher_finished: false,
+                took: Duration::ZERO,
+            },
+            || self.inner.shutdown(deadline),
+        )
+    }
+
+    /// Runs a public call's work through [`crate::fail_open::guard`].
+    fn guard<T>(
+        &self,
+        call: &'static str,
+        fallback: impl FnOnce() -> T,
+        work: impl FnOnce() -> T,
+    ) -> T {
+        crate::fail_open::guard(&self.inner.problems, call, fallback, work)
     }
 }
 
@@ -663,7 +767,15 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if self.shut_down.get().is_none() {
             let deadline = Duration::from_millis(self.settings.shutdown_deadline_ms);
-            let _ = self.shutdown(deadline);
+            // No panic crosses into the app, from a drop least of all (see `fail_open`).
+            crate::fail_open::guard(
+                &self.problems,
+                "drop",
+                || (),
+                || {
+                    let _ = self.shutdown(deadline);
+                },
+            );
         }
     }
 }

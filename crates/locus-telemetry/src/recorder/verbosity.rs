@@ -165,6 +165,9 @@ pub enum VerbosityError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Telemetry failed internally (a caught panic, see `status().problems`).
+    #[error("telemetry failed internally; the verbosity was not changed")]
+    Internal,
 }
 
 /// What the recorder keeps: the hot path's atomic and the keeper's bookkeeping.

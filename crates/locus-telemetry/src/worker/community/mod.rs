@@ -42,6 +42,9 @@ pub enum CommunityChoiceError {
     /// The pseudonym's salt could not be created (opting in) or rotated (opting out).
     #[error("cannot create or rotate the community salt: {0}")]
     Salt(#[source] std::io::Error),
+    /// Telemetry failed internally (a caught panic, see `status().problems`).
+    #[error("telemetry failed internally; the choice was not kept")]
+    Internal,
 }
 
 /// The exact community report that would be sent now, for a preview screen.
