@@ -58,8 +58,14 @@ impl TelemetryThread {
             if let Ok(step) = first.recv() {
                 step();
             }
+            // The blocking pool's threads (file:// writes, DNS) are telemetry's too: a
+            // panic there is telemetry's failure, never a crash of the app.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .on_thread_start(|| {
+                    crate::background::mark_telemetry_thread();
+                    crate::background::lower_current_thread_priority();
+                })
                 .build();
             let Ok(rt) = rt else {
                 recorder.log(
