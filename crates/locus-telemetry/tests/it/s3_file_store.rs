@@ -187,6 +187,9 @@ async fn file_lifecycle_keeps_other_rules_and_expires_old_files() {
     }
     age(&tmp.path().join(&keys[0]), 40);
     age(&tmp.path().join(&keys[1]), 10);
+    // Age is measured from the newest diagnostics the bucket held before this run (or
+    // now, if earlier): a clock that jumped ahead cannot make every file look old.
+    age(&tmp.path().join(&keys[2]), 1);
     std::fs::create_dir_all(tmp.path().join("tracks")).unwrap();
     let track = tmp.path().join("tracks/old.gpx");
     std::fs::write(&track, b"<gpx/>").unwrap();
