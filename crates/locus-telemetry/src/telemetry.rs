@@ -616,7 +616,10 @@ impl Telemetry {
     /// thread's death the process survived) and the community report counts it by its
     /// message's template. Returns the tombstone's sequence number (0 after `shutdown`).
     /// Never blocks on a lock of the app's threads; allocates only the headline.
-    pub fn record_uncaught_exception(&self, exception: &crash::foreign::UncaughtException<'_>) -> u64 {
+    pub fn record_uncaught_exception(
+        &self,
+        exception: &crash::foreign::UncaughtException<'_>,
+    ) -> u64 {
         crash::foreign::record(
             &self.inner.recorder,
             &self.inner.settings.app_version,
