@@ -42,6 +42,8 @@ pub struct FastSlot {
 }
 
 impl FastSlot {
+    // Only the array initialiser below uses it: each entry is its own value.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: FastSlot = FastSlot {
         telemetry: RwLock::new(None),
         generation: AtomicU32::new(0),
@@ -64,7 +66,10 @@ pub(crate) fn register(telemetry: Telemetry) -> u64 {
         {
             continue;
         }
-        let generation = slot.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        let generation = slot
+            .generation
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
         let mut guard = slot.telemetry.write().unwrap_or_else(|e| e.into_inner());
         *guard = Some((generation, telemetry));
         return (u64::from(generation) << 32) | (index as u64 + 1);
@@ -77,7 +82,10 @@ pub(crate) fn register(telemetry: Telemetry) -> u64 {
 pub(crate) fn clear(id: u64) {
     let Some(slot) = lookup(id) else { return };
     let mut guard = slot.telemetry.write().unwrap_or_else(|e| e.into_inner());
-    if guard.as_ref().is_some_and(|(g, _)| u64::from(*g) == id >> 32) {
+    if guard
+        .as_ref()
+        .is_some_and(|(g, _)| u64::from(*g) == id >> 32)
+    {
         *guard = None;
         drop(guard);
         slot.in_use.store(false, Ordering::Release);
@@ -244,7 +252,13 @@ const HISTOGRAM: i32 = 2;
 /// # Safety
 /// `name` is valid for `len` bytes. `slot` may be anything: it is validated.
 #[no_mangle]
-pub unsafe extern "C" fn locus_fast_metric(slot: u64, kind: i32, name: *const u8, len: i32, value: f64) {
+pub unsafe extern "C" fn locus_fast_metric(
+    slot: u64,
+    kind: i32,
+    name: *const u8,
+    len: i32,
+    value: f64,
+) {
     // SAFETY: as the caller promises.
     let Some(name) = (unsafe { bytes(name, len) }) else {
         return;
@@ -353,7 +367,12 @@ mod tests {
         assert_ne!(slot, 0);
         let ok = unsafe { locus_fast_log(slot, 2, buf.as_ptr(), buf.len() as i32) };
         assert!(ok > 0);
-        for forged in [1u64 << 40 | 1, u64::MAX, 0xFFFF_FFFF, (slot & !0xFFFF_FFFF) | 300] {
+        for forged in [
+            1u64 << 40 | 1,
+            u64::MAX,
+            0xFFFF_FFFF,
+            (slot & !0xFFFF_FFFF) | 300,
+        ] {
             assert_eq!(
                 unsafe { locus_fast_log(forged, 2, buf.as_ptr(), buf.len() as i32) },
                 0,
@@ -367,8 +386,12 @@ mod tests {
         unsafe { locus_fast_metric(slot, GAUGE, b"battery".as_ptr(), 7, 87.5) };
         unsafe { locus_fast_metric(slot, HISTOGRAM, b"lat_ms".as_ptr(), 6, 12.0) };
         let recent = t.recent(10);
-        assert!(recent.iter().any(|r| r.text.contains("gauge battery = 87.5")));
-        assert!(recent.iter().any(|r| r.kind == "histogram" && r.message == "lat_ms"));
+        assert!(recent
+            .iter()
+            .any(|r| r.text.contains("gauge battery = 87.5")));
+        assert!(recent
+            .iter()
+            .any(|r| r.kind == "histogram" && r.message == "lat_ms"));
         assert!(t.close(500));
         // Closed: the id is stale even if a new handle takes the same table entry.
         let again = crate::LocusTelemetry::new(crate::TelemetrySettings {
@@ -380,7 +403,9 @@ mod tests {
             unsafe { locus_fast_log(slot, 2, buf.as_ptr(), buf.len() as i32) },
             0
         );
-        assert!(unsafe { locus_fast_log(again.fast_slot(), 2, buf.as_ptr(), buf.len() as i32) } > 0);
+        assert!(
+            unsafe { locus_fast_log(again.fast_slot(), 2, buf.as_ptr(), buf.len() as i32) } > 0
+        );
         assert!(again.close(500));
     }
 }

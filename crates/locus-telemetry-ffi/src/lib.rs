@@ -547,13 +547,15 @@ impl LocusTelemetry {
     /// network does. Blocks the calling thread.
     pub fn shutdown(&self, deadline_ms: u64) -> ShutdownReport {
         let started = std::time::Instant::now();
-        self.with(None, |t| Some(t.shutdown(Duration::from_millis(deadline_ms))))
-            .map(ShutdownReport::from)
-            .unwrap_or_else(|| ShutdownReport {
-                flushed: false,
-                dispatcher_finished: false,
-                took_ms: millis(started.elapsed()),
-            })
+        self.with(None, |t| {
+            Some(t.shutdown(Duration::from_millis(deadline_ms)))
+        })
+        .map(ShutdownReport::from)
+        .unwrap_or_else(|| ShutdownReport {
+            flushed: false,
+            dispatcher_finished: false,
+            took_ms: millis(started.elapsed()),
+        })
     }
 
     /// Shuts down within `deadline_ms` (unless already shut down) and releases the data

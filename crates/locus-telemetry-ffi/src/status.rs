@@ -427,18 +427,16 @@ impl LocusTelemetry {
     /// could not be written (a telemetry failure, so not an exception; the reason is
     /// logged and `community_telemetry()` says what is in effect).
     pub fn set_community_telemetry(&self, enabled: bool) -> bool {
-        self.with(false, |t| {
-            match t.set_community_telemetry(enabled) {
-                Ok(()) => true,
-                Err(e) => {
-                    t.log(
-                        locus_telemetry::Level::Warn,
-                        "locus.telemetry",
-                        "the community choice could not be kept",
-                        &[("error", locus_telemetry::FieldValue::Str(&e.to_string()))],
-                    );
-                    false
-                }
+        self.with(false, |t| match t.set_community_telemetry(enabled) {
+            Ok(()) => true,
+            Err(e) => {
+                t.log(
+                    locus_telemetry::Level::Warn,
+                    "locus.telemetry",
+                    "the community choice could not be kept",
+                    &[("error", locus_telemetry::FieldValue::Str(&e.to_string()))],
+                );
+                false
             }
         })
     }
@@ -516,9 +514,10 @@ impl LocusTelemetry {
             since: since_secs.map(Duration::from_secs),
             redact,
         };
-        self.with(Err("telemetry is closed, or failed while exporting".to_owned()), |t| {
-            t.export(out, &options).map_err(|e| e.to_string())
-        })
+        self.with(
+            Err("telemetry is closed, or failed while exporting".to_owned()),
+            |t| t.export(out, &options).map_err(|e| e.to_string()),
+        )
         .map(|summary| ExportResult {
             written: true,
             error: None,

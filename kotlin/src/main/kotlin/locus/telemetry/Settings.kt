@@ -52,6 +52,12 @@ data class TelemetrySettings(
     val s3SecretAccessKey: String? = null,
     /** Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs. */
     val s3PathStyle: Boolean = false,
+    /**
+     * Record an uncaught JVM exception as a crash (see [CrashCapture]): [Telemetry.start]
+     * installs a default uncaught-exception handler that writes the tombstone and then
+     * calls the handler installed before it. A Kotlin-side setting: the library has none.
+     */
+    val captureUncaughtExceptions: Boolean = true,
 ) {
     /** Every field but the secret key, which shows as `<hidden>`. */
     override fun toString(): String =
@@ -61,7 +67,7 @@ data class TelemetrySettings(
             "communityUrl=$communityUrl, deviceId=$deviceId, captureFatalSignals=$captureFatalSignals, " +
             "uploadOnMetered=$uploadOnMetered, s3Endpoint=$s3Endpoint, s3Region=$s3Region, " +
             "s3AccessKeyId=$s3AccessKeyId, s3SecretAccessKey=${s3SecretAccessKey?.let { "<hidden>" }}, " +
-            "s3PathStyle=$s3PathStyle)"
+            "s3PathStyle=$s3PathStyle, captureUncaughtExceptions=$captureUncaughtExceptions)"
 
 
     internal fun toFfi(): FfiSettings = FfiSettings(
