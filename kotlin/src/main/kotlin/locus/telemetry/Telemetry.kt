@@ -60,6 +60,7 @@ class Telemetry private constructor(
          */
         @JvmStatic
         fun start(settings: TelemetrySettings): Telemetry {
+            settings.check()
             val ffiSettings = settings.toFfi()
             return try {
                 Telemetry(LocusTelemetry(ffiSettings), settings, null).also {

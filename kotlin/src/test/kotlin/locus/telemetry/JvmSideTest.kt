@@ -249,6 +249,36 @@ class JvmSideTest {
     }
 
     @Test
+    fun unusableSettingsAreRefusedByNameWithOnePrefix() {
+        val dir = tmp.newFolder()
+        for ((bad, key) in listOf(
+            settings(dir).copy(destination = "garbage://x") to "destination",
+            settings(dir).copy(destination = "s3://") to "destination",
+            settings(dir).copy(destination = "file://relative/dir") to "destination",
+            settings(dir).copy(deviceId = "dev\uD800ice") to "device_id",
+            settings(File("")) to "data_dir",
+            settings(dir).copy(uploadInterval = 1.5.seconds) to "upload_interval_secs",
+            settings(dir).copy(appVersion = "") to "app_version",
+        )) {
+            try {
+                Telemetry.start(bad).close()
+                org.junit.Assert.fail("$key: $bad must be refused")
+            } catch (e: InvalidSettingsException) {
+                assertEquals(e.message, key, e.key)
+                assertEquals("the prefix once: ${e.message}", 1, Regex("invalid setting").findAll(e.message!!).count())
+            }
+        }
+        // A forged or stale slot id through the raw entry point does nothing, never crashes.
+        val t = Telemetry.start(settings(dir))
+        t.close()
+        val e = FastPath.withEncoder { e -> e.str("t"); e.str("m"); e }
+        for (slot in listOf(1L shl 40 or 1L, -1L, 0xFFFFFFFFL, 12345L)) {
+            assertEquals(0L, FastPath.locus_fast_log(slot, 2, e.send(), e.size))
+        }
+        assertEquals(0L, FastPath.locus_fast_log(12345L, 2, e.send(), Int.MAX_VALUE))
+    }
+
+    @Test
     fun recentIsCappedAndCheap() {
         val t = Telemetry.start(settings(tmp.newFolder()).copy(ringBytes = 4L shl 20))
         try {
