@@ -1,16 +1,20 @@
-//! The hot path without UniFFI's per-call machinery, for `log` and `counter`.
+//! The hot path without UniFFI's per-call machinery, for `log`, `counter`, `gauge` and
+//! `histogram`.
 //!
 //! UniFFI's Kotlin bindings pay, per call, a JNA `Structure` for the call status, one
 //! `RustBuffer` allocation round trip per string and a handle clone: tens of
 //! microseconds on the JVM (JNA builds each `Structure` by reflection and registers its
-//! memory with a cleaner). These two C functions take primitives and one byte array, so
-//! a JNA direct-mapped call costs what crossing into native code costs.
+//! memory with a cleaner). These C functions take primitives and one pointer into the
+//! caller's direct (off-heap) buffer, so a JNA direct-mapped call costs what crossing
+//! into native code costs, and only `len` bytes are ever read (JNA would copy a whole
+//! `byte[]` on every call).
 //!
-//! They reach the telemetry through a [`FastSlot`]: a small leaked cell the handle
-//! publishes ([`crate::LocusTelemetry::fast_slot`]) and empties when it is dropped. A
-//! slot is never freed (a few dozen bytes per started telemetry), so a caller holding
-//! its address can never touch freed memory; after the handle is gone the calls do
-//! nothing.
+//! They reach the telemetry through a slot id ([`crate::LocusTelemetry::fast_slot`]):
+//! an index into a static table plus the generation of the handle that holds it. Every
+//! id is validated — out of range, stale (its handle closed) or forged, the call does
+//! nothing — and `len` is bounded by [`MAX_FAST_BYTES`], so a bad argument cannot
+//! crash the process (the pointer itself must still be valid for `len` bytes: the
+//! Kotlin encoder that passes it is internal to the binding).
 //!
 //! `log`'s buffer, little-endian: `u32 len, target, u32 len, message`, then per field
 //! `u8 tag, u32 len, key` and the value: tag 0 bool (`u8`), 1 `i64`, 2 `u64`, 3 `f64`
@@ -20,35 +24,91 @@
 use crate::CoreFieldValue;
 use locus_telemetry::Telemetry;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::RwLock;
 
-/// Where the fast path finds the telemetry: `None` once its handle was dropped.
+/// How many handles may use the fast path at once; more fall back to UniFFI's calls.
+const SLOTS: usize = 256;
+/// The most bytes one call may pass: the Kotlin encoder's bound (8 KiB) with room to
+/// spare. A longer `len` is refused, never read.
+pub const MAX_FAST_BYTES: i32 = 64 * 1024;
+
+/// One entry of the slot table: the telemetry of one live handle, and the generation
+/// that names it (a slot id is `generation << 32 | index + 1`).
 pub struct FastSlot {
-    telemetry: RwLock<Option<Telemetry>>,
+    telemetry: RwLock<Option<(u32, Telemetry)>>,
+    generation: AtomicU32,
+    in_use: AtomicBool,
 }
 
 impl FastSlot {
-    /// A slot that lives for the rest of the process, holding `telemetry`.
-    pub(crate) fn leak(telemetry: Telemetry) -> &'static FastSlot {
-        Box::leak(Box::new(FastSlot {
-            telemetry: RwLock::new(Some(telemetry)),
-        }))
-    }
+    // Only the array initialiser below uses it: each entry is its own value.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: FastSlot = FastSlot {
+        telemetry: RwLock::new(None),
+        generation: AtomicU32::new(0),
+        in_use: AtomicBool::new(false),
+    };
+}
 
-    /// Lets the telemetry go (its handle was dropped): later calls do nothing.
-    pub(crate) fn clear(&self) {
-        let mut guard = match self.telemetry.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = None;
-    }
+/// The table every slot id indexes: static, so an id — stale, forged or 0 — can never
+/// reach freed memory; it is checked against the bound and the generation instead.
+static TABLE: [FastSlot; SLOTS] = [const { FastSlot::EMPTY }; SLOTS];
 
-    fn with<T>(&self, neutral: T, f: impl FnOnce(&Telemetry) -> T) -> T {
-        match self.telemetry.read() {
-            Ok(guard) => guard.as_ref().map_or(neutral, f),
-            Err(_) => neutral,
+/// Gives `telemetry` a slot; returns its id (0 when the table is full: the caller then
+/// goes through the UniFFI calls).
+pub(crate) fn register(telemetry: Telemetry) -> u64 {
+    for (index, slot) in TABLE.iter().enumerate() {
+        if slot
+            .in_use
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            continue;
         }
+        let generation = slot
+            .generation
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
+        let mut guard = slot.telemetry.write().unwrap_or_else(|e| e.into_inner());
+        *guard = Some((generation, telemetry));
+        return (u64::from(generation) << 32) | (index as u64 + 1);
+    }
+    0
+}
+
+/// Lets the telemetry of slot `id` go (its handle was closed or dropped): later calls
+/// through `id` do nothing. Waits for the calls in flight through it.
+pub(crate) fn clear(id: u64) {
+    let Some(slot) = lookup(id) else { return };
+    let mut guard = slot.telemetry.write().unwrap_or_else(|e| e.into_inner());
+    if guard
+        .as_ref()
+        .is_some_and(|(g, _)| u64::from(*g) == id >> 32)
+    {
+        *guard = None;
+        drop(guard);
+        slot.in_use.store(false, Ordering::Release);
+    }
+}
+
+fn lookup(id: u64) -> Option<&'static FastSlot> {
+    let index = usize::try_from(id & 0xFFFF_FFFF).ok()?.checked_sub(1)?;
+    TABLE.get(index)
+}
+
+/// Runs `f` with the telemetry of slot `id`, or returns `neutral` for an unknown,
+/// cleared or stale id.
+fn with<T>(id: u64, neutral: T, f: impl FnOnce(&Telemetry) -> T) -> T {
+    let Some(slot) = lookup(id) else {
+        return neutral;
+    };
+    match slot.telemetry.read() {
+        Ok(guard) => match guard.as_ref() {
+            Some((g, t)) if u64::from(*g) == id >> 32 => f(t),
+            _ => neutral,
+        },
+        Err(_) => neutral,
     }
 }
 
@@ -153,49 +213,79 @@ fn level_of(level: i32) -> crate::Level {
 }
 
 /// # Safety
-/// `ptr` must be valid for `len` bytes (or `len` 0).
-unsafe fn bytes<'a>(ptr: *const u8, len: i32) -> &'a [u8] {
+/// `ptr` must be valid for `len` bytes when `len` is within `1..=MAX_FAST_BYTES`.
+unsafe fn bytes<'a>(ptr: *const u8, len: i32) -> Option<&'a [u8]> {
+    if !(0..=MAX_FAST_BYTES).contains(&len) {
+        return None;
+    }
     match usize::try_from(len) {
         // SAFETY: the caller passes a buffer of at least `len` readable bytes.
-        Ok(n) if n > 0 && !ptr.is_null() => unsafe { std::slice::from_raw_parts(ptr, n) },
-        _ => &[],
+        Ok(n) if n > 0 && !ptr.is_null() => Some(unsafe { std::slice::from_raw_parts(ptr, n) }),
+        _ => Some(&[]),
     }
 }
 
 /// Records a log line from an encoded buffer (see the module docs); returns its sequence
-/// number, 0 if nothing was recorded. Level: 0 trace, 1 debug, 2 info, 3 warn, 4 error,
-/// 5 fatal.
+/// number, 0 if nothing was recorded (an unknown or closed slot, a `len` outside
+/// `0..=MAX_FAST_BYTES`, a malformed buffer). Level: 0 trace, 1 debug, 2 info, 3 warn,
+/// 4 error, 5 fatal.
 ///
 /// # Safety
-/// `slot` is 0 or an address from [`crate::LocusTelemetry::fast_slot`]; `buf` is valid
-/// for `len` bytes.
+/// `buf` is valid for `len` bytes. `slot` may be anything: it is validated.
 #[no_mangle]
 pub unsafe extern "C" fn locus_fast_log(slot: u64, level: i32, buf: *const u8, len: i32) -> u64 {
-    // SAFETY: as the caller promises; slots are never freed.
-    let (Some(slot), buf) = (unsafe { (slot as *const FastSlot).as_ref() }, unsafe {
-        bytes(buf, len)
-    }) else {
+    // SAFETY: as the caller promises.
+    let Some(buf) = (unsafe { bytes(buf, len) }) else {
         return 0;
     };
-    crate::guarded(0, || slot.with(0, |t| log(t, level_of(level), buf)))
+    crate::guarded(0, || with(slot, 0, |t| log(t, level_of(level), buf)))
+}
+
+/// Which metric `locus_fast_metric` feeds.
+const GAUGE: i32 = 1;
+const HISTOGRAM: i32 = 2;
+
+/// Feeds the metric named by the UTF-8 `name`: `kind` 1 sets a gauge, 2 observes a
+/// histogram value (non-finite values are refused). An unknown slot, kind or bad `len`
+/// does nothing.
+///
+/// # Safety
+/// `name` is valid for `len` bytes. `slot` may be anything: it is validated.
+#[no_mangle]
+pub unsafe extern "C" fn locus_fast_metric(
+    slot: u64,
+    kind: i32,
+    name: *const u8,
+    len: i32,
+    value: f64,
+) {
+    // SAFETY: as the caller promises.
+    let Some(name) = (unsafe { bytes(name, len) }) else {
+        return;
+    };
+    let name = String::from_utf8_lossy(name);
+    crate::guarded((), || {
+        with(slot, (), |t| match kind {
+            GAUGE => t.gauge(&name, value),
+            HISTOGRAM => t.histogram(&name, value),
+            _ => {}
+        })
+    })
 }
 
 /// Adds `increment` (negative counts as 0) to the counter named by the UTF-8 `name`.
 ///
 /// # Safety
-/// `slot` is 0 or an address from [`crate::LocusTelemetry::fast_slot`]; `name` is valid
-/// for `len` bytes.
+/// `name` is valid for `len` bytes. `slot` may be anything: it is validated.
 #[no_mangle]
 pub unsafe extern "C" fn locus_fast_counter(slot: u64, name: *const u8, len: i32, increment: i64) {
-    // SAFETY: as the caller promises; slots are never freed.
-    let (Some(slot), name) = (unsafe { (slot as *const FastSlot).as_ref() }, unsafe {
-        bytes(name, len)
-    }) else {
+    // SAFETY: as the caller promises.
+    let Some(name) = (unsafe { bytes(name, len) }) else {
         return;
     };
     let name = String::from_utf8_lossy(name);
     let increment = u64::try_from(increment).unwrap_or(0);
-    crate::guarded((), || slot.with((), |t| t.counter(&name, increment)))
+    crate::guarded((), || with(slot, (), |t| t.counter(&name, increment)))
 }
 
 #[cfg(test)]
@@ -260,5 +350,62 @@ mod tests {
             unsafe { locus_fast_log(0, 2, buf.as_ptr(), buf.len() as i32) },
             0
         );
+    }
+
+    #[test]
+    fn forged_stale_and_out_of_range_ids_and_lengths_do_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = crate::LocusTelemetry::new(crate::TelemetrySettings {
+            enable_s3_diagnostics: false,
+            ..crate::default_settings(dir.path().display().to_string(), "1".into())
+        })
+        .unwrap();
+        let mut buf = Vec::new();
+        put_str(&mut buf, b"gps");
+        put_str(&mut buf, b"fix");
+        let slot = t.fast_slot();
+        assert_ne!(slot, 0);
+        let ok = unsafe { locus_fast_log(slot, 2, buf.as_ptr(), buf.len() as i32) };
+        assert!(ok > 0);
+        for forged in [
+            1u64 << 40 | 1,
+            u64::MAX,
+            0xFFFF_FFFF,
+            (slot & !0xFFFF_FFFF) | 300,
+        ] {
+            assert_eq!(
+                unsafe { locus_fast_log(forged, 2, buf.as_ptr(), buf.len() as i32) },
+                0,
+                "{forged:#x}"
+            );
+            unsafe { locus_fast_metric(forged, GAUGE, b"g".as_ptr(), 1, 1.0) };
+        }
+        for len in [-1, MAX_FAST_BYTES + 1, i32::MAX] {
+            assert_eq!(unsafe { locus_fast_log(slot, 2, buf.as_ptr(), len) }, 0);
+        }
+        unsafe { locus_fast_metric(slot, GAUGE, b"battery".as_ptr(), 7, 87.5) };
+        unsafe { locus_fast_metric(slot, HISTOGRAM, b"lat_ms".as_ptr(), 6, 12.0) };
+        let recent = t.recent(10);
+        assert!(recent
+            .iter()
+            .any(|r| r.text.contains("gauge battery = 87.5")));
+        assert!(recent
+            .iter()
+            .any(|r| r.kind == "histogram" && r.message == "lat_ms"));
+        assert!(t.close(500));
+        // Closed: the id is stale even if a new handle takes the same table entry.
+        let again = crate::LocusTelemetry::new(crate::TelemetrySettings {
+            enable_s3_diagnostics: false,
+            ..crate::default_settings(dir.path().display().to_string(), "1".into())
+        })
+        .unwrap();
+        assert_eq!(
+            unsafe { locus_fast_log(slot, 2, buf.as_ptr(), buf.len() as i32) },
+            0
+        );
+        assert!(
+            unsafe { locus_fast_log(again.fast_slot(), 2, buf.as_ptr(), buf.len() as i32) } > 0
+        );
+        assert!(again.close(500));
     }
 }

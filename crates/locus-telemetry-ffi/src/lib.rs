@@ -27,7 +27,7 @@ use locus_telemetry::{
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Runs `body`, turning a panic inside it into `neutral`: a telemetry failure must never
@@ -406,17 +406,54 @@ impl From<&CorePrevious> for PreviousSession {
 }
 
 /// The telemetry handle, as the app holds it.
+///
+/// `close` ends it for good: later calls through it do nothing (reads answer empty),
+/// and the data dir is released when `close` returns (see [`LocusTelemetry::close`]).
 #[derive(uniffi::Object)]
 pub struct LocusTelemetry {
-    inner: Telemetry,
-    /// The hot path's way in ([`fast`]); emptied when this handle is dropped.
-    slot: &'static fast::FastSlot,
+    /// `None` once closed. Every call reads it under the lock for its whole duration,
+    /// so `close` waits for the calls in flight before it lets go.
+    inner: RwLock<Option<Telemetry>>,
+    /// The hot path's way in ([`fast`]): a validated slot id, 0 when the table is full.
+    slot: u64,
+    /// The settings' shutdown deadline (for `close`), kept past `close`.
+    deadline_ms: u64,
 }
 
 impl Drop for LocusTelemetry {
     fn drop(&mut self) {
-        self.slot.clear();
+        fast::clear(self.slot);
     }
+}
+
+impl LocusTelemetry {
+    /// Runs `f` with the telemetry, or returns `neutral` once closed or on a panic.
+    fn with<T>(&self, neutral: T, f: impl FnOnce(&Telemetry) -> T) -> T {
+        let guard = match self.inner.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match guard.as_ref() {
+            Some(t) => catch_unwind(AssertUnwindSafe(|| f(t))).unwrap_or(neutral),
+            None => neutral,
+        }
+    }
+}
+
+/// What a JVM binding knows of an uncaught exception; see
+/// [`LocusTelemetry::record_uncaught_exception`].
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UncaughtThrowable {
+    /// The exception's class, e.g. `java.lang.IllegalStateException`.
+    pub class_name: String,
+    /// Its message (empty when it has none).
+    pub message: String,
+    /// Where it was thrown: the top stack frame.
+    pub location: String,
+    /// The name of the thread it ended.
+    pub thread: String,
+    /// The whole stack trace, causes included.
+    pub stack: String,
 }
 
 #[uniffi::export]
@@ -429,7 +466,7 @@ impl LocusTelemetry {
         let core = settings.to_core()?;
         core.validate().map_err(|e| SettingsError::Invalid {
             key: e.key().unwrap_or("settings").to_owned(),
-            reason: e.to_string(),
+            reason: settings_reason(&e),
         })?;
         // `Telemetry::start` catches its own panics; this guard is for the conversion.
         let inner = guarded(None, || Some(Telemetry::start(core.clone())));
@@ -440,41 +477,47 @@ impl LocusTelemetry {
                 ..core
             })
         });
-        let slot = fast::FastSlot::leak(inner.clone());
-        Ok(Arc::new(LocusTelemetry { inner, slot }))
+        let deadline_ms = inner.settings().shutdown_deadline_ms;
+        let slot = fast::register(inner.clone());
+        Ok(Arc::new(LocusTelemetry {
+            inner: RwLock::new(Some(inner)),
+            slot,
+            deadline_ms,
+        }))
     }
 
     /// Records a log line; returns its sequence number (0 if telemetry failed).
     pub fn log(&self, level: Level, target: String, message: String, fields: Vec<Field>) -> u64 {
-        guarded(0, || {
+        self.with(0, |t| {
             let fields: Vec<(&str, CoreFieldValue<'_>)> = fields
                 .iter()
                 .map(|f| (f.key.as_str(), f.value.as_core()))
                 .collect();
-            self.inner.log(level.into(), &target, &message, &fields)
+            t.log(level.into(), &target, &message, &fields)
         })
     }
 
     /// Adds to a counter (aggregated in memory, written once a second).
     pub fn counter(&self, name: String, increment: u64) {
-        guarded((), || self.inner.counter(&name, increment))
+        self.with((), |t| t.counter(&name, increment))
     }
 
     /// Sets a gauge (non-finite values are refused).
     pub fn gauge(&self, name: String, value: f64) {
-        guarded((), || self.inner.gauge(&name, value))
+        self.with((), |t| t.gauge(&name, value))
     }
 
     /// Records one observation of a distribution (non-finite values are refused).
     pub fn histogram(&self, name: String, value: f64) {
-        guarded((), || self.inner.histogram(&name, value))
+        self.with((), |t| t.histogram(&name, value))
     }
 
-    /// The newest `n` records, oldest first — the Debug screen.
+    /// The newest `n` records, oldest first — the Debug screen. `n` is capped at
+    /// [`RECENT_MAX`]; the cost grows with `n`, not with the ring (see
+    /// `Telemetry::recent`).
     pub fn recent(&self, n: u32) -> Vec<RecordView> {
-        guarded(Vec::new(), || {
-            self.inner
-                .recent(n as usize)
+        self.with(Vec::new(), |t| {
+            t.recent((n as usize).min(RECENT_MAX))
                 .iter()
                 .map(RecordView::from)
                 .collect()
@@ -483,31 +526,29 @@ impl LocusTelemetry {
 
     /// How the previous session in this data dir ended.
     pub fn previous_session(&self) -> PreviousSession {
-        guarded(
+        self.with(
             PreviousSession {
                 outcome: SessionOutcome::FirstStart,
                 session_id: None,
                 app_version: None,
                 tombstone: None,
             },
-            || PreviousSession::from(&self.inner.previous_session()),
+            |t| PreviousSession::from(&t.previous_session()),
         )
     }
 
     /// Ships everything recorded so far, waiting at most `deadline_ms`. Blocks the
     /// calling thread; returns whether it finished in time.
     pub fn flush(&self, deadline_ms: u64) -> bool {
-        guarded(false, || {
-            self.inner.flush(Duration::from_millis(deadline_ms))
-        })
+        self.with(false, |t| t.flush(Duration::from_millis(deadline_ms)))
     }
 
     /// Records a clean exit and stops uploads, returning by `deadline_ms` whatever the
     /// network does. Blocks the calling thread.
     pub fn shutdown(&self, deadline_ms: u64) -> ShutdownReport {
         let started = std::time::Instant::now();
-        guarded(None, || {
-            Some(self.inner.shutdown(Duration::from_millis(deadline_ms)))
+        self.with(None, |t| {
+            Some(t.shutdown(Duration::from_millis(deadline_ms)))
         })
         .map(ShutdownReport::from)
         .unwrap_or_else(|| ShutdownReport {
@@ -517,18 +558,65 @@ impl LocusTelemetry {
         })
     }
 
-    /// The address of this handle's [`fast::FastSlot`], for `locus_fast_log` and
-    /// `locus_fast_counter`. Valid for the rest of the process; once this handle is
-    /// dropped the calls through it do nothing.
+    /// Shuts down within `deadline_ms` (unless already shut down) and releases the data
+    /// dir: when it returns `true`, a new handle started in this process owns it. Waits
+    /// first for the calls in flight through this handle (an `export`, a `flush`: each
+    /// bounded by its own deadline or the ring's size), then at most `deadline_ms` plus
+    /// the library's `RELEASE_WAIT` (1 s) for telemetry's own threads to let go.
+    /// Returns `false` if that did not happen in time. Every later call does nothing.
+    pub fn close(&self, deadline_ms: u64) -> bool {
+        fast::clear(self.slot);
+        let taken = match self.inner.write() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        match taken {
+            Some(t) => guarded(false, || t.close(Duration::from_millis(deadline_ms))),
+            None => true,
+        }
+    }
+
+    /// Writes a crash tombstone for an uncaught exception of the JVM (call it from the
+    /// default uncaught-exception handler, before the process dies); returns its
+    /// sequence number (0 when closed). The next start reads the session as crashed.
+    pub fn record_uncaught_exception(&self, exception: UncaughtThrowable) -> u64 {
+        self.with(0, |t| {
+            t.record_uncaught_exception(&locus_telemetry::UncaughtException {
+                class: &exception.class_name,
+                message: &exception.message,
+                location: &exception.location,
+                thread: &exception.thread,
+                stack: &exception.stack,
+            })
+        })
+    }
+
+    /// This handle's fast-path slot id, for the binding's own `locus_fast_*` calls (0:
+    /// none, use the UniFFI calls). Validated on every call: a stale or forged id does
+    /// nothing.
     pub fn fast_slot(&self) -> u64 {
-        self.slot as *const fast::FastSlot as u64
+        self.slot
     }
 
     /// The settings' default shutdown deadline, in milliseconds.
     pub fn shutdown_deadline_ms(&self) -> u64 {
-        guarded(0, || self.inner.settings().shutdown_deadline_ms)
+        self.deadline_ms
     }
 }
+
+/// What is wrong with a setting, without the `invalid setting `key`:` prefix the
+/// exception's message adds itself.
+fn settings_reason(e: &locus_telemetry::SettingsError) -> String {
+    use locus_telemetry::SettingsError as E;
+    match e {
+        E::Value { why, .. } => why.clone(),
+        E::OutOfRange { value, range, .. } => format!("{value} is out of range: must be {range}"),
+        other => other.to_string(),
+    }
+}
+
+/// The most records one `recent` call returns.
+pub const RECENT_MAX: usize = 10_000;
 
 /// TEST HOOK, not for apps: panics on a new Rust thread (not one of telemetry's own)
 /// and joins it, so the panic hook of the most recently started telemetry writes a crash

@@ -3,7 +3,7 @@
 //! the share bundle. Conversion only, like the rest of the crate; none of these calls
 //! throws for a telemetry failure.
 
-use crate::{guarded, Level, LocusTelemetry, PreviousSession, SessionOutcome};
+use crate::{Level, LocusTelemetry, PreviousSession, SessionOutcome};
 use locus_telemetry::{
     Backend as CoreBackend, BreakerState as CoreBreakerState, BreakerStatus as CoreBreaker,
     Conditions as CoreConditions, DestinationKind as CoreKind,
@@ -408,18 +408,18 @@ impl LocusTelemetry {
     /// Recorder, problems, previous session, switches, device conditions, verbosity and
     /// each destination (with why its uploads wait). `None` only if telemetry failed.
     pub fn status(&self) -> Option<TelemetryStatus> {
-        guarded(None, || Some(TelemetryStatus::from(&self.inner.status())))
+        self.with(None, |t| Some(TelemetryStatus::from(&t.status())))
     }
 
     /// Tells the uploader what the app knows about the device; uploads obey it from the
     /// next round and a change wakes the uploader. Never blocks.
     pub fn set_conditions(&self, conditions: Conditions) {
-        guarded((), || self.inner.set_conditions(conditions.into()))
+        self.with((), |t| t.set_conditions(conditions.into()))
     }
 
     /// Whether community telemetry is on (the user's latest choice, else the setting).
     pub fn community_telemetry(&self) -> bool {
-        guarded(false, || self.inner.community_telemetry())
+        self.with(false, |t| t.community_telemetry())
     }
 
     /// The user's opt-in choice, effective at once and kept across restarts. Returns
@@ -427,18 +427,16 @@ impl LocusTelemetry {
     /// could not be written (a telemetry failure, so not an exception; the reason is
     /// logged and `community_telemetry()` says what is in effect).
     pub fn set_community_telemetry(&self, enabled: bool) -> bool {
-        guarded(false, || {
-            match self.inner.set_community_telemetry(enabled) {
-                Ok(()) => true,
-                Err(e) => {
-                    self.inner.log(
-                        locus_telemetry::Level::Warn,
-                        "locus.telemetry",
-                        "the community choice could not be kept",
-                        &[("error", locus_telemetry::FieldValue::Str(&e.to_string()))],
-                    );
-                    false
-                }
+        self.with(false, |t| match t.set_community_telemetry(enabled) {
+            Ok(()) => true,
+            Err(e) => {
+                t.log(
+                    locus_telemetry::Level::Warn,
+                    "locus.telemetry",
+                    "the community choice could not be kept",
+                    &[("error", locus_telemetry::FieldValue::Str(&e.to_string()))],
+                );
+                false
             }
         })
     }
@@ -446,8 +444,8 @@ impl LocusTelemetry {
     /// The exact community report that would be sent now, opted in or not (`None` when
     /// telemetry is degraded).
     pub fn community_preview(&self) -> Option<CommunityPreview> {
-        guarded(None, || {
-            let p = self.inner.community_preview()?;
+        self.with(None, |t| {
+            let p = t.community_preview()?;
             Some(CommunityPreview {
                 report_json: serde_json::to_string_pretty(&p.report).ok()?,
                 pseudonym_is_kept: p.pseudonym_is_kept,
@@ -460,9 +458,8 @@ impl LocusTelemetry {
     /// `wait_ms` (`None`: still pending). Never touches a file on the calling thread; 0
     /// only looks.
     pub fn wait_previous_session(&self, wait_ms: u64) -> Option<PreviousSession> {
-        guarded(None, || {
-            self.inner
-                .wait_previous_session(Duration::from_millis(wait_ms))
+        self.with(None, |t| {
+            t.wait_previous_session(Duration::from_millis(wait_ms))
                 .as_ref()
                 .map(PreviousSession::from)
         })
@@ -470,9 +467,7 @@ impl LocusTelemetry {
 
     /// The verbosity in effect.
     pub fn verbosity(&self) -> Verbosity {
-        guarded(CoreVerbosity::DEFAULT.into(), || {
-            self.inner.verbosity().into()
-        })
+        self.with(CoreVerbosity::DEFAULT.into(), |t| t.verbosity().into())
     }
 
     /// Records `Debug` (or `Trace`) log lines too for `duration_ms` (1 s to 24 h), then
@@ -485,15 +480,15 @@ impl LocusTelemetry {
         duration_ms: u64,
     ) -> Result<Verbosity, VerbosityError> {
         let duration = Duration::from_millis(duration_ms);
-        guarded(Ok(CoreVerbosity::DEFAULT.into()), || {
-            match self.inner.set_verbosity(level.into(), duration) {
+        self.with(Ok(CoreVerbosity::DEFAULT.into()), |t| {
+            match t.set_verbosity(level.into(), duration) {
                 Ok(v) => Ok(v.into()),
                 Err(e @ (CoreVerbosityError::Level(_) | CoreVerbosityError::Duration(_))) => {
                     Err(VerbosityError::Invalid {
                         reason: e.to_string(),
                     })
                 }
-                Err(_) => Ok(self.inner.verbosity().into()),
+                Err(_) => Ok(t.verbosity().into()),
             }
         })
     }
@@ -519,9 +514,10 @@ impl LocusTelemetry {
             since: since_secs.map(Duration::from_secs),
             redact,
         };
-        guarded(Err("telemetry failed while exporting".to_owned()), || {
-            self.inner.export(out, &options).map_err(|e| e.to_string())
-        })
+        self.with(
+            Err("telemetry is closed, or failed while exporting".to_owned()),
+            |t| t.export(out, &options).map_err(|e| e.to_string()),
+        )
         .map(|summary| ExportResult {
             written: true,
             error: None,

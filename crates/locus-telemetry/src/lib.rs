@@ -108,6 +108,7 @@ internal_modules! {
 }
 
 pub use conditions::{Conditions, Network, UploadWait};
+pub use crash::foreign::UncaughtException;
 pub use crash::session::{Outcome as SessionOutcome, PreviousSession};
 pub use export::{
     summary_path as export_summary_path, CrashSummary, ExportBundle, ExportError, ExportOptions,
@@ -126,5 +127,5 @@ pub use status::{
     BreakerState, BreakerStatus, DestinationKind, DestinationStatus, DispatchStatus, Problem,
     ProblemArea, Status,
 };
-pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder};
+pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder, RELEASE_WAIT};
 pub use worker::community::{CommunityChoiceError, CommunityPreview};

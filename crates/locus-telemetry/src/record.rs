@@ -162,6 +162,9 @@ pub enum CrashKind {
     Panic,
     /// A fatal signal (SIGSEGV, SIGABRT, ...).
     Signal,
+    /// An uncaught exception of a foreign runtime (a JVM or ART thread's uncaught
+    /// `Throwable`), reported by its binding (see `Telemetry::record_uncaught_exception`).
+    Exception,
 }
 
 /// A crash tombstone: everything known about a crash at the moment it happened.

@@ -721,7 +721,66 @@ impl Telemetry {
     ) -> T {
         crate::fail_open::guard(&self.inner.problems, call, fallback, work)
     }
+
+    /// Writes a crash tombstone for an uncaught exception of a foreign runtime (a JVM or
+    /// ART thread's), synchronously, as the panic hook does for a Rust panic: a binding
+    /// calls it from the runtime's uncaught-exception handler, before the process dies.
+    /// The next start reads the session as crashed (unless it then exits cleanly: a
+    /// thread's death the process survived) and the community report counts it by its
+    /// message's template. Returns the tombstone's sequence number (0 after `shutdown`).
+    /// Never blocks on a lock of the app's threads; allocates only the headline.
+    pub fn record_uncaught_exception(
+        &self,
+        exception: &crash::foreign::UncaughtException<'_>,
+    ) -> u64 {
+        crash::foreign::record(
+            &self.inner.recorder,
+            &self.inner.settings.app_version,
+            exception,
+        )
+    }
+
+    /// Shuts down (within `deadline`, as [`Telemetry::shutdown`]), lets go of this
+    /// handle, and waits until the data dir is released — the ring file closed and its
+    /// lock gone — so that a new start in this process owns it. Returns whether it was
+    /// released within `deadline` plus [`RELEASE_WAIT`]: `false` when another clone of
+    /// this handle is still alive (the data dir is released when the last one goes).
+    ///
+    /// ```
+    /// use locus_telemetry::{SessionOutcome, Settings, Telemetry};
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let settings = Settings { data_dir: dir.path().into(), ..Settings::default() };
+    /// assert!(Telemetry::start(settings.clone()).close(Duration::from_millis(500)));
+    /// let again = Telemetry::start(settings);
+    /// assert_eq!(again.previous_session().outcome, SessionOutcome::Exited);
+    /// # again.shutdown(Duration::from_millis(500));
+    /// ```
+    pub fn close(self, deadline: Duration) -> bool {
+        let started = Instant::now();
+        self.shutdown(deadline);
+        let weak = self.inner.recorder.downgrade();
+        drop(self);
+        let until = started + deadline + RELEASE_WAIT;
+        // The recorder's last owners are this handle and the threads shutdown stopped
+        // (the dispatcher lets go before it says it exited; the keeper holds it for one
+        // pretouch at most): a short wait, looked at every millisecond.
+        loop {
+            match weak.upgrade() {
+                None => return true,
+                Some(r) => drop(r),
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
+
+/// What [`Telemetry::close`] waits, beyond its shutdown deadline, for telemetry's own
+/// threads to let go of the data dir.
+pub const RELEASE_WAIT: Duration = Duration::from_millis(1000);
 
 impl Inner {
     fn shutdown(&self, deadline: Duration) -> ShutdownReport {

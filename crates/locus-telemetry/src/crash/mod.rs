@@ -5,6 +5,7 @@
 //! they are safe in a panicking thread and in a signal handler. Targets are leaked on
 //! purpose: a signal handler may still hold a pointer to the one it read.
 
+pub mod foreign;
 mod panic;
 pub mod session;
 mod signal;

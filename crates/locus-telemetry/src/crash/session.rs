@@ -93,6 +93,9 @@ pub(crate) struct Session {
     pub id: String,
     data: DataDir,
     marker: Option<SessionMarker>,
+    /// The process's crash count when this session began: a crash of an earlier
+    /// session in the same process (closed, then started again) is not this one's.
+    crashes_at_start: u64,
 }
 
 /// Reads how the previous session in `data` ended, from its marker and the session and
@@ -264,6 +267,7 @@ impl Session {
             id,
             data: data.clone(),
             marker: Some(marker),
+            crashes_at_start: super::crashes_seen(),
         }
     }
 
@@ -292,7 +296,7 @@ impl Session {
         if let Some(mut marker) = self.marker.take() {
             recorder.session(SessionEvent::CleanExit, &self.id, &marker.app_version);
             marker.clean_exit = true;
-            marker.crashes = super::crashes_seen();
+            marker.crashes = super::crashes_seen().saturating_sub(self.crashes_at_start);
             if let Err(e) = self.data.write_json(StateFile::SessionMarker, &marker) {
                 recorder.log(
                     crate::record::Level::Warn,

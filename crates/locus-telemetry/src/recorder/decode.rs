@@ -371,6 +371,7 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
         kind::CRASH => {
             let crash = match r.u8()? {
                 0 => CrashKind::Panic,
+                2 => CrashKind::Exception,
                 _ => CrashKind::Signal,
             };
             let signal = i32::from_le_bytes(r.take(4)?.try_into().ok()?);

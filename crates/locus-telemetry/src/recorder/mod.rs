@@ -23,6 +23,7 @@ mod encode;
 pub(crate) mod fault;
 mod file;
 mod keeper;
+mod recent;
 pub mod layout;
 mod ring;
 mod snapshot;
@@ -558,11 +559,12 @@ impl FlightRecorder {
     }
 
     /// The newest `n` records, oldest first — the Debug screen.
+    ///
+    /// Read backwards from the ring's head (see `recent.rs`): the cost grows with `n`,
+    /// not with the ring. Aggregated metrics are flushed first.
     pub fn recent(&self, n: usize) -> Vec<Record> {
-        let mut records = self.snapshot().records;
-        let skip = records.len().saturating_sub(n);
-        records.drain(..skip);
-        records
+        self.flush_metrics();
+        recent::recent(&self.shared.ring, n)
     }
 
     /// Backend, capacity and recovery figures.

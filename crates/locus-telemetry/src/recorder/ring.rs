@@ -358,6 +358,40 @@ impl Ring {
         to.saturating_sub(from) as usize * chunk_bytes
     }
 
+    /// The absolute number of the next chunk to be leased (the head of the ring).
+    pub(crate) fn chunk_cursor(&self) -> u64 {
+        self.chunk_cursor.0.load(Ordering::Acquire)
+    }
+
+    /// Chunks in the ring.
+    pub(crate) fn n_chunks(&self) -> u64 {
+        self.n_chunks
+    }
+
+    /// How far back a record of the last moment may sit: a thread's lease is dropped
+    /// after `lease_span` records plus the extra chunks big records took.
+    pub(crate) fn stale_lease_chunks(&self) -> u64 {
+        self.lease_span
+            .saturating_add(self.extra_chunks.0.load(Ordering::Relaxed))
+    }
+
+    /// Appends the bytes of `n` slots from slot `first` (clamped to the ring's end) to
+    /// `out`, atomically word by word.
+    pub(crate) fn copy_slots(&self, first: usize, n: usize, out: &mut Vec<u8>) {
+        let end = first.saturating_add(n).min(self.slots);
+        fence(Ordering::Acquire);
+        for i in first * SLOT / 8..end * SLOT / 8 {
+            // SAFETY: i < slots * SLOT / 8, inside the slot memory.
+            let w = unsafe { &*self.base.add(i) }.load(Ordering::Acquire);
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// The first slot of absolute chunk `abs`.
+    pub(crate) fn first_slot_of(&self, abs: u64) -> usize {
+        self.chunk_first_slot(abs)
+    }
+
     /// Copies slot memory out (atomically word by word) and scans it for records.
     ///
     /// The copy is as large as the ring (megabytes) and taken on telemetry's threads

@@ -20,6 +20,7 @@ mod fault_community;
 mod fault_disk;
 mod fault_drill;
 mod fault_short_sessions;
+mod foreign_runtime;
 mod front;
 mod hostile_disk;
 mod layer;

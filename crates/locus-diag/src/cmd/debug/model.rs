@@ -194,6 +194,7 @@ fn crash_name(c: CrashKind) -> &'static str {
     match c {
         CrashKind::Panic => "panic",
         CrashKind::Signal => "signal",
+        CrashKind::Exception => "exception",
     }
 }
 

@@ -136,7 +136,9 @@ impl CommunityState {
             match &r.body {
                 Body::Crash(c) => {
                     let kind = match c.crash {
-                        CrashKind::Panic => "panic",
+                        // The report's kinds are `panic` and `signal` (locus-report); an
+                        // uncaught JVM exception is the app code's panic.
+                        CrashKind::Panic | CrashKind::Exception => "panic",
                         CrashKind::Signal => "signal",
                     };
                     let location = short_location(&c.location, private);

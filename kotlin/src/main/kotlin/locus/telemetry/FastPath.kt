@@ -1,21 +1,49 @@
 package locus.telemetry
 
 import com.sun.jna.Native
+import com.sun.jna.Pointer
+import java.nio.ByteBuffer
+import locus.telemetry.ffi.FieldValue
 
 /**
- * `log` and `counter` without UniFFI's per-call machinery (see the Rust module
- * `locus_telemetry_ffi::fast`): JNA direct-mapped calls taking primitives and one byte
- * array. UniFFI's generated calls build JNA Structures by reflection on every call, tens
- * of microseconds; these cost about what crossing into native code costs.
+ * `log`, `counter`, `gauge` and `histogram` without UniFFI's per-call machinery (see the
+ * Rust module `locus_telemetry_ffi::fast`): JNA direct-mapped calls taking primitives and
+ * a pointer into a per-thread direct buffer. UniFFI's generated calls build JNA
+ * Structures by reflection on every call, tens of microseconds; these cost about what
+ * crossing into native code costs.
+ *
+ * What keeps it from hurting the app:
+ * - **Bounded**: an encoder never holds more than [CAP] bytes. Text is cut while it is
+ *   encoded (never converted whole), so a 10M-character line costs what an 8 KiB one
+ *   does, and the Rust side (which keeps 4 KiB of a log record) marks the cut.
+ * - **Only `len` bytes cross**: the encoded bytes are copied into an off-heap buffer of
+ *   the same bound and its address is passed; JNA would copy a whole `byte[]` per call.
+ * - **Re-entrant**: each thread has a small stack of encoders, so a `log()` called from
+ *   a field's `toString()` encodes into the next one and both records arrive intact.
+ * - **Nothing escapes**: a field whose `toString()` throws anything (a
+ *   StackOverflowError, an OutOfMemoryError) is recorded as `<toString() threw CLASS>`
+ *   and the record is kept. Fields are rendered on the caller's thread: a `toString()`
+ *   that blocks blocks the call.
  */
 internal object FastPath {
     init {
         Native.register(FastPath::class.java, "locus_telemetry_ffi")
     }
 
-    external fun locus_fast_log(slot: Long, level: Int, buf: ByteArray, len: Int): Long
+    @JvmStatic external fun locus_fast_log(slot: Long, level: Int, buf: Pointer, len: Int): Long
 
-    external fun locus_fast_counter(slot: Long, name: ByteArray, len: Int, increment: Long)
+    @JvmStatic external fun locus_fast_counter(slot: Long, name: Pointer, len: Int, increment: Long)
+
+    @JvmStatic external fun locus_fast_metric(slot: Long, kind: Int, name: Pointer, len: Int, value: Double)
+
+    /** The most bytes one encoded call holds: above the ring's 4 KiB log record, so Rust marks any cut. */
+    const val CAP = 8 * 1024
+
+    /** Nested `log()` calls (from fields' `toString()`) served by kept encoders; deeper ones get a fresh one. */
+    private const val KEPT_DEPTH = 4
+
+    const val GAUGE = 1
+    const val HISTOGRAM = 2
 
     private const val BOOL: Byte = 0
     private const val I64: Byte = 1
@@ -32,56 +60,90 @@ internal object FastPath {
         Level.FATAL -> 5
     }
 
-    /** Encodes target, message and fields as `locus_fast_log` reads them. */
+    /** Encodes target, message and fields as `locus_fast_log` reads them, at most [CAP] bytes. */
     class Encoder {
-        private var buf = ByteArray(256)
+        private val buf = ByteArray(CAP)
+        private val direct: ByteBuffer = ByteBuffer.allocateDirect(CAP)
+        private val address: Pointer = Native.getDirectBufferPointer(direct)
         var size = 0
             private set
 
-        fun bytes(): ByteArray = buf
+        /** Set once something did not fit: later fields are left out. */
+        private var full = false
 
         fun reset() {
             size = 0
+            full = false
         }
 
-        private fun ensure(extra: Int) {
-            if (size + extra > buf.size) buf = buf.copyOf(maxOf(buf.size * 2, size + extra))
+        /** Copies the `size` encoded bytes off-heap and returns their address. */
+        fun send(): Pointer {
+            direct.clear()
+            direct.put(buf, 0, size)
+            return address
         }
 
-        private fun u32(v: Int) {
-            ensure(4)
-            buf[size] = v.toByte(); buf[size + 1] = (v ushr 8).toByte()
-            buf[size + 2] = (v ushr 16).toByte(); buf[size + 3] = (v ushr 24).toByte()
-            size += 4
+        private fun room(n: Int): Boolean {
+            if (size + n <= CAP) return true
+            full = true
+            return false
+        }
+
+        private fun u32At(at: Int, v: Int) {
+            buf[at] = v.toByte(); buf[at + 1] = (v ushr 8).toByte()
+            buf[at + 2] = (v ushr 16).toByte(); buf[at + 3] = (v ushr 24).toByte()
         }
 
         private fun u64(v: Long) {
-            ensure(8)
             for (k in 0 until 8) buf[size + k] = (v ushr (8 * k)).toByte()
             size += 8
         }
 
-        /** `u32 len` + UTF-8, encoded in place (unpaired surrogates become '?', as Java does). */
-        fun str(s: String) {
+        /**
+         * `u32 len` + UTF-8, encoded in place and cut at [CAP]. Returns false when not
+         * even the length fitted.
+         */
+        fun str(s: String): Boolean {
+            if (!room(4)) return false
             val lenAt = size
-            u32(0)
-            ensure(s.length * 3)
-            var p = size
+            val end = utf8(s, size + 4)
+            u32At(lenAt, end - lenAt - 4)
+            size = end
+            return true
+        }
+
+        /** Only [s]'s UTF-8 (cut at [CAP]), from the start: a metric's name. */
+        fun name(s: String) {
+            reset()
+            size = utf8(s, 0)
+        }
+
+        /**
+         * Writes [s] as UTF-8 from [start], stopping before [CAP] (unpaired surrogates
+         * become '?', as Java does); returns where it ended. Reads no more of [s] than fits.
+         */
+        private fun utf8(s: String, start: Int): Int {
+            var p = start
             var i = 0
             val b = buf
-            while (i < s.length) {
-                val c = s[i].code
+            val n = s.length
+            while (i < n) {
+                if (p + 4 > CAP) {
+                    full = true
+                    break
+                }
+                val ch = s[i]
+                val c = ch.code
                 when {
                     c < 0x80 -> b[p++] = c.toByte()
                     c < 0x800 -> { b[p++] = (0xC0 or (c shr 6)).toByte(); b[p++] = (0x80 or (c and 0x3F)).toByte() }
-                    Character.isHighSurrogate(s[i]) && i + 1 < s.length && Character.isLowSurrogate(s[i + 1]) -> {
-                        val cp = Character.toCodePoint(s[i], s[i + 1])
+                    Character.isHighSurrogate(ch) && i + 1 < n && Character.isLowSurrogate(s[i + 1]) -> {
+                        val cp = Character.toCodePoint(ch, s[i + 1])
                         i++
-                        ensure(1) // 4 bytes for 2 chars: within the 3 per char reserved
                         b[p++] = (0xF0 or (cp shr 18)).toByte(); b[p++] = (0x80 or ((cp shr 12) and 0x3F)).toByte()
                         b[p++] = (0x80 or ((cp shr 6) and 0x3F)).toByte(); b[p++] = (0x80 or (cp and 0x3F)).toByte()
                     }
-                    Character.isSurrogate(s[i]) -> b[p++] = '?'.code.toByte()
+                    Character.isSurrogate(ch) -> b[p++] = '?'.code.toByte()
                     else -> {
                         b[p++] = (0xE0 or (c shr 12)).toByte(); b[p++] = (0x80 or ((c shr 6) and 0x3F)).toByte()
                         b[p++] = (0x80 or (c and 0x3F)).toByte()
@@ -89,39 +151,84 @@ internal object FastPath {
                 }
                 i++
             }
-            val len = p - size
-            buf[lenAt] = len.toByte(); buf[lenAt + 1] = (len ushr 8).toByte()
-            buf[lenAt + 2] = (len ushr 16).toByte(); buf[lenAt + 3] = (len ushr 24).toByte()
-            size = p
+            return p
         }
 
+        /** One field; left out whole when the record is already full. */
         fun field(key: String, v: Any?) {
-            ensure(1)
+            // Tag, key length and a fixed-size value at least.
+            if (full || !room(1 + 4 + 9)) return
+            val mark = size
             val tagAt = size++
-            str(key)
+            if (!str(key) || !room(9)) {
+                size = mark
+                return
+            }
             val tag: Byte = when (v) {
                 is String -> { str(v); STR }
                 is Double -> { u64(v.toRawBits()); F64 }
                 is Long -> { u64(v); I64 }
                 is Int -> { u64(v.toLong()); I64 }
-                is Boolean -> { ensure(1); buf[size++] = if (v) 1 else 0; BOOL }
+                is Boolean -> { buf[size++] = if (v) 1 else 0; BOOL }
                 is Float -> { u64(v.toDouble().toRawBits()); F64 }
                 is Short -> { u64(v.toLong()); I64 }
                 is Byte -> { u64(v.toLong()); I64 }
                 is ULong -> { u64(v.toLong()); U64 }
                 is UInt -> { u64(v.toLong()); U64 }
-                else -> { str(v.toString()); STR }
+                is FieldValue.I64 -> { u64(v.value); I64 }
+                is FieldValue.U64 -> { u64(v.value.toLong()); U64 }
+                is FieldValue.F64 -> { u64(v.value.toRawBits()); F64 }
+                is FieldValue.Bool -> { buf[size++] = if (v.value) 1 else 0; BOOL }
+                is FieldValue.Str -> { str(v.value); STR }
+                else -> { str(render(v)); STR }
             }
             buf[tagAt] = tag
         }
     }
 
-    private val encoders = ThreadLocal.withInitial { Encoder() }
+    /**
+     * A value's `toString()`, or what it threw instead: whatever a field does, the record
+     * is kept. (`null` renders as "null".)
+     */
+    fun render(v: Any?): String =
+        try {
+            v.toString()
+        } catch (t: Throwable) {
+            "<toString() threw ${t.javaClass.name}>"
+        }
 
-    /** A fresh encoder for this thread, holding target and message. */
-    fun start(target: String, message: String): Encoder = encoders.get().also {
-        it.reset()
-        it.str(target)
-        it.str(message)
+    /** One thread's encoders, one per nesting level of `log()` calls. */
+    private class Stack {
+        val kept = arrayOfNulls<Encoder>(KEPT_DEPTH)
+        var depth = 0
+    }
+
+    private val stacks = ThreadLocal.withInitial { Stack() }
+
+    /**
+     * Runs [body] with an empty encoder of this thread's current nesting level; a
+     * `log()` that [body] causes (a field's `toString()`) gets the next one.
+     */
+    inline fun <T> withEncoder(body: (Encoder) -> T): T {
+        val e = acquire()
+        try {
+            return body(e)
+        } finally {
+            release()
+        }
+    }
+
+    @PublishedApi
+    internal fun acquire(): Encoder {
+        val s = stacks.get()
+        val d = s.depth++
+        val e = if (d < KEPT_DEPTH) s.kept[d] ?: Encoder().also { s.kept[d] = it } else Encoder()
+        e.reset()
+        return e
+    }
+
+    @PublishedApi
+    internal fun release() {
+        stacks.get().depth--
     }
 }

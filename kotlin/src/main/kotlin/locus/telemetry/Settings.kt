@@ -52,6 +52,12 @@ data class TelemetrySettings(
     val s3SecretAccessKey: String? = null,
     /** Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs. */
     val s3PathStyle: Boolean = false,
+    /**
+     * Record an uncaught JVM exception as a crash (see [CrashCapture]): [Telemetry.start]
+     * installs a default uncaught-exception handler that writes the tombstone and then
+     * calls the handler installed before it. A Kotlin-side setting: the library has none.
+     */
+    val captureUncaughtExceptions: Boolean = true,
 ) {
     /** Every field but the secret key, which shows as `<hidden>`. */
     override fun toString(): String =
@@ -61,8 +67,45 @@ data class TelemetrySettings(
             "communityUrl=$communityUrl, deviceId=$deviceId, captureFatalSignals=$captureFatalSignals, " +
             "uploadOnMetered=$uploadOnMetered, s3Endpoint=$s3Endpoint, s3Region=$s3Region, " +
             "s3AccessKeyId=$s3AccessKeyId, s3SecretAccessKey=${s3SecretAccessKey?.let { "<hidden>" }}, " +
-            "s3PathStyle=$s3PathStyle)"
+            "s3PathStyle=$s3PathStyle, captureUncaughtExceptions=$captureUncaughtExceptions)"
 
+
+    /**
+     * What the library cannot see once converted, refused by name: a data dir that is
+     * empty or relative (it would land in the process's working directory), a duration
+     * that is not whole in its unit (it would be cut without a word), text with an
+     * unpaired surrogate (it has no UTF-8), a destination that is neither
+     * `s3://bucket[/prefix]` nor `file:///absolute/dir`.
+     */
+    internal fun check() {
+        fun refuse(key: String, why: String): Nothing = throw InvalidSettingsException(key, why)
+        if (dataDir.path.isEmpty() || !dataDir.isAbsolute) {
+            refuse("data_dir", "`${dataDir.path}` is not an absolute directory (use the app's files dir)")
+        }
+        fun whole(key: String, d: Duration, unit: Duration, name: String) {
+            if (d.isPositive() && d.isFinite() && d.inWholeNanoseconds % unit.inWholeNanoseconds != 0L) {
+                refuse(key, "$d is not a whole number of $name")
+            }
+        }
+        whole("upload_interval_secs", uploadInterval, 1.seconds, "seconds")
+        whole("attempt_timeout_secs", attemptTimeout, 1.seconds, "seconds")
+        whole("shutdown_deadline_ms", shutdownDeadline, 1.milliseconds, "milliseconds")
+        for ((key, text) in listOf(
+            "data_dir" to dataDir.path, "app_version" to appVersion, "destination" to destination,
+            "community_url" to communityUrl, "device_id" to deviceId, "s3_endpoint" to s3Endpoint,
+            "s3_region" to s3Region, "s3_access_key_id" to s3AccessKeyId, "s3_secret_access_key" to s3SecretAccessKey,
+        )) {
+            if (text != null && hasLoneSurrogate(text)) refuse(key, "contains an unpaired UTF-16 surrogate (no UTF-8 for it)")
+        }
+        destination?.let { d ->
+            val ok = when {
+                d.startsWith("s3://") -> d.removePrefix("s3://").substringBefore('/').isNotEmpty()
+                d.startsWith("file://") -> d.removePrefix("file://").startsWith("/")
+                else -> false
+            }
+            if (!ok) refuse("destination", "`$d` is neither s3://bucket[/prefix] nor file:///absolute/dir")
+        }
+    }
 
     internal fun toFfi(): FfiSettings = FfiSettings(
         dataDir = dataDir.path,
@@ -84,6 +127,21 @@ data class TelemetrySettings(
         s3SecretAccessKey = s3SecretAccessKey,
         s3PathStyle = s3PathStyle,
     )
+}
+
+private fun hasLoneSurrogate(s: String): Boolean {
+    var i = 0
+    while (i < s.length) {
+        val c = s[i]
+        if (Character.isHighSurrogate(c)) {
+            if (i + 1 >= s.length || !Character.isLowSurrogate(s[i + 1])) return true
+            i += 2
+            continue
+        }
+        if (Character.isLowSurrogate(c)) return true
+        i++
+    }
+    return false
 }
 
 /** A negative duration is 0 (which the library refuses by name), never a huge number. */

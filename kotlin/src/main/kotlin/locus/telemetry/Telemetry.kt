@@ -60,9 +60,12 @@ class Telemetry private constructor(
          */
         @JvmStatic
         fun start(settings: TelemetrySettings): Telemetry {
+            settings.check()
             val ffiSettings = settings.toFfi()
             return try {
-                Telemetry(LocusTelemetry(ffiSettings), settings, null)
+                Telemetry(LocusTelemetry(ffiSettings), settings, null).also {
+                    if (settings.captureUncaughtExceptions) CrashCapture.attach(it)
+                }
             } catch (e: SettingsException.Invalid) {
                 throw InvalidSettingsException(e.key, e.reason)
             } catch (e: Exception) {
@@ -72,6 +75,9 @@ class Telemetry private constructor(
                 Telemetry(null, settings, "telemetry's native library could not be loaded: $e")
             }
         }
+
+        /** The most records [recent] returns. */
+        const val RECENT_MAX = 10_000
 
         /** A long enough deadline for anything; Duration.INFINITE is clamped to it. */
         private val LONGEST_DEADLINE = 1.days
@@ -91,7 +97,7 @@ class Telemetry private constructor(
             is ULong -> FieldValue.U64(v)
             is UInt -> FieldValue.U64(v.toULong())
             is FieldValue -> v
-            else -> FieldValue.Str(v.toString())
+            else -> FieldValue.Str(FastPath.render(v))
         }
 
         private fun fieldsOf(fields: Map<String, Any?>): List<Field> {
@@ -103,23 +109,28 @@ class Telemetry private constructor(
     }
 
     /**
-     * Records a log line with [fields] in their iteration order (String, numbers and
-     * Boolean keep their type; anything else is recorded as its `toString()`). Returns the
-     * record's sequence number, 0 if telemetry failed. Never blocks.
+     * Records a log line with [fields] in their iteration order (String, numbers, Boolean
+     * and [FieldValue] keep their type; anything else is recorded as its `toString()`,
+     * rendered on the calling thread). Returns the record's sequence number, 0 if
+     * telemetry failed. Never blocks (unless a field's `toString()` does) and never
+     * throws: a field whose `toString()` throws is recorded as `<toString() threw CLASS>`.
+     * Text beyond the record limit (4 KiB) is cut before it is encoded, and marked.
+     * Safe to call from a field's `toString()` (both records arrive intact).
      */
     fun log(level: Level, target: String, message: String, fields: Map<String, Any?> = emptyMap()): Long {
         if (ffi == null) return 0L
         return try {
             if (slot != 0L) {
-                val e = FastPath.start(target, message)
-                for ((k, v) in fields) e.field(k, v)
-                FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.bytes(), e.size)
+                FastPath.withEncoder { e ->
+                    e.str(target)
+                    e.str(message)
+                    for ((k, v) in fields) e.field(k, v)
+                    FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.send(), e.size)
+                }
             } else {
                 ffi?.log(level, target, message, fieldsOf(fields))?.toLong() ?: 0L
             }
-        } catch (e: Exception) {
-            0L
-        } catch (e: LinkageError) {
+        } catch (t: Throwable) {
             0L
         }
     }
@@ -129,51 +140,66 @@ class Telemetry private constructor(
         if (ffi == null) return 0L
         if (slot == 0L) return log(level, target, message, mapOf(*fields))
         return try {
-            val e = FastPath.start(target, message)
-            for ((k, v) in fields) e.field(k, v)
-            FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.bytes(), e.size)
-        } catch (e: Exception) {
-            0L
-        } catch (e: LinkageError) {
+            FastPath.withEncoder { e ->
+                e.str(target)
+                e.str(message)
+                for ((k, v) in fields) e.field(k, v)
+                FastPath.locus_fast_log(slot, FastPath.levelCode(level), e.send(), e.size)
+            }
+        } catch (t: Throwable) {
             0L
         }
     }
 
-    /** Adds [increment] to a counter (aggregated in memory, written once a second). */
+    /** Adds [increment] to a counter (aggregated in memory, written once a second; negative counts as 0). */
     fun counter(name: String, increment: Long = 1) {
         if (ffi == null) return
         try {
             if (slot != 0L) {
-                val bytes = name.toByteArray(Charsets.UTF_8)
-                FastPath.locus_fast_counter(slot, bytes, bytes.size, increment)
+                FastPath.withEncoder { e ->
+                    e.name(name)
+                    FastPath.locus_fast_counter(slot, e.send(), e.size, increment)
+                }
             } else {
                 ffi?.counter(name, increment.coerceAtLeast(0).toULong())
             }
-        } catch (e: Exception) {
-        } catch (e: LinkageError) {
+        } catch (t: Throwable) {
         }
     }
 
     /** Sets a gauge (non-finite values are refused). */
-    fun gauge(name: String, value: Double) {
+    fun gauge(name: String, value: Double) = metric(FastPath.GAUGE, name, value)
+
+    /** Records one observation of a distribution (non-finite values are refused; aggregated, one record a second). */
+    fun histogram(name: String, value: Double) = metric(FastPath.HISTOGRAM, name, value)
+
+    private fun metric(kind: Int, name: String, value: Double) {
+        if (ffi == null) return
         try {
-            ffi?.gauge(name, value)
-        } catch (e: Exception) {
+            if (slot != 0L) {
+                FastPath.withEncoder { e ->
+                    e.name(name)
+                    FastPath.locus_fast_metric(slot, kind, e.send(), e.size, value)
+                }
+            } else if (kind == FastPath.GAUGE) {
+                ffi?.gauge(name, value)
+            } else {
+                ffi?.histogram(name, value)
+            }
+        } catch (t: Throwable) {
         }
     }
 
-    /** Records one observation of a distribution (non-finite values are refused). */
-    fun histogram(name: String, value: Double) {
-        try {
-            ffi?.histogram(name, value)
-        } catch (e: Exception) {
-        }
-    }
-
-    /** The newest [n] records, oldest first: the Debug screen. */
+    /**
+     * The newest [n] records, oldest first: the Debug screen. [n] is capped at
+     * [RECENT_MAX]. The cost grows with [n], not with the ring: records are read back
+     * from the newest (about 1 µs a record in Rust plus the conversion; `recent(20)` on a
+     * full 64 MiB ring measured well under a millisecond, see `scripts/bench-kotlin`), so
+     * a small [n] is safe on the main thread.
+     */
     fun recent(n: Int): List<TelemetryRecord> =
         try {
-            ffi?.recent(n.coerceAtLeast(0).toUInt())?.map(TelemetryRecord::of) ?: emptyList()
+            ffi?.recent(n.coerceIn(0, RECENT_MAX).toUInt())?.map(TelemetryRecord::of) ?: emptyList()
         } catch (e: Exception) {
             emptyList()
         }
@@ -327,16 +353,51 @@ class Telemetry private constructor(
 
     /**
      * [shutdown] with the settings' deadline (unless already shut down), on the calling
-     * thread; then releases the native handle, and with it the data dir, so that a new
-     * [start] in this process owns it. Every call after it does nothing.
+     * thread; then releases the data dir: when close returns, a new [start] in this
+     * process owns it, whatever was in flight. It waits for calls in flight through this
+     * handle (an [export], a [flush]: each bounded by its deadline or the ring's size),
+     * then at most the shutdown deadline plus one second for telemetry's own threads to
+     * let go; [released] says whether they did. Every call after it does nothing.
      */
     override fun close() {
-        shutdownBlocking(settings.shutdownDeadline)
         val native = ffi ?: return
         ffi = null
+        CrashCapture.detach(this)
+        shutDown.set(true)
+        released = try {
+            native.close(millis(settings.shutdownDeadline))
+        } catch (e: Throwable) {
+            false
+        }
         try {
-            native.destroy() // waits for calls in flight on other threads
-        } catch (e: Exception) {
+            native.destroy()
+        } catch (e: Throwable) {
+        }
+    }
+
+    /** Whether [close] saw the data dir released (false before [close], or if telemetry's threads held on). */
+    @Volatile
+    var released: Boolean = false
+        private set
+
+    /**
+     * Writes the crash tombstone of [e], uncaught on [thread], into the ring now (the
+     * uncaught-exception handler [start] installs calls it; see [CrashCapture]).
+     * Returns its sequence number, 0 if telemetry is closed or failed.
+     */
+    internal fun recordUncaught(thread: Thread, e: Throwable): Long {
+        val native = ffi ?: return 0L
+        return try {
+            native.recordUncaughtException(CrashCapture.describe(thread, e)).toLong()
+        } catch (t: Throwable) {
+            try {
+                // Too little memory for the stack trace: the class and thread still count.
+                native.recordUncaughtException(
+                    locus.telemetry.ffi.UncaughtThrowable(e.javaClass.name, "", "", thread.name, ""),
+                ).toLong()
+            } catch (t2: Throwable) {
+                0L
+            }
         }
     }
 

@@ -55,6 +55,8 @@ object Bench {
                 telemetry.log(Level.INFO, "gps", "fix", "lat" to 52.52 + i * 1e-6, "lon" to 13.40, "acc_m" to i)
             },
             Case("locus counter", null) { _ -> telemetry.counter("fixes", 1) },
+            Case("locus gauge", null) { i -> telemetry.gauge("battery_pct", (i % 100).toDouble()) },
+            Case("locus histogram", null) { i -> telemetry.histogram("fix_ms", (i % 50).toDouble()) },
             Case("java.util.logging -> FileHandler", "locus log (message + 3 fields)") { i ->
                 jul.log(java.util.logging.Level.INFO, "fix lat={0} lon={1} acc_m={2}", arrayOf<Any>(52.52 + i * 1e-6, 13.40, i))
             },
@@ -72,8 +74,60 @@ object Bench {
         val calls = (WARMUP_BATCHES + ROUNDS * BATCHES_PER_ROUND).toLong() * BATCH
         val last = telemetry.log(Level.INFO, "bench", "done")
         check(last >= calls) { "locus recorded fewer records ($last) than log calls ($calls)" }
+        // A thread that once logged a 1M-character line against a fresh one (issue 23:
+        // the encoder used to grow to the largest line and be copied whole every call).
+        val fresh = onThread(telemetry, prime = false)
+        val afterHuge = onThread(telemetry, prime = true)
         telemetry.close()
+        val recent = recentOnFullRing(dir)
         report(cases)
+        println()
+        println("| call | median |")
+        println("|---|---:|")
+        println("| locus log on a fresh thread | ${fmt(fresh)} |")
+        println("| locus log after a 1M-character line on the same thread | ${fmt(afterHuge)} |")
+        println("| locus recent(20) on a full 64 MiB ring (${recent.second} records) | ${fmt(recent.first)} |")
+        println()
+        println("target: log after a 1M-character line within 2× of a fresh thread: " +
+            "${if (afterHuge <= 2 * fresh) "met" else "MISSED"} (%.2f×); ".format(afterHuge / fresh) +
+            "recent(20) on 64 MiB <= 1 ms: ${if (recent.first <= 1e6) "met" else "MISSED"}")
+    }
+
+    /** Median ns per small `log` on a new thread, after one 1M-character line there if [prime]. */
+    private fun onThread(telemetry: Telemetry, prime: Boolean): Double {
+        var median = 0.0
+        val t = Thread {
+            if (prime) telemetry.log(Level.INFO, "big", "x".repeat(1_000_000))
+            val case = Case("thread", null) { i -> telemetry.log(Level.INFO, "gps", "fix", "lat" to 52.52, "acc_m" to i) }
+            var n = 0
+            repeat(WARMUP_BATCHES) { batch(case) { n++ } }
+            repeat(BATCHES_PER_ROUND) { case.samples.add(batch(case) { n++ }) }
+            median = percentile(case.samples.sorted(), 0.5)
+        }
+        t.start()
+        t.join()
+        return median
+    }
+
+    /** Median ns of `recent(20)` on a 64 MiB ring filled past a lap, and the records it holds. */
+    private fun recentOnFullRing(dir: File): Pair<Double, Long> {
+        val t = Telemetry.start(
+            TelemetrySettings(dataDir = File(dir, "full"), appVersion = "bench", enableS3Diagnostics = false, ringBytes = 64L shl 20),
+        )
+        val line = "a typical line of about one hundred bytes of text, with a field or two"
+        var seq = 0L
+        // 64 MiB of ~128-byte records is ~520K: 700K laps the ring.
+        for (i in 0 until 700_000) seq = t.log(Level.INFO, "fill", line, "i" to i)
+        repeat(50) { check(t.recent(20).size == 20) }
+        val samples = (0 until 200).map {
+            val t0 = System.nanoTime()
+            val r = t.recent(20)
+            val ns = (System.nanoTime() - t0).toDouble()
+            check(r.size == 20 && r.last().seq >= seq)
+            ns
+        }.sorted()
+        t.close()
+        return percentile(samples, 0.5) to seq
     }
 
     /** Log4j.kt is compiled only when log4j2 is installed: found by name. */
