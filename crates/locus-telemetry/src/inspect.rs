@@ -94,3 +94,4 @@ pub fn community_preview(
     );
     Ok((preview, problems))
 }
+pub use crate::status::uploads_stopped;

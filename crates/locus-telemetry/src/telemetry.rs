@@ -510,17 +510,25 @@ impl Telemetry {
     /// Recorder, problems, previous session, switches, device conditions and the
     /// state of each destination (with why its uploads wait, if they do).
     pub fn status(&self) -> Status {
+        let dispatch = self.inner.dispatcher.as_ref().map(|d| d.status());
+        let mut problems = lock(&self.inner.problems).clone();
+        if let Some(why) = dispatch.as_ref().and_then(|d| d.stopped.as_ref()) {
+            problems.push(Problem::new(
+                ProblemArea::Dispatcher,
+                format!("uploads are not running: {why}; recording continues"),
+            ));
+        }
         Status {
             recorder: self.inner.recorder.status(),
             previous_session: self.inner.previous.settle().outcome,
-            problems: lock(&self.inner.problems).clone(),
+            problems,
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
             community_telemetry: self.community_telemetry(),
             conditions: self.inner.gate.get(),
             shut_down: self.inner.shut_down.get().is_some(),
             verbosity: self.inner.recorder.verbosity(),
-            dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
+            dispatch,
         }
     }
 

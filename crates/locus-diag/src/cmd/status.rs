@@ -87,6 +87,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (damaged, damaged_more) = damaged_copies(&data);
     let device_id = data.device_id();
     let session = Marker::read(&data);
+    // Uploads telemetry recorded as stopped for good in the last session (the upload
+    // runtime or thread could not start), from the ring: the library's own reading.
+    let uploads_stopped = ring
+        .as_ref()
+        .ok()
+        .and_then(|s| locus_telemetry::inspect::uploads_stopped(&s.records));
     let mut destinations = Vec::new();
     let mut skipped = Vec::new();
     for name in [DestinationKind::S3, DestinationKind::Community] {
@@ -137,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "session": session_json,
             "session_state": session.state(),
             "session_error": session_error,
+            "uploads_stopped": uploads_stopped,
             "destinations": destinations.iter().map(|(name, b, cursor)| serde_json::json!({
                 "name": name, "shipped_through": cursor, "breaker": b,
             })).collect::<Vec<_>>(),
@@ -183,7 +190,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for s in &skipped {
         writeln!(out, "not read:         {s}")?;
     }
-    if destinations.is_empty() {
+    if let Some(why) = &uploads_stopped {
+        writeln!(
+            out,
+            "uploads:          not running in the last session: {why}"
+        )?;
+    } else if destinations.is_empty() {
         writeln!(out, "destinations:     none has run yet")?;
     }
     for (name, breaker, cursor) in destinations {

@@ -29,6 +29,8 @@ pub(super) struct TelemetryThread {
     pub recorder: FlightRecorder,
     pub running: Arc<AtomicBool>,
     pub exited: mpsc::Sender<()>,
+    /// Why uploads stopped for good, when they did (see `DispatchStatus::stopped`).
+    pub stopped: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl TelemetryThread {
@@ -52,7 +54,12 @@ impl TelemetryThread {
             recorder,
             running,
             exited,
+            stopped,
         } = self;
+        let stop = |why: String| {
+            crate::status::record_uploads_stopped(&recorder, &why);
+            *stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        };
         let count = destinations.len();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if let Ok(step) = first.recv() {
@@ -61,24 +68,17 @@ impl TelemetryThread {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
-            let Ok(rt) = rt else {
-                recorder.log(
-                    Level::Error,
-                    TARGET,
-                    "cannot build the telemetry runtime; uploads disabled",
-                    &[],
-                );
-                return;
+            let rt = match rt {
+                Ok(rt) => rt,
+                Err(e) => {
+                    stop(format!("cannot build the upload runtime: {e}"));
+                    return;
+                }
             };
             rt.block_on(run_all(destinations, &ctl, interval, &gate, &recorder));
         }));
         if outcome.is_err() {
-            recorder.log(
-                Level::Error,
-                TARGET,
-                "telemetry thread panicked; uploads stopped, recording continues",
-                &[],
-            );
+            stop("the upload thread panicked".to_owned());
         }
         for i in 0..count {
             ctl.retire(i);

@@ -37,7 +37,10 @@ fn child_entry() {
         return;
     };
     let dir = Path::new(&dir);
-    let t = Telemetry::start(settings(dir));
+    let t = Telemetry::start(Settings {
+        enable_s3_diagnostics: role == "uploads",
+        ..settings(dir)
+    });
     // The verdict (and with it this session's marker) is settled before anything else.
     let previous = t.previous_session();
     println!("VERDICT {}", previous.outcome.as_str());
@@ -57,6 +60,26 @@ fn child_entry() {
             std::process::exit(0);
         }
         "clean" => {
+            t.shutdown(SHUTDOWN);
+            println!("DONE");
+        }
+        "uploads" => {
+            // Waits for the event: the upload thread has given up (or runs).
+            let mut status = t.status();
+            for _ in 0..3000 {
+                let d = status.dispatch.as_ref().unwrap();
+                if !d.running || d.destinations.iter().any(|d| d.uploads_ok > 0) {
+                    break;
+                }
+                t.flush(Duration::from_millis(10));
+                status = t.status();
+            }
+            for p in &status.problems {
+                println!("LATER {:?} {}", p.area, p.message);
+            }
+            for l in status.dispatch.as_ref().unwrap().summary_lines() {
+                println!("SUMMARY {l}");
+            }
             t.shutdown(SHUTDOWN);
             println!("DONE");
         }
@@ -209,6 +232,48 @@ fn a_real_crash_while_the_marker_cannot_be_read_is_still_a_crash() {
     assert_eq!(counts["crashed"], 1, "{counts}");
 }
 
-// Silence "unused" until the later items' tests use them.
+#[test]
+fn an_upload_runtime_that_cannot_be_built_is_a_problem_and_no_breaker_story() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("data");
+    // The runtime's I/O driver needs an epoll instance: none to be had.
+    let args = [
+        "-e",
+        "trace=epoll_create1,epoll_create",
+        "-e",
+        "inject=epoll_create1,epoll_create:error=EMFILE",
+    ];
+    let out = child("uploads", &dir, Some(&args));
+    let text = stdout(&out);
+    assert!(text.contains("DONE"), "{text}");
+    let problem = text
+        .lines()
+        .find(|l| l.contains(&format!("LATER {:?}", ProblemArea::Dispatcher)))
+        .unwrap_or_else(|| panic!("no dispatcher problem in status():\n{text}"));
+    assert!(
+        problem.contains("uploads are not running") && problem.contains("Too many open files"),
+        "{problem}"
+    );
+    let summary: Vec<&str> = text.lines().filter(|l| l.contains("SUMMARY")).collect();
+    assert!(
+        summary.iter().all(|l| !l.contains("uploads ok")) && !summary.is_empty(),
+        "the summary must say uploads are not running, not count them: {summary:?}"
+    );
+    assert!(
+        summary.iter().any(|l| l.contains("not running")),
+        "{summary:?}"
+    );
+    // And the ring keeps the story for tools reading the data dir afterwards.
+    let records = locus_telemetry::inspect::DataDir::new(&dir)
+        .read_ring()
+        .unwrap()
+        .records;
+    assert_eq!(
+        locus_telemetry::inspect::uploads_stopped(&records).as_deref(),
+        Some("cannot build the upload runtime: Too many open files (os error 24)"),
+    );
+}
+
+// Used by later items' tests.
 #[allow(dead_code)]
-fn _uses(_: Outcome, _: ProblemArea) {}
+fn _uses(_: Outcome) {}

@@ -1,0 +1,67 @@
+//! False stories the CLI told (issue 18): a demo whose uploads never ran reporting
+//! "0 uploads ok … breaker closed" and `status` saying "none has run yet"; a flag with
+//! an invalid value running the demo with telemetry off. Faults come from
+//! `strace --inject` on the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn diag() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_locus-diag"));
+    c.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
+    c
+}
+
+/// `locus-diag` under `strace` with `args` (the injection).
+fn diag_under_strace(args: &[&str]) -> Command {
+    let mut c = Command::new("strace");
+    c.args(["-qq", "-f", "-o", "/dev/null"])
+        .args(args)
+        .arg(env!("CARGO_BIN_EXE_locus-diag"))
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(c: &mut Command) -> (String, Output) {
+    let out = c.output().unwrap_or_else(|e| {
+        panic!("cannot run ({e}); strace comes from Debian: apt-get install strace")
+    });
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out)
+}
+
+fn status(dir: &Path) -> String {
+    let (text, out) = run(diag().args(["status", "--data-dir"]).arg(dir));
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn a_demo_whose_upload_runtime_cannot_be_built_says_uploads_are_not_running() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("demo");
+    let (text, out) = run(diag_under_strace(&[
+        "-e",
+        "trace=epoll_create1,epoll_create",
+        "-e",
+        "inject=epoll_create1,epoll_create:error=EMFILE",
+    ])
+    .args(["demo", "--seconds", "0", "--data-dir"])
+    .arg(&dir));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("not running: cannot build the upload runtime"),
+        "{text}"
+    );
+    assert!(!text.contains("uploads ok"), "no upload figures: {text}");
+    let s = status(&dir);
+    assert!(
+        s.contains("not running in the last session: cannot build the upload runtime"),
+        "{s}"
+    );
+    assert!(!s.contains("none has run yet"), "{s}");
+}
