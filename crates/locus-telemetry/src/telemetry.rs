@@ -65,6 +65,9 @@ struct Inner {
     gate: UploadGate,
     /// The first `shutdown`'s report; set once, returned to every later call.
     shut_down: OnceLock<ShutdownReport>,
+    /// Failures of telemetry's threads after this mark are this telemetry's to report
+    /// (see `background::failures_since`).
+    failures_from: u64,
 }
 
 /// What `shutdown` managed within its deadline.
@@ -174,6 +177,7 @@ impl Telemetry {
     }
 
     fn degraded(settings: Settings, why: Problem) -> Telemetry {
+        let failures_from = crate::background::failure_mark();
         let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
         // Without a usable data dir there is no previous session to read.
         let previous = Verdict::known(PreviousSession::only(session::Outcome::FirstStart));
@@ -196,11 +200,14 @@ impl Telemetry {
                 community: None,
                 gate: UploadGate::new(false),
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
 
     fn start_inner(settings: Settings, overrides: Overrides) -> Telemetry {
+        // Before the keeper starts: its failures are this telemetry's.
+        let failures_from = crate::background::failure_mark();
         if let Err(e) = settings.validate() {
             return Self::degraded(settings, Problem::new(ProblemArea::Settings, e.to_string()));
         }
@@ -285,14 +292,7 @@ impl Telemetry {
             None => Some(step),
         };
         if let Some(step) = unsent {
-            let _ = std::thread::Builder::new()
-                .name("locus-start".into())
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    crate::background::mark_telemetry_thread();
-                    crate::background::lower_current_thread_priority();
-                    step();
-                });
+            let _ = crate::background::spawn("locus-start", 256 * 1024, step);
         }
         Telemetry {
             inner: Arc::new(Inner {
@@ -306,6 +306,7 @@ impl Telemetry {
                 community: Some(community),
                 gate,
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
@@ -319,6 +320,7 @@ impl Telemetry {
         recorder: FlightRecorder,
         mut problems: Vec<Problem>,
     ) -> Telemetry {
+        let failures_from = crate::background::failure_mark();
         let dir = &settings.data_dir;
         problems.push(Problem::new(
             ProblemArea::SecondInstance,
@@ -356,6 +358,7 @@ impl Telemetry {
                 community: None,
                 gate: UploadGate::new(false),
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
@@ -366,6 +369,14 @@ impl Telemetry {
     #[doc(hidden)]
     pub fn recorder(&self) -> &FlightRecorder {
         &self.inner.recorder
+    }
+
+    /// Makes telemetry's own thread `name` (e.g. `locus-keeper`) panic at its next look,
+    /// for this workspace's tests of what such a panic does (feature `internals`).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn inject_panic_on_thread(&self, name: &'static str) {
+        crate::background::inject_panic(name);
     }
 
     /// A `tracing_subscriber` layer that records into this telemetry.
@@ -512,6 +523,11 @@ impl Telemetry {
     pub fn status(&self) -> Status {
         let dispatch = self.inner.dispatcher.as_ref().map(|d| d.status());
         let mut problems = lock(&self.inner.problems).clone();
+        problems.extend(
+            crate::background::failures_since(self.inner.failures_from)
+                .into_iter()
+                .map(|f| Problem::new(ProblemArea::Internal, f)),
+        );
         if let Some(why) = dispatch.as_ref().and_then(|d| d.stopped.as_ref()) {
             problems.push(Problem::new(
                 ProblemArea::Dispatcher,

@@ -36,15 +36,12 @@ pub(super) struct TelemetryThread {
 impl TelemetryThread {
     /// Starts the thread `locus-telemetry`.
     pub fn spawn(self) -> std::io::Result<()> {
-        std::thread::Builder::new()
-            .name("locus-telemetry".into())
-            .spawn(move || self.run())
-            .map(drop)
+        // Marked as telemetry's and at background priority by the one way telemetry
+        // starts a thread; `run` catches its own panics to release every waiter.
+        crate::background::spawn("locus-telemetry", 2 * 1024 * 1024, move || self.run())
     }
 
     fn run(self) {
-        crate::background::mark_telemetry_thread();
-        crate::background::lower_current_thread_priority();
         let TelemetryThread {
             first,
             destinations,
@@ -65,8 +62,13 @@ impl TelemetryThread {
             if let Ok(step) = first.recv() {
                 step();
             }
+            // The runtime's blocking pool threads are telemetry's too.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .on_thread_start(|| {
+                    crate::background::mark_telemetry_thread();
+                    crate::background::lower_current_thread_priority();
+                })
                 .build();
             let rt = match rt {
                 Ok(rt) => rt,

@@ -63,6 +63,24 @@ fn child_entry() {
             t.shutdown(SHUTDOWN);
             println!("DONE");
         }
+        "keeper" => {
+            t.inject_panic_on_thread("locus-keeper");
+            // Waits for the event: the keeper's panic reported as telemetry's failure.
+            let mut reported = None;
+            for _ in 0..3000 {
+                reported = t.status().problems.into_iter().find(|p| {
+                    p.area == ProblemArea::Internal && p.message.contains("locus-keeper")
+                });
+                if reported.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            println!("KEEPER {}", reported.map(|p| p.message).unwrap_or_default());
+            t.log(Level::Info, "story", "recording goes on", &[]);
+            t.shutdown(SHUTDOWN);
+            println!("DONE");
+        }
         "uploads" => {
             // Waits for the event: the upload thread has given up (or runs).
             let mut status = t.status();
@@ -274,6 +292,23 @@ fn an_upload_runtime_that_cannot_be_built_is_a_problem_and_no_breaker_story() {
     );
 }
 
-// Used by later items' tests.
-#[allow(dead_code)]
-fn _uses(_: Outcome) {}
+#[test]
+fn a_panic_on_telemetrys_keeper_thread_is_telemetrys_failure_not_an_app_crash() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("data");
+    let out = child("keeper", &dir, None);
+    let text = stdout(&out);
+    assert!(text.contains("DONE"), "{text}");
+    let keeper = line(&text, "KEEPER");
+    assert!(
+        keeper.contains("locus-keeper") && keeper.contains("panicked"),
+        "status() names the failed thread: {text}"
+    );
+    let next = child("clean", &dir, None);
+    let text = stdout(&next);
+    assert_eq!(
+        line(&text, "VERDICT"),
+        Outcome::Exited.as_str(),
+        "the app did not crash: {text}"
+    );
+}
