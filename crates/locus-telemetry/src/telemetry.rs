@@ -178,9 +178,16 @@ impl Telemetry {
 
     fn degraded(settings: Settings, why: Problem) -> Telemetry {
         let failures_from = crate::background::failure_mark();
-        let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
-        // Without a usable data dir there is no previous session to read.
-        let previous = Verdict::known(PreviousSession::only(session::Outcome::FirstStart));
+        // Nothing of the data dir is used: the ring is on the heap and the previous
+        // session is not read, both because of `why`.
+        let recorder = FlightRecorder::in_memory_because(
+            crate::recorder::layout::DEFAULT_RING_BYTES,
+            why.message.clone(),
+        );
+        let previous = Verdict::known(PreviousSession::unknown(format!(
+            "not read: {}",
+            why.message
+        )));
         Telemetry {
             inner: Arc::new(Inner {
                 device_id: settings
@@ -211,13 +218,16 @@ impl Telemetry {
         if let Err(e) = settings.validate() {
             return Self::degraded(settings, Problem::new(ProblemArea::Settings, e.to_string()));
         }
+        crate::background::injected_panic_point("start");
         let mut problems = Vec::new();
         let dir = settings.data_dir.clone();
+        // Why the data dir cannot be used, if it cannot: then the previous session is
+        // not known (rather than a "first start").
+        let mut unusable = None;
         if let Err(e) = std::fs::create_dir_all(&dir) {
-            problems.push(Problem::new(
-                ProblemArea::DataDir,
-                format!("cannot create data dir {}: {e}", dir.display()),
-            ));
+            let why = format!("cannot create data dir {}: {e}", dir.display());
+            problems.push(Problem::new(ProblemArea::DataDir, why.clone()));
+            unusable = Some(why);
         }
         let data = DataDir::new(&dir);
         let recorder = FlightRecorder::open(&data.ring_path(), settings.ring_bytes);
@@ -268,7 +278,10 @@ impl Telemetry {
             let opted_in_at_start = community.opted_in();
             move || {
                 // The previous session's marker is read before this session's replaces it.
-                let previous = session::previous(&data, &history);
+                let previous = match unusable {
+                    Some(why) => PreviousSession::unknown(format!("not read: {why}")),
+                    None => session::previous(&data, &history),
+                };
                 if let Some(p) = lock(&session).as_ref().and_then(Session::mark_running) {
                     lock(&problems).push(Problem::new(ProblemArea::Session, p));
                 }

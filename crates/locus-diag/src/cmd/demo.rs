@@ -318,10 +318,15 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         stats.iterations,
         start.elapsed().as_secs_f64()
     );
+    let previous = telemetry.previous_session();
     let _ = writeln!(
         out,
-        "  previous session:  {}",
-        status.previous_session.as_str()
+        "  previous session:  {}{}",
+        previous.outcome.as_str(),
+        previous
+            .reason
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default()
     );
     if let Some(crashed) = worker_outcome {
         let _ = writeln!(
@@ -366,11 +371,13 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         Backend::File(p) => {
             let _ = writeln!(out, "  flight recorder:   {}", p.display());
         }
+        // The demo never chooses a heap ring: it is there because a file could not be.
         Backend::Memory(why) => {
             let _ = writeln!(
                 out,
-                "  flight recorder:   in memory ({})",
-                why.as_deref().unwrap_or("by choice")
+                "  flight recorder:   in memory because {}",
+                why.as_deref()
+                    .unwrap_or("no ring file was opened (no reason given)")
             );
         }
     }

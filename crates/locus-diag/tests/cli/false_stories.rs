@@ -65,3 +65,24 @@ fn a_demo_whose_upload_runtime_cannot_be_built_says_uploads_are_not_running() {
     );
     assert!(!s.contains("none has run yet"), "{s}");
 }
+
+#[test]
+fn a_demo_on_an_unusable_data_dir_says_why_not_first_start_nor_by_choice() {
+    let base = tempfile::tempdir().unwrap();
+    let file = base.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let (text, out) = run(diag()
+        .args(["demo", "--seconds", "0", "--no-upload", "--data-dir"])
+        .arg(&file));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("first start"), "{text}");
+    assert!(!text.contains("by choice"), "{text}");
+    assert!(
+        text.contains("previous session:  unknown (not read: cannot create data dir"),
+        "{text}"
+    );
+    assert!(
+        text.contains("flight recorder:   in memory because"),
+        "{text}"
+    );
+}

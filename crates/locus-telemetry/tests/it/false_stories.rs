@@ -37,6 +37,23 @@ fn child_entry() {
         return;
     };
     let dir = Path::new(&dir);
+    if role == "degraded" {
+        // Telemetry's own start fails (an internal panic, injected at its first step).
+        let first = Telemetry::start(Settings {
+            enable_community_telemetry: false,
+            ..settings(&dir.join("first"))
+        });
+        first.inject_panic_on_thread("start");
+        let t = Telemetry::start(settings(dir));
+        let previous = t.previous_session();
+        println!("VERDICT {}", previous.outcome.as_str());
+        println!("REASON {}", previous.reason.unwrap_or_default());
+        println!("BACKEND {:?}", t.status().recorder.backend);
+        t.shutdown(SHUTDOWN);
+        first.shutdown(SHUTDOWN);
+        println!("DONE");
+        return;
+    }
     let t = Telemetry::start(Settings {
         enable_s3_diagnostics: role == "uploads",
         ..settings(dir)
@@ -311,4 +328,50 @@ fn a_panic_on_telemetrys_keeper_thread_is_telemetrys_failure_not_an_app_crash() 
         Outcome::Exited.as_str(),
         "the app did not crash: {text}"
     );
+}
+
+#[test]
+fn a_start_that_failed_says_why_not_first_start_and_not_in_memory_by_choice() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("data");
+    child("clean", &dir, None);
+    let out = child("degraded", &dir, None);
+    let text = stdout(&out);
+    assert!(text.contains("DONE"), "{text}");
+    assert_eq!(line(&text, "VERDICT"), "unknown", "{text}");
+    assert!(
+        line(&text, "REASON").contains("telemetry failed to start"),
+        "{text}"
+    );
+    let backend = line(&text, "BACKEND");
+    assert!(
+        backend.starts_with("Memory(Some(") && backend.contains("telemetry failed to start"),
+        "the heap ring says why: {text}"
+    );
+}
+
+#[test]
+fn an_unusable_data_dir_says_so_in_the_verdict_and_the_recorder() {
+    let base = tempfile::tempdir().unwrap();
+    let file = base.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let t = Telemetry::start(Settings {
+        enable_community_telemetry: false,
+        community_url: None,
+        ..settings(&file)
+    });
+    let previous = t.previous_session();
+    assert_eq!(previous.outcome, Outcome::Unknown);
+    let reason = previous.reason.unwrap_or_default();
+    assert!(
+        reason.contains("data dir") && reason.contains(&file.display().to_string()),
+        "{reason}"
+    );
+    let status = t.status();
+    assert_eq!(status.previous_session, Outcome::Unknown);
+    match &status.recorder.backend {
+        locus_telemetry::Backend::Memory(Some(why)) => assert!(!why.is_empty()),
+        other => panic!("a heap ring with its reason, not {other:?}"),
+    }
+    t.shutdown(SHUTDOWN);
 }
