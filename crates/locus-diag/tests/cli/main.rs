@@ -11,3 +11,4 @@ mod demo;
 mod false_stories;
 mod message_template;
 mod share;
+mod verdicts;

@@ -167,7 +167,8 @@ pub fn verdict(
 ) -> PreviousSession {
     let (marker, unreadable) = match marker {
         Ok(m) => (m, None),
-        Err(e) => (None, Some(format!("the session marker could not be read: {e}"))),
+        // The error names the marker's file and what went wrong.
+        Err(e) => (None, Some(e.to_string())),
     };
     let unmarked = records.iter().rev().find_map(|r| match &r.body {
         Body::Session(s)
