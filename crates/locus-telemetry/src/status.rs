@@ -89,7 +89,7 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProblemArea {
-    /// A setting was out of range or unusable: telemetry runs degraded.
+    /// A setting was out of range or unusable: its default is used instead.
     Settings,
     /// The data dir or one of its state files.
     DataDir,

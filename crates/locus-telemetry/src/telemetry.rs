@@ -131,8 +131,11 @@ impl TelemetryBuilder {
 }
 
 impl Telemetry {
-    /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
-    /// locked ring) yields a degraded handle and a readable reason in `status()`.
+    /// Starts telemetry. Never fails: any problem (unusable data dir, locked ring) yields
+    /// a degraded handle and a readable reason in `status()`. An invalid setting is
+    /// replaced by its default alone (see [`Settings::with_defaults_for_invalid`]) and
+    /// reported as a [`ProblemArea::Settings`] problem naming the key, its range and the
+    /// default used.
     /// Keep the handle for the app's lifetime: dropping the last clone shuts down.
     ///
     /// Cheap on the caller's thread (an app's cold start): it opens the ring (finding
@@ -215,11 +218,16 @@ impl Telemetry {
     fn start_inner(settings: Settings, overrides: Overrides) -> Telemetry {
         // Before the keeper starts: its failures are this telemetry's.
         let failures_from = crate::background::failure_mark();
-        if let Err(e) = settings.validate() {
-            return Self::degraded(settings, Problem::new(ProblemArea::Settings, e.to_string()));
-        }
         crate::background::injected_panic_point("start");
         let mut problems = Vec::new();
+        // An invalid value costs its own setting (its default is used), never the rest.
+        let (settings, replaced) = settings.with_defaults_for_invalid();
+        for (e, default) in replaced {
+            problems.push(Problem::new(
+                ProblemArea::Settings,
+                format!("{e}; using the default {default} instead"),
+            ));
+        }
         let dir = settings.data_dir.clone();
         // Why the data dir cannot be used, if it cannot: then the previous session is
         // not known (rather than a "first start").

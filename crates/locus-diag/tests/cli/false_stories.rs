@@ -86,3 +86,30 @@ fn a_demo_on_an_unusable_data_dir_says_why_not_first_start_nor_by_choice() {
         "{text}"
     );
 }
+
+#[test]
+fn a_demo_refuses_an_invalid_device_id_instead_of_running_with_telemetry_off() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("demo");
+    let (text, out) = run(diag()
+        .args([
+            "demo",
+            "--seconds",
+            "0",
+            "--device-id",
+            "dev.1",
+            "--data-dir",
+        ])
+        .arg(&dir));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {text}{err}");
+    assert!(
+        err.contains("--device-id") && err.contains("[A-Za-z0-9_-]"),
+        "the error names the flag and the rule: {err}"
+    );
+    assert!(!dir.exists(), "nothing ran: {text}");
+    let (_, out) = run(diag()
+        .args(["demo", "--seconds", "0", "--app-version", "", "--data-dir"])
+        .arg(&dir));
+    assert_eq!(out.status.code(), Some(2));
+}

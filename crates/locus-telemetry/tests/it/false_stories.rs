@@ -375,3 +375,54 @@ fn an_unusable_data_dir_says_so_in_the_verdict_and_the_recorder() {
     }
     t.shutdown(SHUTDOWN);
 }
+
+#[test]
+fn an_invalid_setting_falls_back_alone_and_is_reported_with_its_range_and_default() {
+    let base = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(Settings {
+        retention_days: 0,
+        device_id: Some("dev.1".into()),
+        enable_community_telemetry: false,
+        community_url: None,
+        ..settings(base.path())
+    });
+    let status = t.status();
+    assert!(
+        status.recorder.file_backed(),
+        "the recorder runs: {status:?}"
+    );
+    assert_eq!(t.settings().retention_days, 30);
+    assert_eq!(
+        t.settings().ring_bytes,
+        256 * 1024,
+        "valid settings are kept"
+    );
+    assert_eq!(status.device_id.len(), 16, "a generated id stands in");
+    let settings_problems: Vec<&str> = status
+        .problems
+        .iter()
+        .filter(|p| p.area == ProblemArea::Settings)
+        .map(|p| p.message.as_str())
+        .collect();
+    assert_eq!(settings_problems.len(), 2, "{settings_problems:?}");
+    assert!(
+        settings_problems
+            .iter()
+            .any(|p| p.contains("retention_days")
+                && p.contains("between 1 and 3650")
+                && p.contains("default 30")),
+        "{settings_problems:?}"
+    );
+    assert!(
+        settings_problems
+            .iter()
+            .any(|p| p.contains("device_id") && p.contains("default")),
+        "{settings_problems:?}"
+    );
+    t.log(Level::Info, "story", "recorded", &[]);
+    assert!(t
+        .recent(10)
+        .iter()
+        .any(|r| r.to_text_line().contains("recorded")));
+    t.shutdown(SHUTDOWN);
+}
