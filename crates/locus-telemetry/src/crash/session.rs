@@ -128,7 +128,8 @@ fn transient(e: &StateError) -> bool {
 const MARKER_TRIES: u32 = 5;
 
 /// Reads the session marker, trying again (a few times, 2 ms to 128 ms apart, under
-/// 200 ms in all) while the error is a transient one ([`transient`]).
+/// 200 ms in all) while the error is a transient one: EMFILE, ENFILE, EINTR, EAGAIN
+/// or ENOMEM.
 pub fn read_marker(data: &DataDir) -> Result<Option<SessionMarker>, StateError> {
     let mut pause = Duration::from_millis(2);
     let mut tries = 1;
