@@ -56,7 +56,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        crate::clock::now()
     }
 }
 
@@ -67,7 +67,7 @@ pub struct ManualClock(Mutex<DateTime<Utc>>);
 impl ManualClock {
     /// A clock standing at the current time.
     pub fn new() -> Self {
-        ManualClock(Mutex::new(Utc::now()))
+        ManualClock(Mutex::new(crate::clock::now()))
     }
 
     /// Moves the clock forward (stopping at `latest_time`).

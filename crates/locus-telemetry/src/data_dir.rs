@@ -44,31 +44,7 @@ const RING: &str = "recorder.ring";
 const DAMAGED_PREFIX: &str = "recorder.ring.damaged-";
 const BUCKET: &str = "bucket";
 
-/// What a file type is, in words (`"a FIFO"`, `"a directory"`, …): the reason given
-/// when something other than a regular file stands where telemetry expects one.
-///
-/// ```
-/// let t = std::fs::metadata("/").unwrap().file_type();
-/// assert_eq!(locus_telemetry::data_dir::file_type_name(&t), "a directory");
-/// ```
-pub fn file_type_name(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a plain file"
-    }
-}
+pub use crate::door::file_type_name;
 
 /// One of the small state files of the data dir.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

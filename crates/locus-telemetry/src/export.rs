@@ -41,7 +41,6 @@ use crate::recorder::{RecorderError, Snapshot};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::borrow::Cow;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -308,9 +307,11 @@ impl ExportBundle {
     /// are created new. Returns the summary.
     pub fn write(&self, out: &Path) -> Result<ExportSummary, ExportError> {
         let summary_file = summary_path(out);
-        let mut bundle = create_new(out)?;
+        // Bounded: a file-size limit is an error (EFBIG, the partial files removed),
+        // never SIGXFSZ.
+        let mut bundle = crate::door::Bounded::new(create_new(out)?);
         let mut text = match create_new(&summary_file) {
-            Ok(f) => f,
+            Ok(f) => crate::door::Bounded::new(f),
             Err(e) => {
                 let _ = std::fs::remove_file(out);
                 return Err(e);
@@ -331,10 +332,11 @@ impl ExportBundle {
                     .map_err(|source| io(out, "write", source))?;
             }
             bundle
+                .file()
                 .sync_all()
                 .map_err(|source| io(out, "sync", source))?;
             text.write_all(self.summary.to_text().as_bytes())
-                .and_then(|()| text.sync_all())
+                .and_then(|()| text.file().sync_all())
                 .map_err(|source| io(&summary_file, "write", source))
         })();
         if let Err(e) = written {
@@ -377,26 +379,20 @@ fn io(path: &Path, op: &'static str, source: std::io::Error) -> ExportError {
 
 /// Creates `path` new (`O_EXCL`: never an existing file, never through a link), 0600.
 fn create_new(path: &Path) -> Result<std::fs::File, ExportError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|source| {
-            let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-            if link {
-                ExportError::Link {
-                    path: path.to_path_buf(),
-                }
-            } else if source.kind() == std::io::ErrorKind::AlreadyExists {
-                ExportError::Exists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                io(path, "create", source)
+    crate::door::create_new(path).map_err(|source| {
+        let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if link {
+            ExportError::Link {
+                path: path.to_path_buf(),
             }
-        })
+        } else if source.kind() == std::io::ErrorKind::AlreadyExists {
+            ExportError::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            io(path, "create", source)
+        }
+    })
 }
 
 /// Scrubs `s` in place; 1 if the filter changed it.

@@ -59,7 +59,7 @@ pub fn export_bundle(
     options: &ExportOptions,
 ) -> Result<ExportBundle, ExportError> {
     let snapshot = Dir::new(data_dir).read_ring()?;
-    Ok(ExportBundle::new(snapshot, options, chrono::Utc::now()))
+    Ok(ExportBundle::new(snapshot, options, crate::clock::now()))
 }
 use crate::settings::Settings;
 use crate::worker::community::{CommunityPreview, CommunityShared};

@@ -65,8 +65,11 @@
 //! ```
 
 mod background;
+mod clock;
 mod conditions;
+mod door;
 mod export;
+mod fork;
 mod ids;
 pub mod inspect;
 mod layer;

@@ -107,6 +107,9 @@ pub enum ProblemArea {
     Dispatcher,
     /// Telemetry itself failed (an internal panic was caught).
     Internal,
+    /// The system clock was out of range (before 1970, after 2200) or jumped while
+    /// telemetry ran: times are clamped, and nothing is deleted on its word.
+    Clock,
 }
 
 /// The dispatcher as `status()` shows it.

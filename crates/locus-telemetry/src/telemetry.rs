@@ -158,6 +158,9 @@ impl Telemetry {
     }
 
     fn start_with(settings: Settings, overrides: Overrides) -> Telemetry {
+        // The clock's first reading: what it is compared with for jumps from now on.
+        let _ = crate::clock::now();
+        crate::fork::install();
         let fallback = settings.clone();
         let start = std::panic::AssertUnwindSafe(move || {
             // A panic in here is telemetry's failure, not the app's crash: no tombstone.
@@ -505,7 +508,7 @@ impl Telemetry {
     /// The share bundle of this app's flight recorder now: preview it
     /// ([`ExportBundle::preview_lines`], [`ExportBundle::summary`]) before writing it.
     pub fn export_bundle(&self, options: &ExportOptions) -> ExportBundle {
-        ExportBundle::new(self.inner.recorder.snapshot(), options, chrono::Utc::now())
+        ExportBundle::new(self.inner.recorder.snapshot(), options, crate::clock::now())
     }
 
     /// Writes the share bundle of this app's flight recorder to `out` (a new
@@ -542,8 +545,13 @@ impl Telemetry {
     /// Recorder, problems, previous session, switches, device conditions and the
     /// state of each destination (with why its uploads wait, if they do).
     pub fn status(&self) -> Status {
+        // First: the step that finds the verdict may add a problem (the marker).
+        let previous_session = self.inner.previous.settle().outcome;
         let dispatch = self.inner.dispatcher.as_ref().map(|d| d.status());
         let mut problems = lock(&self.inner.problems).clone();
+        if let Some(clock) = crate::clock::problem() {
+            problems.push(Problem::new(ProblemArea::Clock, clock));
+        }
         problems.extend(
             crate::background::failures_since(self.inner.failures_from)
                 .into_iter()
@@ -557,7 +565,7 @@ impl Telemetry {
         }
         Status {
             recorder: self.inner.recorder.status(),
-            previous_session: self.inner.previous.settle().outcome,
+            previous_session,
             problems,
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
@@ -659,6 +667,17 @@ impl Inner {
     fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         if let Some(done) = self.shut_down.get() {
             return done.clone();
+        }
+        if crate::fork::forked() {
+            // A forked child: telemetry's threads stayed in the parent and its files are
+            // the parent's. Nothing to stop, nothing to write (see `crate::fork`).
+            self.recorder.close();
+            let report = ShutdownReport {
+                flushed: false,
+                dispatcher_finished: true,
+                took: Duration::ZERO,
+            };
+            return self.shut_down.get_or_init(|| report).clone();
         }
         let started = Instant::now();
         self.recorder.flush_metrics();

@@ -13,6 +13,55 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Allocation that fails on demand, per thread: a thread under memory pressure, for the
+/// panic hook to survive (it must neither allocate nor symbolise).
+struct FailOnDemand;
+
+thread_local! {
+    static NO_MEMORY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Every allocation of at least this many bytes fails, on every thread, once set.
+static BIG_FAIL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn no_memory_for(size: usize) -> bool {
+    let big = BIG_FAIL.load(std::sync::atomic::Ordering::Relaxed);
+    (big != 0 && size >= big) || NO_MEMORY.try_with(|f| f.get()).unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded to the system allocator, or fails (null) without
+// touching memory, which GlobalAlloc allows.
+unsafe impl std::alloc::GlobalAlloc for FailOnDemand {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if no_memory_for(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if no_memory_for(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        if no_memory_for(new) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.realloc(ptr, layout, new) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: FailOnDemand = FailOnDemand;
+
 const MODE: &str = "LOCUS_CRASH_CHILD";
 const DIR: &str = "LOCUS_CRASH_DIR";
 
@@ -63,6 +112,45 @@ fn child_entry() {
             telemetry.log(Level::Info, "child", "about to fault", &[]);
             // SAFETY: none — a deliberate invalid write, the crash under test.
             unsafe { std::ptr::write_volatile(std::hint::black_box(0x10usize) as *mut u8, 1) };
+        }
+        "panic-without-memory" => {
+            telemetry.log(Level::Info, "child", "about to run out of memory", &[]);
+            let worker = std::thread::Builder::new()
+                .name("oom-worker".into())
+                .spawn(|| {
+                    NO_MEMORY.with(|f| f.set(true));
+                    // A literal: the panic itself needs no memory.
+                    panic!("the worker ran out of memory");
+                })
+                .unwrap();
+            let _ = worker.join();
+        }
+        "big-allocations-fail" => {
+            // Memory pressure: nothing of 128 KiB or more can be had. The ring (256 KiB)
+            // cannot be copied for a snapshot, and a heap ring of the default size
+            // cannot be had: telemetry must keep the app alive, not abort it.
+            BIG_FAIL.store(128 * 1024, std::sync::atomic::Ordering::Relaxed);
+            for _ in 0..1_000 {
+                telemetry.log(Level::Info, "child", "under pressure", &[]);
+            }
+            let seen = telemetry.recent(10).len();
+            let _ = telemetry.status();
+            // A data dir that is a file: the recorder goes to the heap.
+            let file = Path::new(&dir).join("a-file");
+            std::fs::write(&file, b"x").unwrap();
+            let degraded = Telemetry::start(Settings {
+                data_dir: file,
+                ..settings(Path::new(&dir))
+            });
+            for _ in 0..100 {
+                degraded.log(Level::Info, "child", "on the heap", &[]);
+            }
+            let kept = degraded.recent(10).len();
+            degraded.shutdown(Duration::from_millis(100));
+            telemetry.shutdown(Duration::from_millis(100));
+            BIG_FAIL.store(0, std::sync::atomic::Ordering::Relaxed);
+            println!("recent on the file ring: {seen}; records kept on the heap ring: {kept}");
+            println!("PRESSURE-DONE");
         }
         "abort" => {
             telemetry.log(Level::Info, "child", "about to abort", &[]);
@@ -158,6 +246,62 @@ fn a_panicking_child_leaves_a_tombstone_and_reads_as_crashed() {
         &|b| matches!(b, Body::Histogram(h) if h.name == "fix_latency_ms" && h.count == 1 && h.sum == 12.5)
     ));
     t.shutdown(Duration::from_millis(100));
+}
+
+#[test]
+fn the_panic_hook_needs_no_memory_on_the_failing_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    // After our hook, std's default hook allocates and the child aborts: that is std's
+    // business. What matters is that the tombstone was written first.
+    let mut proc = child("panic-without-memory", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A hook that symbolises deadlocks here (std's backtrace lock, then its
+    // out-of-memory path waiting on it): bounded, so that reads as a failure.
+    let mut waited = 0;
+    while proc.try_wait().unwrap().is_none() {
+        waited += 1;
+        if waited > 6_000 {
+            let _ = proc.kill();
+            panic!("the child hung in its panic hook (deadlock under memory pressure)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let records = read_ring_file(&dir.path().join("recorder.ring"))
+        .unwrap()
+        .records;
+    let panic = records.iter().find_map(|r| match &r.body {
+        Body::Crash(c) if c.crash == CrashKind::Panic => Some(c.clone()),
+        _ => None,
+    });
+    let c = panic.expect("a panic tombstone, written without allocating");
+    assert_eq!(c.message, "the worker ran out of memory");
+    assert_eq!(c.thread, "oom-worker");
+    assert!(c.location.contains("tests/crash.rs"), "{}", c.location);
+    assert!(
+        c.backtrace.contains("   0: 0x"),
+        "raw frames: {}",
+        c.backtrace
+    );
+}
+
+#[test]
+fn memory_pressure_costs_records_never_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = child("big-allocations-fail", dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("PRESSURE-DONE"),
+        "the child died under memory pressure: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("records kept on the heap ring: 10"),
+        "a smaller heap ring still records: {stdout}"
+    );
 }
 
 #[test]

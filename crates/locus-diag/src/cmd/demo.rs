@@ -417,9 +417,66 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     stats
 }
 
-/// Runs `locus-diag demo`.
+/// Runs `locus-diag demo`. The report is written to stdout once, at the end, and a
+/// failed write is tried once more: a stdout that fails once (EINTR, EAGAIN on a
+/// non-blocking pipe, an injected EIO in `scripts/fault-sweep`) does not lose the
+/// lines that say what the run did. The run itself exits 0 whatever stdout does.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut out = std::io::stdout();
-    run_demo(&args, &mut out);
+    let mut report = Vec::new();
+    run_demo(&args, &mut report);
+    write_report(&mut std::io::stdout().lock(), &report)
+}
+
+/// Writes `report` to `out`, a second time from the start if the first try failed.
+fn write_report(out: &mut impl std::io::Write, report: &[u8]) -> anyhow::Result<()> {
+    let first = out.write_all(report).and_then(|()| out.flush());
+    if first.is_ok() {
+        return Ok(());
+    }
+    out.write_all(report).and_then(|()| out.flush())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_report;
+    use std::io::Write;
+
+    /// Fails its first `fails` writes, then keeps what it is given.
+    struct Flaky {
+        fails: usize,
+        kept: Vec<u8>,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.fails > 0 {
+                self.fails -= 1;
+                return Err(std::io::Error::from_raw_os_error(libc::EIO));
+            }
+            self.kept.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_failed_write_does_not_lose_the_report() {
+        let mut out = Flaky {
+            fails: 1,
+            kept: Vec::new(),
+        };
+        write_report(&mut out, b"locus-diag demo: 50 fixes\n").unwrap();
+        assert_eq!(out.kept, b"locus-diag demo: 50 fixes\n");
+        let mut out = Flaky {
+            fails: 2,
+            kept: Vec::new(),
+        };
+        assert!(
+            write_report(&mut out, b"x\n").is_err(),
+            "two failures: an error"
+        );
+    }
 }

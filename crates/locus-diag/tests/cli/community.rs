@@ -3,6 +3,12 @@
 //! it: nothing is sent by default; after opt-in, the bytes carry no coordinate, e-mail,
 //! device id or bucket name; the pseudonym is stable until opt-out and new after; opting
 //! out sends exactly one deletion; a hung endpoint never delays the user's S3.
+//!
+//! Nothing here reads the collector once and hopes: a test waits for what it expects to
+//! arrive ([`EVENT`] is only a bound against a hang), and counts reports by their
+//! `report_id`, so a client-side timeout followed by a retry (a slow collector on a
+//! loaded machine receives the same report twice) is one report, as the collector's own
+//! store counts it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -17,6 +23,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The longest a test waits for something it expects to happen (a report to arrive, the
+/// collector to show it): a bound against a hang, never a measure of speed.
+const EVENT: Duration = Duration::from_secs(120);
 
 /// One request as the server received it (body un-gzipped).
 #[derive(Debug, Clone)]
@@ -108,11 +118,36 @@ impl Collector {
             .collect()
     }
 
+    /// The distinct reports received, in order: a report sent again (a retry after the
+    /// client gave up waiting for an answer) is counted once, by its `report_id`.
     fn reports(&self) -> Vec<serde_json::Value> {
+        let mut seen = std::collections::HashSet::new();
         self.requests("/v1/reports")
             .iter()
-            .map(|c| serde_json::from_slice(&c.body).unwrap())
+            .map(|c| serde_json::from_slice::<serde_json::Value>(&c.body).unwrap())
+            .filter(|r| seen.insert(r["report_id"].to_string()))
             .collect()
+    }
+
+    /// The distinct deletion requests received (a retried one has the same body).
+    fn deletions(&self) -> Vec<Captured> {
+        let mut seen = std::collections::HashSet::new();
+        self.requests("/v1/deletions")
+            .into_iter()
+            .filter(|c| seen.insert(c.body.clone()))
+            .collect()
+    }
+
+    /// Waits until the reports received satisfy `ok`; returns them.
+    fn wait_reports(
+        &self,
+        what: &str,
+        ok: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let arrived = locus_testkit::wait_until(EVENT, || ok(&self.reports()));
+        let reports = self.reports();
+        assert!(arrived, "{what}: {reports:?}");
+        reports
     }
 
     fn versions(&self) -> serde_json::Value {
@@ -143,11 +178,18 @@ fn diag(args: &[&str], dir: &Path) -> String {
     text
 }
 
+/// The demo's settings file. The attempt timeout and the shutdown deadline are bounds,
+/// not waits: the demo exits as soon as its report is answered, and a slow collector on a
+/// loaded machine is waited for instead of timed out (a timed-out attempt is retried and
+/// the report sent at shutdown may be cut off).
 fn config(dir: &Path, community_url: &str) -> std::path::PathBuf {
     let path = dir.join("settings.toml");
     std::fs::write(
         &path,
-        format!("community_url = \"{community_url}\"\ncommunity_period_secs = 1\nupload_interval_secs = 1\n"),
+        format!(
+            "community_url = \"{community_url}\"\ncommunity_period_secs = 1\nupload_interval_secs = 1\n\
+             attempt_timeout_secs = 120\nshutdown_deadline_ms = 60000\n"
+        ),
     )
     .unwrap();
     path
@@ -208,6 +250,14 @@ fn opted_in_reports_carry_nothing_personal() {
     };
     run(&["--crash"]);
     run(&[]);
+    // The crash is in a report of the first run, the crashed session counted in one of the
+    // second (its start finds the previous session crashed).
+    let parsed = collector.wait_reports("the crash and the crashed session reported", |p| {
+        p.iter()
+            .any(|r| r["crashes"].as_array().is_some_and(|c| !c.is_empty()))
+            && p.iter()
+                .any(|r| r["sessions"]["crashed"].as_u64() == Some(1))
+    });
     let reports = collector.requests("/v1/reports");
     assert!(!reports.is_empty(), "reports were sent after opt-in");
 
@@ -244,7 +294,6 @@ fn opted_in_reports_carry_nothing_personal() {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_strings_clean(&v);
     }
-    let parsed = collector.reports();
     assert!(
         parsed
             .iter()
@@ -263,9 +312,13 @@ fn opted_in_reports_carry_nothing_personal() {
             .any(|r| r["sessions"]["crashed"].as_u64() == Some(1)),
         "the crashed session is counted"
     );
-    // And the collector's aggregates include the demo's version.
-    let versions = collector.versions();
-    assert!(versions.to_string().contains("1.2.0"), "{versions}");
+    // And the collector's aggregates include the demo's version (once it has stored the
+    // report: the capture above sees a request before the collector's handler is done).
+    assert!(
+        locus_testkit::wait_until(EVENT, || collector.versions().to_string().contains("1.2.0")),
+        "{}",
+        collector.versions()
+    );
 }
 
 /// Every string except the hex identifiers passes the server's own PII check.
@@ -292,19 +345,26 @@ fn settings(dir: &Path, url: &str) -> Settings {
         community_url: Some(url.to_owned()),
         community_period_secs: 1,
         community_metrics: vec!["battery_pct".into()],
-        attempt_timeout_secs: 2,
+        // A bound, not a wait: a slow collector is waited for rather than timed out and
+        // sent the same report again.
+        attempt_timeout_secs: 120,
         ..Settings::default()
     }
 }
 
-fn report_now(t: &Telemetry) {
+/// Makes a report due and waits until the collector has received it: one more distinct
+/// report than before.
+fn report_now(t: &Telemetry, collector: &Collector) {
+    let before = collector.reports().len();
     t.gauge("battery_pct", 77.0);
-    std::thread::sleep(Duration::from_millis(1100)); // one community period
-    assert!(
-        t.flush(Duration::from_secs(10)),
-        "{:?}",
-        t.status().dispatch
-    );
+    // A report is due once a community period (1 s) has passed: a lower bound, never a
+    // race (waiting longer changes nothing).
+    std::thread::sleep(Duration::from_millis(1100));
+    let arrived = locus_testkit::wait_until(EVENT, || {
+        t.flush(Duration::from_secs(10));
+        collector.reports().len() > before
+    });
+    assert!(arrived, "no new report: {:?}", t.status().dispatch);
 }
 
 #[test]
@@ -314,14 +374,14 @@ fn pseudonym_is_stable_until_opt_out_which_sends_one_deletion() {
     let t = Telemetry::start(settings(dir.path(), &collector.url));
     assert!(!t.community_telemetry());
     t.set_community_telemetry(true).unwrap();
-    report_now(&t);
-    report_now(&t);
+    report_now(&t, &collector);
+    report_now(&t, &collector);
     t.shutdown(Duration::from_secs(2));
     drop(t);
     // A restart keeps the choice and the pseudonym.
     let t = Telemetry::start(settings(dir.path(), &collector.url));
     assert!(t.community_telemetry(), "the choice persists");
-    report_now(&t);
+    report_now(&t, &collector);
     let reports = collector.reports();
     assert_eq!(reports.len(), 3, "{reports:?}");
     let first = reports[0]["pseudonym"].as_str().unwrap().to_owned();
@@ -331,16 +391,23 @@ fn pseudonym_is_stable_until_opt_out_which_sends_one_deletion() {
     t.set_community_telemetry(false).unwrap();
     t.gauge("battery_pct", 1.0);
     std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        locus_testkit::wait_until(EVENT, || {
+            t.flush(Duration::from_secs(10));
+            !collector.deletions().is_empty()
+        }),
+        "a deletion request after opt-out"
+    );
+    // One more round: nothing else is sent.
     t.flush(Duration::from_secs(10));
-    t.flush(Duration::from_secs(10));
-    let deletions = collector.requests("/v1/deletions");
+    let deletions = collector.deletions();
     assert_eq!(deletions.len(), 1, "exactly one deletion request");
     let del: serde_json::Value = serde_json::from_slice(&deletions[0].body).unwrap();
     assert_eq!(del["pseudonym"], first.as_str());
     assert_eq!(collector.reports().len(), 3, "no report after opt-out");
 
     t.set_community_telemetry(true).unwrap();
-    report_now(&t);
+    report_now(&t, &collector);
     let reports = collector.reports();
     assert_eq!(reports.len(), 4);
     assert_ne!(

@@ -110,9 +110,20 @@ fn a_short_demo_reports_when_it_ends_and_the_collector_shows_the_template() {
     let dir = tempfile::tempdir().unwrap();
     let (url, _stop) = collector(dir.path());
     let data = dir.path().join("app");
+    // Bounds, not waits: the demo exits as soon as its report is answered; a collector
+    // slowed by a loaded machine is waited for, not timed out (which would retry or cut
+    // the report sent at shutdown off).
+    let cfg = dir.path().join("settings.toml");
+    std::fs::write(
+        &cfg,
+        "attempt_timeout_secs = 120\nshutdown_deadline_ms = 60000\n",
+    )
+    .unwrap();
     diag(
         &[
             "demo",
+            "--config",
+            cfg.to_str().unwrap(),
             "--seconds",
             "0.4",
             "--hz",
@@ -127,11 +138,19 @@ fn a_short_demo_reports_when_it_ends_and_the_collector_shows_the_template() {
         ],
         &data,
     );
-    let out = Command::new("curl")
-        .args(["-s", &format!("{url}/v1/versions")])
-        .output()
-        .unwrap();
-    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Wait until the collector shows the version (it has stored the report), not a
+    // fixed moment after the demo ended.
+    let versions = || {
+        let out = Command::new("curl")
+            .args(["-s", &format!("{url}/v1/versions")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown =
+        locus_testkit::wait_until(Duration::from_secs(120), || versions().contains("7.7.7"));
+    let body = versions();
+    assert!(shown, "the collector never showed 7.7.7: {body}");
     for s in SECRETS {
         assert!(!body.contains(s), "{s} served:\n{body}");
     }

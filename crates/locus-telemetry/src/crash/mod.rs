@@ -19,6 +19,8 @@ pub(crate) struct CrashTarget {
     pub recorder: WeakRecorder,
     pub app_version: String,
     pub os: String,
+    /// Where telemetry's code is loaded, for the raw frames of a panic's tombstone.
+    pub image: Option<panic::Image>,
     started: Instant,
 }
 
@@ -45,6 +47,13 @@ fn current_target() -> Option<&'static CrashTarget> {
     let p = TARGET.load(Ordering::Acquire);
     // SAFETY: non-null pointers in TARGET come from Box::leak and are never freed.
     unsafe { p.as_ref() }
+}
+
+/// Fatal signals that other processes sent to this one (`kill -SEGV`): forwarded as
+/// they would have been without telemetry, never recorded as crashes.
+#[cfg(any(test, feature = "internals"))]
+pub fn foreign_signals_seen() -> u64 {
+    signal::FOREIGN.load(Ordering::Relaxed)
 }
 
 /// A panic payload's text, when it is text (`panic!` with a literal or a format).
@@ -75,6 +84,7 @@ pub(crate) fn install(recorder: &FlightRecorder, app_version: &str, fatal_signal
         recorder: recorder.downgrade(),
         app_version: app_version.to_owned(),
         os: os_string(),
+        image: panic::own_image(),
         started: Instant::now(),
     }));
     TARGET.store(target, Ordering::Release);

@@ -329,7 +329,7 @@ impl Session {
             start_seq,
             pid: std::process::id(),
             app_version: app_version.to_owned(),
-            started_at: Utc::now(),
+            started_at: crate::clock::now(),
             clean_exit: false,
             crashes: 0,
         };

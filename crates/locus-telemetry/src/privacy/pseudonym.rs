@@ -15,7 +15,6 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A secret salt. Its `Debug` never shows the bytes.
@@ -55,25 +54,9 @@ impl Salt {
     }
 
     fn store(&self, data_dir: &Path) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
+        // Through the file door: 0600, the temporary name never followed, bounded.
         let path = salt_path(data_dir);
-        let tmp = path.with_extension("tmp");
-        let written = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&self.0)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if written.is_err() {
-            // A full disk: no stray temporary file left behind.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+        crate::door::replace_via(&path, &path.with_extension("tmp"), &self.0)
     }
 
     /// Replaces the stored salt with a new random one (opt-out).

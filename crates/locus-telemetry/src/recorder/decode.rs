@@ -136,7 +136,9 @@ impl Recovery {
 /// the exact one would have; if any fails (a torn or damaged record), the exact walk
 /// runs instead.
 pub(crate) fn recover(area: &[u8]) -> Recovery {
-    let mut seen = Vec::with_capacity(area.len() / 128);
+    // A capacity guess only: when it cannot be had, the walk grows the vector as it goes.
+    let mut seen = Vec::new();
+    let _ = seen.try_reserve(area.len() / 128);
     walk(area, head_at, |h| seen.push(h));
     recover_optimistic(area, &seen).unwrap_or_else(|| recover_exact(area))
 }

@@ -25,9 +25,8 @@ use super::layout::{self, FileHeader, HEADER_BYTES};
 use super::ring::Backing;
 use super::RecorderError;
 use memmap2::MmapMut;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,36 +72,23 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Re
 /// How long `open` waits for a lock held by a recorder that is going away.
 const LOCK_PATIENCE: Duration = Duration::from_millis(100);
 
-/// Opens `path` as a regular file, never following a link and never blocking.
+/// Opens `path` through [`crate::door`]: a regular file of our own, never through a
+/// link, never blocking, created 0600.
 fn open_regular(path: &Path, write: bool) -> Result<File, RecorderError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(write)
-        .create(write)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => RecorderError::NotAFile {
-                path: path.to_path_buf(),
-                found: "a symbolic link",
-            },
-            Some(libc::EWOULDBLOCK) => RecorderError::Leased {
-                path: path.to_path_buf(),
-            },
-            Some(libc::EISDIR) => RecorderError::NotAFile {
-                path: path.to_path_buf(),
-                found: "a directory",
-            },
-            _ => io(path, "open")(e),
-        })?;
-    let kind = file.metadata().map_err(io(path, "stat"))?.file_type();
-    if kind.is_file() {
-        return Ok(file);
-    }
-    Err(RecorderError::NotAFile {
-        path: path.to_path_buf(),
-        found: crate::data_dir::file_type_name(&kind),
+    let opened = if write {
+        crate::door::open_or_create(path)
+    } else {
+        crate::door::open_read(path)
+    };
+    opened.map_err(|e| match (crate::door::refusal(&e), e.raw_os_error()) {
+        (Some(crate::door::Refusal::NotRegular { found }), _) => RecorderError::NotAFile {
+            path: path.to_path_buf(),
+            found,
+        },
+        (_, Some(libc::EWOULDBLOCK)) => RecorderError::Leased {
+            path: path.to_path_buf(),
+        },
+        _ => io(path, "open")(e),
     })
 }
 
@@ -164,7 +150,7 @@ fn salvage(bytes: &[u8]) -> RawRecords {
 /// Opens (creating if needed) the ring file at `path` with `ring_bytes` of slots.
 pub(crate) fn open(path: &Path, ring_bytes: usize) -> Result<Opened, OpenFailure> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir, "create directory"))?;
+        crate::door::create_dir_all(dir).map_err(io(dir, "create directory"))?;
     }
     let mut file = open_regular(path, true)?;
     lock(&file, path)?;
@@ -298,14 +284,9 @@ fn write_aside(path: &Path, bytes: &[u8]) -> Result<PathBuf, RecorderError> {
             name.push(format!("-{n}"));
             PathBuf::from(name)
         };
-        let opened = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&aside);
-        match opened {
-            Ok(mut f) => {
-                if let Err(e) = f.write_all(bytes) {
+        match crate::door::create_new(&aside) {
+            Ok(f) => {
+                if let Err(e) = crate::door::Bounded::new(f).write_all(bytes) {
                     let _ = std::fs::remove_file(&aside);
                     return Err(io(&aside, "copy aside")(e));
                 }
@@ -337,9 +318,7 @@ fn reserve(file: &File, path: &Path, total: u64) -> Result<(), RecorderError> {
 }
 
 fn aside_path(path: &Path) -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = crate::clock::now().timestamp();
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".damaged-{secs}"));
     path.with_file_name(name)
@@ -361,19 +340,13 @@ fn create(file: &mut File, path: &Path, ring_bytes: usize) -> Result<(), Recorde
 
 /// Growing a file past RLIMIT_FSIZE raises SIGXFSZ, which kills by default: refuse first.
 fn check_size_limit(path: &Path, bytes: u64) -> Result<(), RecorderError> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) };
-    if rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY && lim.rlim_cur < bytes {
-        return Err(RecorderError::FileSizeLimit {
+    match crate::door::size_limit() {
+        Some(limit) if limit < bytes => Err(RecorderError::FileSizeLimit {
             path: path.to_path_buf(),
-            limit: lim.rlim_cur,
-        });
+            limit,
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Reads a ring file without locking or changing it (the Debug screen, `--follow`):

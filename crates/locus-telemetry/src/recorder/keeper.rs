@@ -38,7 +38,7 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
     let _ = crate::background::spawn(NAME, 64 * 1024, move || {
             // Off the caller's thread (it takes about 2 ms); records use the system clock
             // until it is done.
-            super::clock::calibrate_once();
+            crate::clock::calibrate_once();
             let mut looks = 0u32;
             loop {
                 crate::background::injected_panic_point(NAME);

@@ -18,7 +18,6 @@
 //! assert!(rec.status().file_backed());
 //! ```
 
-mod clock;
 mod decode;
 mod encode;
 pub(crate) mod fault;
@@ -152,7 +151,7 @@ pub fn read_ring_file(path: &Path) -> Result<Snapshot, RecorderError> {
     file::read_only(path).map(|(found, ring_bytes)| Snapshot::from_found(found, ring_bytes))
 }
 
-pub(crate) use clock::now_nanos;
+pub(crate) use crate::clock::now_nanos;
 
 struct Shared {
     ring: Ring,
@@ -188,7 +187,8 @@ impl Shared {
     fn commit(&self, enc: Encoder<'_>, kind: u8, level: u8, dedicated: bool) -> u64 {
         // Relaxed: a record racing `close` may land or not; after `shutdown` returned,
         // the caller's later records are ignored.
-        if self.closed.load(Ordering::Relaxed) {
+        // A forked child never writes the parent's ring (see `crate::fork`).
+        if self.closed.load(Ordering::Relaxed) || crate::fork::forked_fast() {
             return 0;
         }
         let seq = self.ring.take_seq();
@@ -363,7 +363,7 @@ impl FlightRecorder {
         let mut buf = [MaybeUninit::<u8>::uninit(); SMALL_BUF];
         match encode::encode_log_fast(&mut buf, level as u8, target, message, fields) {
             Some(record) => {
-                if self.shared.closed.load(Ordering::Relaxed) {
+                if self.shared.closed.load(Ordering::Relaxed) || crate::fork::forked_fast() {
                     return 0;
                 }
                 let ring = &self.shared.ring;

@@ -113,9 +113,27 @@ impl Ring {
     }
 
     /// A heap ring of about `bytes`.
+    ///
+    /// The memory is reserved fallibly: when `bytes` cannot be had (the very memory
+    /// pressure that may have sent the recorder to the heap), the ring is halved until it
+    /// can, down to the smallest ring; a smaller ring keeps fewer records, an abort would
+    /// keep none and end the app.
     pub fn heap(bytes: usize) -> Ring {
-        let words = layout::ring_bytes_for(bytes) / 8;
-        let mem: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        let mut want = layout::ring_bytes_for(bytes);
+        let mem = loop {
+            let words = want / 8;
+            let mut v: Vec<AtomicU64> = Vec::new();
+            if v.try_reserve_exact(words).is_ok() {
+                v.extend((0..words).map(|_| AtomicU64::new(0)));
+                break v.into_boxed_slice();
+            }
+            let smaller = layout::ring_bytes_for(want / 2);
+            if smaller >= want {
+                // The smallest ring could not be had either: the last try, infallible.
+                break (0..words).map(|_| AtomicU64::new(0)).collect();
+            }
+            want = smaller;
+        };
         Ring::new(Backing::Heap(mem), &Recovery::default())
     }
 
@@ -341,9 +359,17 @@ impl Ring {
     }
 
     /// Copies slot memory out (atomically word by word) and scans it for records.
+    ///
+    /// The copy is as large as the ring (megabytes) and taken on telemetry's threads
+    /// every upload round: it is reserved fallibly, so that memory pressure costs this
+    /// round its records (none found; the next round tries again), never the process
+    /// its life (an infallible allocation that fails aborts).
     pub fn scan(&self) -> Vec<Found> {
         let words = self.slots * SLOT / 8;
-        let mut bytes = Vec::with_capacity(words * 8);
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(words * 8).is_err() {
+            return Vec::new();
+        }
         fence(Ordering::Acquire);
         for i in 0..words {
             // SAFETY: i < words, inside the slot memory.

@@ -117,7 +117,7 @@ impl VerbosityRequest {
             }
             let d = chrono::Duration::from_std(duration)
                 .map_err(|_| VerbosityError::Duration(duration))?;
-            Some(Utc::now() + d)
+            Some(crate::clock::now() + d)
         } else {
             None
         };
@@ -209,7 +209,7 @@ impl Control {
     /// The verbosity in effect (an expired raise reads, and becomes, the default).
     pub(crate) fn current(&self) -> Verbosity {
         let mut state = self.lock();
-        self.expire(&mut state, Utc::now());
+        self.expire(&mut state, crate::clock::now());
         Verbosity {
             level: Level::from_u8(self.min.load(Ordering::Relaxed)),
             until: state.until,
@@ -227,7 +227,7 @@ impl Control {
     /// written leaves the level set in memory all the same.
     pub(crate) fn set(&self, level: Level, duration: Duration) -> Result<Verbosity, VerbosityError> {
         let request = VerbosityRequest::new(level, duration, "app")?;
-        let now = Utc::now();
+        let now = crate::clock::now();
         let v = Verbosity {
             level: request.level,
             until: request.until,
@@ -254,9 +254,10 @@ impl Control {
 
     /// The keeper's look: ends an expired raise and applies a changed request file.
     pub(crate) fn tick(&self) {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let mut state = self.lock();
-        if let Some(path) = state.file.clone() {
+        // Taken out and put back, not cloned: the keeper allocates nothing each second.
+        if let Some(path) = state.file.take() {
             let seen = stamp(&path);
             if seen != state.seen {
                 let previous = state.seen.replace(seen.unwrap_or((SystemTime::UNIX_EPOCH, 0, 0)));
@@ -276,6 +277,7 @@ impl Control {
                     }
                 }
             }
+            state.file = Some(path);
         }
         self.expire(&mut state, now);
     }

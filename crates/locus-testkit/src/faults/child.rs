@@ -51,6 +51,7 @@ pub struct ChildTest {
     env: Vec<(String, String)>,
     fsize_limit: Option<u64>,
     private_mounts: bool,
+    wrapper: Vec<String>,
     timeout: Duration,
 }
 
@@ -62,6 +63,7 @@ impl ChildTest {
             env: Vec::new(),
             fsize_limit: None,
             private_mounts: false,
+            wrapper: Vec::new(),
             timeout: Duration::from_secs(60),
         }
     }
@@ -86,6 +88,14 @@ impl ChildTest {
         self
     }
 
+    /// Runs the child under a wrapper command, e.g. `faketime -f @1969-12-31 23:59:00`
+    /// or `prlimit --as=…` (`program` and its arguments, the child's command after them).
+    /// A wrapper that is not installed is a loud failure at `run`, naming the program.
+    pub fn wrapped(mut self, program_and_args: &[&str]) -> ChildTest {
+        self.wrapper = program_and_args.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
     /// Kills the child after this long (default 60 s).
     pub fn timeout(mut self, d: Duration) -> ChildTest {
         self.timeout = d;
@@ -98,6 +108,10 @@ impl ChildTest {
         let mut cmd = if self.private_mounts {
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private"]).arg(&exe);
+            c
+        } else if let Some((program, args)) = self.wrapper.split_first() {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
             c
         } else {
             Command::new(&exe)
@@ -133,6 +147,8 @@ impl ChildTest {
         let mut child = cmd.spawn().map_err(|e| {
             if self.private_mounts {
                 format!("cannot run `unshare` (util-linux) for a private mount namespace: {e}")
+            } else if let Some(program) = self.wrapper.first() {
+                format!("cannot run the wrapper `{program}` (install it: apt-get install {program}): {e}")
             } else {
                 format!("cannot run {}: {e}", exe.display())
             }

@@ -9,7 +9,7 @@
 use super::lifecycle::{LifecycleChange, LifecycleOutcome, RetentionRule, RULE_ID};
 use super::{ObjectInfo, SinkError};
 use chrono::{DateTime, Utc};
-use std::io::Write;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -65,7 +65,7 @@ impl FileStore {
     pub(crate) async fn get(&self, key: &str) -> Result<Vec<u8>, SinkError> {
         let path = self.path_of(key)?;
         let key = key.to_owned();
-        self.blocking(move |me| match std::fs::read(&path) {
+        self.blocking(move |me| match read_file(&path) {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SinkError::NotFound {
                 destination: format!("file://{}", me.root.display()),
@@ -169,18 +169,37 @@ impl FileStore {
     }
 
     /// Deletes diagnostics files (temp files included) modified longer than `max_age`
-    /// ago, then the folders that became empty.
+    /// before the reference time, then the folders that became empty.
+    ///
+    /// The clock is never trusted to delete on its own: nothing is deleted while
+    /// [`crate::clock::trusted_for_deletion`] says no (the clock was clamped or jumped in
+    /// this process), and the reference time is the earlier of now and the newest file
+    /// written before this process first read the clock. A clock 400 days ahead at start
+    /// then deletes only what was already older than `max_age` against the newest
+    /// diagnostics the bucket held, never the whole history.
     fn expire(&self, max_age: Duration) -> Result<usize, SinkError> {
+        if !crate::clock::trusted_for_deletion() {
+            return Ok(0);
+        }
         let dir = self.path_of(self.diag_prefix.trim_end_matches('/'))?;
-        let cutoff = SystemTime::now()
-            .checked_sub(max_age)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut old = Vec::new();
+        let started = SystemTime::from(crate::clock::started_at());
+        let mut files = Vec::new();
         walk_all(&dir, &mut |path, meta| {
-            if meta.modified().is_ok_and(|m| m < cutoff) {
-                old.push(path.to_path_buf());
+            if let Ok(m) = meta.modified() {
+                files.push((path.to_path_buf(), m));
             }
         })?;
+        let newest_before_start = files.iter().map(|(_, m)| *m).filter(|m| *m < started).max();
+        let now = SystemTime::from(crate::clock::now());
+        let reference = newest_before_start.map_or(now, |n| n.min(now));
+        let cutoff = reference
+            .checked_sub(max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let old: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|(_, m)| *m < cutoff)
+            .map(|(p, _)| p)
+            .collect();
         let mut deleted = 0;
         for path in &old {
             match std::fs::remove_file(path) {
@@ -240,7 +259,7 @@ fn write_atomic(path: &Path, body: &[u8]) -> Result<(), SinkError> {
     let dir = path
         .parent()
         .ok_or_else(|| io_err(path, std::io::Error::other("no parent directory")))?;
-    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    crate::door::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -250,17 +269,17 @@ fn write_atomic(path: &Path, body: &[u8]) -> Result<(), SinkError> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(body)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
-    }
-    Ok(())
+    // Through the door: the temporary name is never followed, the file is 0600, and a
+    // file-size limit is an error (EFBIG), never SIGXFSZ.
+    crate::door::replace_via(path, &tmp, body).map_err(|e| io_err(path, e))
+}
+
+/// A whole file, read through the door (a regular file of ours, never through a link,
+/// never blocking).
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    crate::door::open_read(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Visits every regular file under `dir` whose name does not start with `.`; a missing
@@ -328,7 +347,7 @@ fn find_ours(rules: &[serde_json::Value]) -> Option<RetentionRule> {
 
 /// The `rules` array of the lifecycle file; a missing file has none.
 fn read_rules(file: &Path) -> Result<Vec<serde_json::Value>, SinkError> {
-    let bytes = match std::fs::read(file) {
+    let bytes = match read_file(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err(file, e)),

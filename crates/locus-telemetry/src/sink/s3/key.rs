@@ -127,7 +127,7 @@ impl KeyClock {
 
     /// The next batch time, from the wall clock.
     pub fn next(&self) -> DateTime<Utc> {
-        self.next_after(Utc::now())
+        self.next_after(crate::clock::now())
     }
 
     /// The next batch time, given what the wall clock says (`now`).

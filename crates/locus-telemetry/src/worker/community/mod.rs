@@ -100,7 +100,7 @@ impl CommunityShared {
         let mut s = self.lock();
         if s.period_start.is_none() {
             // First period ever: only what happens from now on is shared.
-            s.period_start = Some(Utc::now());
+            s.period_start = Some(crate::clock::now());
             s.cursor = start_seq;
         }
         match previous {
@@ -129,14 +129,14 @@ impl CommunityShared {
         if enabled && !was {
             // Only what happens from now on is shared.
             s.cursor = recorder.next_seq().saturating_sub(1);
-            s.clear_aggregates(Utc::now());
+            s.clear_aggregates(crate::clock::now());
             Salt::load_or_create(&self.data_dir).map_err(CommunityChoiceError::Salt)?;
         }
         if !enabled && was {
             if let Some(salt) = Salt::load(&self.data_dir) {
                 s.pending_deletion = Some(salt.pseudonym(device_id));
             }
-            s.clear_aggregates(Utc::now());
+            s.clear_aggregates(crate::clock::now());
             Salt::rotate(&self.data_dir).map_err(CommunityChoiceError::Salt)?;
         }
         self.opted_in.store(enabled, Ordering::Release);
@@ -169,7 +169,7 @@ impl CommunityShared {
         };
         let pseudonym = salt.map_or_else(|| "0".repeat(64), |s| s.pseudonym(device_id));
         CommunityPreview {
-            report: report::build(&s, &pseudonym, app_version, Utc::now()),
+            report: report::build(&s, &pseudonym, app_version, crate::clock::now()),
             pseudonym_is_kept: stored,
             opted_in: self.opted_in(),
         }
@@ -343,7 +343,7 @@ impl CommunityWorker {
             }
             return None;
         };
-        let now = Utc::now();
+        let now = crate::clock::now();
         let private: Vec<&str> = self.private_terms.iter().map(String::as_str).collect();
         s.absorb(&records, &self.allowed_metrics, &private);
         let start = *s.period_start.get_or_insert(now);

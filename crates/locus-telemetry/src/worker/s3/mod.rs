@@ -169,7 +169,7 @@ impl S3Worker {
                 &records,
                 self.cursor.last(),
                 self.limits,
-                chrono::Utc::now(),
+                crate::clock::now(),
                 !final_round,
             );
             let (Some(first), Some(last)) =

@@ -7,8 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Nanoseconds since the Unix epoch from the system clock.
+/// Nanoseconds since the Unix epoch from the system clock, clamped (see [`super`]).
 #[inline]
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit targets
 pub(crate) fn system_nanos() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -16,7 +17,22 @@ pub(crate) fn system_nanos() -> i64 {
     };
     // SAFETY: clock_gettime writes into the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    // Before 1970 or after 2200 the reading is clamped (and noted for status()): the
+    // multiplication below cannot overflow, and a timestamp never wraps.
+    super::clamp_nanos(ts.tv_sec as i64, ts.tv_nsec as i64)
+}
+
+/// Nanoseconds from the monotonic clock (never jumps, never clamped).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit targets
+fn monotonic_nanos() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as i64).saturating_mul(1_000_000_000) + ts.tv_nsec as i64
 }
 
 /// Nanoseconds per TSC tick in 32.32 fixed point; 0 = not usable.
@@ -51,7 +67,7 @@ mod tsc {
     fn paired() -> Option<(u64, i64)> {
         for _ in 0..16 {
             let before = rdtsc();
-            let ns = system_nanos();
+            let ns = monotonic_nanos();
             let after = rdtsc();
             let spread = after.wrapping_sub(before);
             if spread < 20_000 {
@@ -73,8 +89,10 @@ mod tsc {
         let Some((t0, n0)) = paired() else {
             return;
         };
+        // The rate is measured against the monotonic clock: the wall clock may be
+        // clamped (a constant) or jump, and a wait on it might never end.
         let until = n0 + 2_000_000;
-        while system_nanos() < until {}
+        while monotonic_nanos() < until {}
         let Some((t1, n1)) = paired() else {
             return;
         };
