@@ -367,6 +367,8 @@ pub enum SessionOutcome {
     Abnormal,
     /// Another running process owns the data dir.
     StillRunning,
+    /// Not known: the session marker could not be read, or the data dir was unusable.
+    Unknown,
 }
 
 impl From<CoreOutcome> for SessionOutcome {
@@ -377,6 +379,7 @@ impl From<CoreOutcome> for SessionOutcome {
             CoreOutcome::Crashed => SessionOutcome::Crashed,
             CoreOutcome::Abnormal => SessionOutcome::Abnormal,
             CoreOutcome::StillRunning => SessionOutcome::StillRunning,
+            CoreOutcome::Unknown => SessionOutcome::Unknown,
         }
     }
 }

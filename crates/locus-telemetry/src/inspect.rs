@@ -94,3 +94,5 @@ pub fn community_preview(
     );
     Ok((preview, problems))
 }
+pub use crate::crash::session::{read_marker as read_session_marker, verdict as session_verdict};
+pub use crate::status::uploads_stopped;

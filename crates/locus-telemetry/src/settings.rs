@@ -317,59 +317,60 @@ impl Settings {
 
     /// Checks ranges and formats: every number against its documented range (see each
     /// field), the device id's alphabet, the app version's length. The first problem
-    /// found is returned, naming its key.
+    /// found is returned, naming its key (for callers who refuse invalid settings;
+    /// [`Settings::with_defaults_for_invalid`] lists them all and falls back instead).
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if let Some(id) = &self.device_id {
-            if !valid_device_id(id) {
-                return Err(SettingsError::Value {
-                    key: "device_id",
-                    why: "must be 1-64 chars of [A-Za-z0-9_-]".to_owned(),
-                });
+        CHECKS.iter().try_for_each(|c| (c.check)(self))
+    }
+
+    /// These settings with every invalid value replaced by its default, and for each one
+    /// replaced the error and the default used (in words). What `Telemetry::start` runs
+    /// with: an invalid value costs its own setting, never the rest.
+    ///
+    /// ```
+    /// use locus_telemetry::Settings;
+    /// let s = Settings { retention_days: 0, upload_interval_secs: 60, ..Settings::default() };
+    /// let (used, replaced) = s.with_defaults_for_invalid();
+    /// assert_eq!(used.retention_days, 30);
+    /// assert_eq!(used.upload_interval_secs, 60);
+    /// assert_eq!(replaced[0].0.key(), Some("retention_days"));
+    /// assert_eq!(replaced[0].1, "30");
+    /// ```
+    pub fn with_defaults_for_invalid(&self) -> (Settings, Vec<(SettingsError, String)>) {
+        let mut used = self.clone();
+        let defaults = Settings::default();
+        let mut replaced = Vec::new();
+        for c in CHECKS {
+            if let Err(e) = (c.check)(&used) {
+                let default = (c.reset)(&mut used, &defaults);
+                replaced.push((e, default));
             }
         }
-        check_whole("ring_bytes", self.ring_bytes, &Self::RING_BYTES)?;
-        check_whole("retention_days", self.retention_days, &Self::RETENTION_DAYS)?;
-        check_whole(
-            "upload_interval_secs",
-            self.upload_interval_secs,
-            &Self::UPLOAD_INTERVAL_SECS,
-        )?;
-        let hours = self.backoff_hours;
-        // Written so that NaN fails too.
-        if !(hours.is_finite()
-            && (Self::BACKOFF_HOURS_MIN..=Self::BACKOFF_HOURS_MAX).contains(&hours))
-        {
-            return Err(SettingsError::OutOfRange {
-                key: "backoff_hours",
-                value: hours.to_string(),
-                range: ValidRange::Real {
-                    min: Self::BACKOFF_HOURS_MIN,
-                    max: Self::BACKOFF_HOURS_MAX,
-                },
-            });
+        (used, replaced)
+    }
+
+    /// Checks a device id as `validate` does (for command-line parsers).
+    pub fn check_device_id(id: &str) -> Result<(), SettingsError> {
+        if valid_device_id(id) {
+            Ok(())
+        } else {
+            Err(SettingsError::Value {
+                key: "device_id",
+                why: "must be 1-64 chars of [A-Za-z0-9_-]".to_owned(),
+            })
         }
-        check_whole(
-            "shutdown_deadline_ms",
-            self.shutdown_deadline_ms,
-            &Self::SHUTDOWN_DEADLINE_MS,
-        )?;
-        check_whole(
-            "attempt_timeout_secs",
-            self.attempt_timeout_secs,
-            &Self::ATTEMPT_TIMEOUT_SECS,
-        )?;
-        check_whole(
-            "community_period_secs",
-            self.community_period_secs,
-            &Self::COMMUNITY_PERIOD_SECS,
-        )?;
-        if self.app_version.is_empty() || self.app_version.len() > 64 {
-            return Err(SettingsError::Value {
+    }
+
+    /// Checks an app version as `validate` does (for command-line parsers).
+    pub fn check_app_version(version: &str) -> Result<(), SettingsError> {
+        if version.is_empty() || version.len() > 64 {
+            Err(SettingsError::Value {
                 key: "app_version",
                 why: "must be 1-64 characters".to_owned(),
-            });
+            })
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 
     /// The deadline `shutdown` uses by default. Never panics: a value outside
@@ -447,6 +448,120 @@ impl Settings {
     }
 }
 
+/// One setting's check, and how to put its default back (returning it in words).
+struct Check {
+    check: fn(&Settings) -> Result<(), SettingsError>,
+    reset: fn(&mut Settings, &Settings) -> String,
+}
+
+/// Every setting that can be invalid, in the order `validate` reports them.
+const CHECKS: &[Check] = &[
+    Check {
+        check: |s| s.device_id.as_deref().map_or(Ok(()), Settings::check_device_id),
+        reset: |s, _| {
+            s.device_id = None;
+            "a generated id kept in the data dir".to_owned()
+        },
+    },
+    Check {
+        check: |s| check_whole("ring_bytes", s.ring_bytes, &Settings::RING_BYTES),
+        reset: |s, d| {
+            s.ring_bytes = d.ring_bytes;
+            d.ring_bytes.to_string()
+        },
+    },
+    Check {
+        check: |s| check_whole("retention_days", s.retention_days, &Settings::RETENTION_DAYS),
+        reset: |s, d| {
+            s.retention_days = d.retention_days;
+            d.retention_days.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            check_whole(
+                "upload_interval_secs",
+                s.upload_interval_secs,
+                &Settings::UPLOAD_INTERVAL_SECS,
+            )
+        },
+        reset: |s, d| {
+            s.upload_interval_secs = d.upload_interval_secs;
+            d.upload_interval_secs.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            let hours = s.backoff_hours;
+            // Written so that NaN fails too.
+            if hours.is_finite()
+                && (Settings::BACKOFF_HOURS_MIN..=Settings::BACKOFF_HOURS_MAX).contains(&hours)
+            {
+                Ok(())
+            } else {
+                Err(SettingsError::OutOfRange {
+                    key: "backoff_hours",
+                    value: hours.to_string(),
+                    range: ValidRange::Real {
+                        min: Settings::BACKOFF_HOURS_MIN,
+                        max: Settings::BACKOFF_HOURS_MAX,
+                    },
+                })
+            }
+        },
+        reset: |s, d| {
+            s.backoff_hours = d.backoff_hours;
+            d.backoff_hours.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            check_whole(
+                "shutdown_deadline_ms",
+                s.shutdown_deadline_ms,
+                &Settings::SHUTDOWN_DEADLINE_MS,
+            )
+        },
+        reset: |s, d| {
+            s.shutdown_deadline_ms = d.shutdown_deadline_ms;
+            d.shutdown_deadline_ms.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            check_whole(
+                "attempt_timeout_secs",
+                s.attempt_timeout_secs,
+                &Settings::ATTEMPT_TIMEOUT_SECS,
+            )
+        },
+        reset: |s, d| {
+            s.attempt_timeout_secs = d.attempt_timeout_secs;
+            d.attempt_timeout_secs.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            check_whole(
+                "community_period_secs",
+                s.community_period_secs,
+                &Settings::COMMUNITY_PERIOD_SECS,
+            )
+        },
+        reset: |s, d| {
+            s.community_period_secs = d.community_period_secs;
+            d.community_period_secs.to_string()
+        },
+    },
+    Check {
+        check: |s| Settings::check_app_version(&s.app_version),
+        reset: |s, d| {
+            s.app_version = d.app_version.clone();
+            d.app_version.clone()
+        },
+    },
+];
+
 fn clamp(value: u64, range: &RangeInclusive<u64>) -> u64 {
     value.clamp(*range.start(), *range.end())
 }
@@ -493,6 +608,32 @@ mod tests {
             err.to_string().contains("community_report_at_shutdown"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn each_invalid_value_falls_back_alone_and_is_listed_with_its_default() {
+        let s = Settings {
+            device_id: Some("dev.1".into()),
+            ring_bytes: 10,
+            backoff_hours: f64::NAN,
+            upload_interval_secs: 60,
+            app_version: "4.2".into(),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_err(), "validate still refuses");
+        let (used, replaced) = s.with_defaults_for_invalid();
+        used.validate().expect("what is used is valid");
+        assert_eq!(used.device_id, None);
+        assert_eq!(used.ring_bytes, Settings::default().ring_bytes);
+        assert_eq!(used.backoff_hours, 6.0);
+        assert_eq!((used.upload_interval_secs, used.app_version.as_str()), (60, "4.2"));
+        let keys: Vec<_> = replaced.iter().map(|(e, _)| e.key()).collect();
+        assert_eq!(
+            keys,
+            [Some("device_id"), Some("ring_bytes"), Some("backoff_hours")]
+        );
+        assert_eq!(replaced[1].1, "1048576");
+        assert_eq!(Settings::default().with_defaults_for_invalid().1.len(), 0);
     }
 
     #[test]

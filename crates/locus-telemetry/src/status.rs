@@ -89,7 +89,7 @@ impl std::fmt::Display for Problem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ProblemArea {
-    /// A setting was out of range or unusable: telemetry runs degraded.
+    /// A setting was out of range or unusable: its default is used instead.
     Settings,
     /// The data dir or one of its state files.
     DataDir,
@@ -119,11 +119,21 @@ pub struct DispatchStatus {
     pub running: bool,
     /// One entry per enabled destination.
     pub destinations: Vec<DestinationStatus>,
+    /// Why uploads are not running although destinations are enabled (the upload
+    /// runtime could not be built, the upload thread died); `None` while they run, and
+    /// after `shutdown` stopped them.
+    pub stopped: Option<String>,
 }
 
 impl DispatchStatus {
     /// Human-readable lines, one per destination.
     pub fn summary_lines(&self) -> Vec<String> {
+        if let Some(why) = &self.stopped {
+            return vec![format!(
+                "{:<18} not running: {why} (nothing is uploaded; recording continues)",
+                "uploads:"
+            )];
+        }
         self.destinations
             .iter()
             .map(|d| {
@@ -281,4 +291,52 @@ pub struct BreakerStatus {
     pub times_opened: u32,
     /// The last failure.
     pub last_error: Option<String>,
+}
+
+/// Field of the record telemetry writes when uploads stop for good in a session (the
+/// upload runtime could not be built, the upload thread could not start or died): the
+/// reason, for tools that read the data dir afterwards.
+pub(crate) const UPLOADS_STOPPED_FIELD: &str = "uploads_stopped";
+
+/// Why uploads were not running in the last session the records hold (after its start
+/// record), if telemetry recorded that they stopped: what `locus-diag status` shows.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+/// #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
+/// # t.shutdown(std::time::Duration::from_millis(200));
+/// let data = locus_telemetry::inspect::DataDir::new(dir.path());
+/// let records = data.read_ring().unwrap().records;
+/// assert_eq!(locus_telemetry::inspect::uploads_stopped(&records), None);
+/// ```
+pub fn uploads_stopped(records: &[crate::record::Record]) -> Option<String> {
+    use crate::record::{Body, SessionEvent, Value};
+    let session_start = records
+        .iter()
+        .rposition(
+            |r| matches!(&r.body, Body::Session(s) if matches!(s.event, SessionEvent::Start)),
+        )
+        .unwrap_or(0);
+    records
+        .get(session_start..)?
+        .iter()
+        .find_map(|r| match &r.body {
+            Body::Log(l) => l.fields.iter().find_map(|(k, v)| match v {
+                Value::Str(why) if k == UPLOADS_STOPPED_FIELD => Some(why.clone()),
+                _ => None,
+            }),
+            _ => None,
+        })
+}
+
+/// Records in the ring that uploads stopped for good in this session, and why (see
+/// [`uploads_stopped`]).
+pub(crate) fn record_uploads_stopped(recorder: &crate::recorder::FlightRecorder, why: &str) {
+    recorder.log(
+        crate::record::Level::Error,
+        "locus_telemetry::dispatch",
+        &format!("uploads are not running: {why}; recording continues"),
+        &[(UPLOADS_STOPPED_FIELD, crate::recorder::FieldValue::Str(why))],
+    );
 }

@@ -66,6 +66,9 @@ struct Inner {
     gate: UploadGate,
     /// The first `shutdown`'s report; set once, returned to every later call.
     shut_down: OnceLock<ShutdownReport>,
+    /// Failures of telemetry's threads after this mark are this telemetry's to report
+    /// (see `background::failures_since`).
+    failures_from: u64,
 }
 
 /// What `shutdown` managed within its deadline.
@@ -129,8 +132,11 @@ impl TelemetryBuilder {
 }
 
 impl Telemetry {
-    /// Starts telemetry. Never fails: any problem (bad settings, unusable data dir,
-    /// locked ring) yields a degraded handle and a readable reason in `status()`.
+    /// Starts telemetry. Never fails: any problem (unusable data dir, locked ring) yields
+    /// a degraded handle and a readable reason in `status()`. An invalid setting is
+    /// replaced by its default alone (see [`Settings::with_defaults_for_invalid`]) and
+    /// reported as a [`ProblemArea::Settings`] problem naming the key, its range and the
+    /// default used.
     /// Keep the handle for the app's lifetime: dropping the last clone shuts down.
     ///
     /// Cheap on the caller's thread (an app's cold start): it opens the ring (finding
@@ -178,9 +184,17 @@ impl Telemetry {
     }
 
     fn degraded(settings: Settings, why: Problem) -> Telemetry {
-        let recorder = FlightRecorder::in_memory(crate::recorder::layout::DEFAULT_RING_BYTES);
-        // Without a usable data dir there is no previous session to read.
-        let previous = Verdict::known(PreviousSession::only(session::Outcome::FirstStart));
+        let failures_from = crate::background::failure_mark();
+        // Nothing of the data dir is used: the ring is on the heap and the previous
+        // session is not read, both because of `why`.
+        let recorder = FlightRecorder::in_memory_because(
+            crate::recorder::layout::DEFAULT_RING_BYTES,
+            why.message.clone(),
+        );
+        let previous = Verdict::known(PreviousSession::unknown(format!(
+            "not read: {}",
+            why.message
+        )));
         Telemetry {
             inner: Arc::new(Inner {
                 device_id: settings
@@ -200,21 +214,32 @@ impl Telemetry {
                 community: None,
                 gate: UploadGate::new(false),
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
 
     fn start_inner(settings: Settings, overrides: Overrides) -> Telemetry {
-        if let Err(e) = settings.validate() {
-            return Self::degraded(settings, Problem::new(ProblemArea::Settings, e.to_string()));
-        }
+        // Before the keeper starts: its failures are this telemetry's.
+        let failures_from = crate::background::failure_mark();
+        crate::background::injected_panic_point("start");
         let mut problems = Vec::new();
-        let dir = settings.data_dir.clone();
-        if let Err(e) = std::fs::create_dir_all(&dir) {
+        // An invalid value costs its own setting (its default is used), never the rest.
+        let (settings, replaced) = settings.with_defaults_for_invalid();
+        for (e, default) in replaced {
             problems.push(Problem::new(
-                ProblemArea::DataDir,
-                format!("cannot create data dir {}: {e}", dir.display()),
+                ProblemArea::Settings,
+                format!("{e}; using the default {default} instead"),
             ));
+        }
+        let dir = settings.data_dir.clone();
+        // Why the data dir cannot be used, if it cannot: then the previous session is
+        // not known (rather than a "first start").
+        let mut unusable = None;
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            let why = format!("cannot create data dir {}: {e}", dir.display());
+            problems.push(Problem::new(ProblemArea::DataDir, why.clone()));
+            unusable = Some(why);
         }
         let data = DataDir::new(&dir);
         let recorder = FlightRecorder::open(&data.ring_path(), settings.ring_bytes);
@@ -265,7 +290,10 @@ impl Telemetry {
             let opted_in_at_start = community.opted_in();
             move || {
                 // The previous session's marker is read before this session's replaces it.
-                let previous = session::previous(&data, &history);
+                let previous = match unusable {
+                    Some(why) => PreviousSession::unknown(format!("not read: {why}")),
+                    None => session::previous(&data, &history),
+                };
                 if let Some(p) = lock(&session).as_ref().and_then(Session::mark_running) {
                     lock(&problems).push(Problem::new(ProblemArea::Session, p));
                 }
@@ -289,14 +317,7 @@ impl Telemetry {
             None => Some(step),
         };
         if let Some(step) = unsent {
-            let _ = std::thread::Builder::new()
-                .name("locus-start".into())
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    crate::background::mark_telemetry_thread();
-                    crate::background::lower_current_thread_priority();
-                    step();
-                });
+            let _ = crate::background::spawn("locus-start", 256 * 1024, step);
         }
         Telemetry {
             inner: Arc::new(Inner {
@@ -310,6 +331,7 @@ impl Telemetry {
                 community: Some(community),
                 gate,
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
@@ -323,6 +345,7 @@ impl Telemetry {
         recorder: FlightRecorder,
         mut problems: Vec<Problem>,
     ) -> Telemetry {
+        let failures_from = crate::background::failure_mark();
         let dir = &settings.data_dir;
         problems.push(Problem::new(
             ProblemArea::SecondInstance,
@@ -360,6 +383,7 @@ impl Telemetry {
                 community: None,
                 gate: UploadGate::new(false),
                 shut_down: OnceLock::new(),
+                failures_from,
             }),
         }
     }
@@ -370,6 +394,14 @@ impl Telemetry {
     #[doc(hidden)]
     pub fn recorder(&self) -> &FlightRecorder {
         &self.inner.recorder
+    }
+
+    /// Makes telemetry's own thread `name` (e.g. `locus-keeper`) panic at its next look,
+    /// for this workspace's tests of what such a panic does (feature `internals`).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn inject_panic_on_thread(&self, name: &'static str) {
+        crate::background::inject_panic(name);
     }
 
     /// A `tracing_subscriber` layer that records into this telemetry.
@@ -560,7 +592,7 @@ impl Telemetry {
                 .inner
                 .previous
                 .wait(Duration::ZERO)
-                .map_or(session::Outcome::Abnormal, |p| p.outcome),
+                .map_or(session::Outcome::Unknown, |p| p.outcome),
             problems: lock(&self.inner.problems).clone(),
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
@@ -573,23 +605,35 @@ impl Telemetry {
     }
 
     fn status_inner(&self) -> Status {
+        // First: the step that finds the verdict may add a problem (the marker).
+        let previous_session = self.inner.previous.settle().outcome;
+        let dispatch = self.inner.dispatcher.as_ref().map(|d| d.status());
+        let mut problems = lock(&self.inner.problems).clone();
+        if let Some(clock) = crate::clock::problem() {
+            problems.push(Problem::new(ProblemArea::Clock, clock));
+        }
+        problems.extend(
+            crate::background::failures_since(self.inner.failures_from)
+                .into_iter()
+                .map(|f| Problem::new(ProblemArea::Internal, f)),
+        );
+        if let Some(why) = dispatch.as_ref().and_then(|d| d.stopped.as_ref()) {
+            problems.push(Problem::new(
+                ProblemArea::Dispatcher,
+                format!("uploads are not running: {why}; recording continues"),
+            ));
+        }
         Status {
             recorder: self.inner.recorder.status(),
-            previous_session: self.inner.previous.settle().outcome,
-            problems: {
-                let mut problems = lock(&self.inner.problems).clone();
-                if let Some(clock) = crate::clock::problem() {
-                    problems.push(Problem::new(ProblemArea::Clock, clock));
-                }
-                problems
-            },
+            previous_session,
+            problems,
             device_id: self.inner.device_id.clone(),
             s3_diagnostics: self.inner.settings.enable_s3_diagnostics,
             community_telemetry: self.community_telemetry(),
             conditions: self.inner.gate.get(),
             shut_down: self.inner.shut_down.get().is_some(),
             verbosity: self.inner.recorder.verbosity(),
-            dispatch: self.inner.dispatcher.as_ref().map(|d| d.status()),
+            dispatch,
         }
     }
 

@@ -26,11 +26,12 @@ pub struct Args {
     /// travel to `locus-diag preview` and to a collector as its template.
     #[arg(long, value_name = "TEXT")]
     pub crash_message: Option<String>,
-    /// Device id (default: generated once and kept in the data dir).
-    #[arg(long)]
+    /// Device id, 1-64 chars of [A-Za-z0-9_-] (default: generated once and kept in the
+    /// data dir).
+    #[arg(long, value_parser = parse_device_id)]
     pub device_id: Option<String>,
-    /// App version to report.
-    #[arg(long, default_value = "1.2.0")]
+    /// App version to report (1-64 characters).
+    #[arg(long, default_value = "1.2.0", value_parser = parse_app_version)]
     pub app_version: String,
     /// Settings file (TOML); flags given here override it.
     #[arg(long)]
@@ -71,6 +72,21 @@ pub const HZ: RangeInclusive<u32> = 1..=100_000;
 /// Loop-time samples kept for the percentiles (16 MiB of them at most): a longer run
 /// keeps a uniform random sample of its iterations; the maximum and the count are exact.
 const MAX_SAMPLES: usize = 1 << 20;
+
+/// `--device-id`: the library's own rule for the setting, refused here rather than
+/// left to telemetry, which would fall back to a generated id.
+fn parse_device_id(text: &str) -> Result<String, String> {
+    Settings::check_device_id(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// `--app-version`: the library's own rule for the setting.
+fn parse_app_version(text: &str) -> Result<String, String> {
+    Settings::check_app_version(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| e.to_string())
+}
 
 /// `--seconds`: a finite number from 0 to [`MAX_SECONDS`].
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -318,10 +334,15 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         stats.iterations,
         start.elapsed().as_secs_f64()
     );
+    let previous = telemetry.previous_session();
     let _ = writeln!(
         out,
-        "  previous session:  {}",
-        status.previous_session.as_str()
+        "  previous session:  {}{}",
+        previous.outcome.as_str(),
+        previous
+            .reason
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default()
     );
     if let Some(crashed) = worker_outcome {
         let _ = writeln!(
@@ -366,11 +387,13 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         Backend::File(p) => {
             let _ = writeln!(out, "  flight recorder:   {}", p.display());
         }
+        // The demo never chooses a heap ring: it is there because a file could not be.
         Backend::Memory(why) => {
             let _ = writeln!(
                 out,
-                "  flight recorder:   in memory ({})",
-                why.as_deref().unwrap_or("by choice")
+                "  flight recorder:   in memory because {}",
+                why.as_deref()
+                    .unwrap_or("no ring file was opened (no reason given)")
             );
         }
     }

@@ -10,7 +10,7 @@
 //! never reads much, whatever is in the data dir.
 
 use locus_telemetry::inspect::{DataDir, SessionMarker, StateError};
-use locus_telemetry::DestinationKind;
+use locus_telemetry::{DestinationKind, PreviousSession, SessionOutcome};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -39,21 +39,25 @@ enum Marker {
 }
 
 impl Marker {
-    fn read(data: &DataDir) -> Marker {
-        match data.session_marker() {
-            Ok(Some(m)) => Marker::Known(m),
+    fn of(read: &Result<Option<SessionMarker>, StateError>, data: &DataDir) -> Marker {
+        match read {
+            Ok(Some(m)) => Marker::Known(m.clone()),
             Ok(None) => Marker::None,
-            Err(e) => Marker::Unknown(short(&e, data)),
+            Err(e) => Marker::Unknown(short(e, data)),
         }
     }
+}
 
-    fn state(&self) -> &'static str {
-        match self {
-            Marker::None => "none (first start)",
-            Marker::Known(m) if m.clean_exit => "exited cleanly",
-            Marker::Known(_) => "running, or ended without a clean exit",
-            Marker::Unknown(_) => "unknown",
-        }
+/// The verdict in words: the library's one verdict (the one the next start and the
+/// Debug screen give), never a reading of the marker of our own.
+fn verdict_words(v: &PreviousSession) -> &'static str {
+    match v.outcome {
+        SessionOutcome::FirstStart => "none (first start)",
+        SessionOutcome::Exited => "exited cleanly",
+        SessionOutcome::Crashed => "crashed",
+        SessionOutcome::Abnormal => "running, or ended without a clean exit",
+        SessionOutcome::StillRunning => "still running in another process",
+        SessionOutcome::Unknown => "unknown",
     }
 }
 
@@ -86,7 +90,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let ring = data.read_ring();
     let (damaged, damaged_more) = damaged_copies(&data);
     let device_id = data.device_id();
-    let session = Marker::read(&data);
+    let read = locus_telemetry::inspect::read_session_marker(&data);
+    let session = Marker::of(&read, &data);
+    let records = ring.as_ref().map_or(&[][..], |s| s.records.as_slice());
+    let verdict = locus_telemetry::inspect::session_verdict(read, records);
+    // Uploads telemetry recorded as stopped for good in the last session (the upload
+    // runtime or thread could not start), from the ring: the library's own reading.
+    let uploads_stopped = ring
+        .as_ref()
+        .ok()
+        .and_then(|s| locus_telemetry::inspect::uploads_stopped(&s.records));
     let mut destinations = Vec::new();
     let mut skipped = Vec::new();
     for name in [DestinationKind::S3, DestinationKind::Community] {
@@ -135,8 +148,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "device_id_error": device_id.as_ref().err().map(|e| short(e, &data)),
             "recorder": recorder,
             "session": session_json,
-            "session_state": session.state(),
+            "session_state": verdict_words(&verdict),
+            "session_outcome": verdict.outcome,
+            "session_reason": verdict.reason,
             "session_error": session_error,
+            "uploads_stopped": uploads_stopped,
             "destinations": destinations.iter().map(|(name, b, cursor)| serde_json::json!({
                 "name": name, "shipped_through": cursor, "breaker": b,
             })).collect::<Vec<_>>(),
@@ -169,21 +185,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if damaged_more > 0 {
         writeln!(out, "  salvaged:       … and {damaged_more} more")?;
     }
-    match &session {
-        Marker::Known(m) => writeln!(
+    let words = verdict_words(&verdict);
+    match (&verdict.session_id, &verdict.app_version, &session) {
+        (Some(id), Some(app), Marker::Unknown(why)) => writeln!(
             out,
-            "last session:     {} (app {}) — {}",
-            m.session_id,
-            m.app_version,
-            session.state()
+            "last session:     {id} (app {app}) — {words} (marker unreadable: {why})"
         )?,
-        Marker::None => writeln!(out, "last session:     {}", session.state())?,
-        Marker::Unknown(why) => writeln!(out, "last session:     unknown ({why})")?,
+        (Some(id), Some(app), _) => writeln!(out, "last session:     {id} (app {app}) — {words}")?,
+        (_, _, Marker::Unknown(why)) => writeln!(out, "last session:     {words} ({why})")?,
+        _ => writeln!(out, "last session:     {words}")?,
     }
     for s in &skipped {
         writeln!(out, "not read:         {s}")?;
     }
-    if destinations.is_empty() {
+    if let Some(why) = &uploads_stopped {
+        writeln!(
+            out,
+            "uploads:          not running in the last session: {why}"
+        )?;
+    } else if destinations.is_empty() {
         writeln!(out, "destinations:     none has run yet")?;
     }
     for (name, breaker, cursor) in destinations {

@@ -8,5 +8,7 @@ mod cli_s3;
 mod community;
 mod debug_screen;
 mod demo;
+mod false_stories;
 mod message_template;
 mod share;
+mod verdicts;

@@ -1,9 +1,11 @@
 //! The session marker: a small file in the data dir that says which session is running.
 //! A clean shutdown marks it exited; if the next start finds it still running, the
 //! previous session crashed (a tombstone follows its start record in the ring) or ended
-//! abnormally (killed, aborted, power cut) without one.
+//! abnormally (killed, aborted, power cut) without one. A marker that cannot be read
+//! (after a few tries when the error is transient, such as EMFILE) gives an honest
+//! "unknown" unless the ring tells.
 
-use crate::data_dir::{DataDir, StateFile};
+use crate::data_dir::{DataDir, StateError, StateFile};
 use crate::record::{Body, Record, SessionEvent};
 use crate::recorder::FlightRecorder;
 use chrono::{DateTime, Utc};
@@ -26,6 +28,10 @@ pub enum Outcome {
     /// Not over: another running process owns the data dir (its ring is locked). This
     /// instance leaves that session's state alone.
     StillRunning,
+    /// Not known: the session marker could not be read (and the ring does not tell), or
+    /// telemetry could not use the data dir at all. [`PreviousSession::reason`] says why.
+    /// Never counted for the community.
+    Unknown,
 }
 
 impl Outcome {
@@ -37,6 +43,7 @@ impl Outcome {
             Outcome::Crashed => "crashed",
             Outcome::Abnormal => "abnormal",
             Outcome::StillRunning => "still running in another process",
+            Outcome::Unknown => "unknown",
         }
     }
 }
@@ -52,6 +59,9 @@ pub struct PreviousSession {
     pub app_version: Option<String>,
     /// The crash tombstone, for `Crashed`.
     pub tombstone: Option<Record>,
+    /// Why the outcome is [`Outcome::Unknown`] (the file and the error), or what could
+    /// not be read when the ring told the outcome instead of the marker.
+    pub reason: Option<String>,
 }
 
 impl PreviousSession {
@@ -62,6 +72,15 @@ impl PreviousSession {
             session_id: None,
             app_version: None,
             tombstone: None,
+            reason: None,
+        }
+    }
+
+    /// An unknown outcome, and why.
+    pub fn unknown(reason: impl Into<String>) -> PreviousSession {
+        PreviousSession {
+            reason: Some(reason.into()),
+            ..PreviousSession::only(Outcome::Unknown)
         }
     }
 }
@@ -98,18 +117,62 @@ pub(crate) struct Session {
     crashes_at_start: u64,
 }
 
-/// Reads how the previous session in `data` ended, from its marker and the session and
-/// crash records the ring held before this session's first record.
+/// Errors worth another try when reading the marker: the process or the system is out
+/// of descriptors or memory for a moment, or a signal interrupted the call.
+fn transient(e: &StateError) -> bool {
+    matches!(e, StateError::Unreadable { source, .. }
+        if matches!(
+            source.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::EINTR | libc::EAGAIN | libc::ENOMEM)
+        ))
+}
+
+/// Reads of the marker tried before a transient error is taken as the answer.
+const MARKER_TRIES: u32 = 5;
+
+/// Reads the session marker, trying again (a few times, 2 ms to 128 ms apart, under
+/// 200 ms in all) while the error is a transient one: EMFILE, ENFILE, EINTR, EAGAIN
+/// or ENOMEM.
+pub fn read_marker(data: &DataDir) -> Result<Option<SessionMarker>, StateError> {
+    let mut pause = Duration::from_millis(2);
+    let mut tries = 1;
+    loop {
+        match data.session_marker() {
+            Err(e) if transient(&e) && tries < MARKER_TRIES => {
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(4);
+                tries += 1;
+            }
+            read => return read,
+        }
+    }
+}
+
+/// Reads how the previous session in `data` ended, from its marker (read with
+/// [`read_marker`]) and the session and crash records the ring held before this
+/// session's first record. See [`verdict`].
+pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
+    verdict(read_marker(data), records)
+}
+
+/// How the last session in a data dir ended, from what was read of its marker and the
+/// ring's records: the one verdict, which start, `locus-diag status` and the Debug
+/// screen all give.
 ///
 /// A session start record newer than the marker belongs to a session that ended before
 /// it wrote its marker (the marker is written just after `start` returns): that session
-/// is the previous one, judged by the ring alone.
-pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
-    let marker = match data.session_marker() {
-        Ok(m) => m,
-        // There is a marker, but not one we can read (a directory, a FIFO, damaged): a
-        // session did not finish cleanly here.
-        Err(_) => return PreviousSession::only(Outcome::Abnormal),
+/// is the previous one, judged by the ring alone. A marker that could not be read
+/// leaves the ring to judge: a crash tombstone or a clean-exit record after the last
+/// session start says how it ended; anything less is [`Outcome::Unknown`], with the
+/// read error as the reason, never a guess.
+pub fn verdict(
+    marker: Result<Option<SessionMarker>, StateError>,
+    records: &[Record],
+) -> PreviousSession {
+    let (marker, unreadable) = match marker {
+        Ok(m) => (m, None),
+        // The error names the marker's file and what went wrong.
+        Err(e) => (None, Some(e.to_string())),
     };
     let unmarked = records.iter().rev().find_map(|r| match &r.body {
         Body::Session(s)
@@ -123,14 +186,19 @@ pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
     let (session_id, app_version, start_seq, crashes, clean_exit) = match (unmarked, marker) {
         (Some((seq, s)), _) => (s.session_id.clone(), s.app_version.clone(), seq, 0, false),
         (None, Some(m)) => (m.session_id, m.app_version, m.start_seq, m.crashes, m.clean_exit),
-        (None, None) => return PreviousSession::only(Outcome::FirstStart),
+        (None, None) => {
+            return match unreadable {
+                Some(why) => PreviousSession::unknown(why),
+                None => PreviousSession::only(Outcome::FirstStart),
+            }
+        }
     };
     let tombstone = records
         .iter()
         .rfind(|r| r.seq > start_seq && matches!(r.body, Body::Crash(_)))
         .cloned();
     // The ring's own clean-exit record stands in for a marker that could not be written
-    // at shutdown (a full disk).
+    // at shutdown (a full disk), or read now.
     let clean_exit_recorded = || {
         records.iter().any(|r| {
             r.seq > start_seq
@@ -144,6 +212,8 @@ pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
         Outcome::Crashed
     } else if clean_exit || clean_exit_recorded() {
         Outcome::Exited
+    } else if unreadable.is_some() {
+        Outcome::Unknown
     } else {
         Outcome::Abnormal
     };
@@ -156,6 +226,7 @@ pub fn previous(data: &DataDir, records: &[Record]) -> PreviousSession {
         } else {
             None
         },
+        reason: unreadable,
     }
 }
 
@@ -234,8 +305,10 @@ impl Verdict {
                         let _own = crate::background::TelemetryThreadScope::enter();
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
                     }
-                    // Nothing better is known of a session whose verdict failed.
-                    .unwrap_or_else(|_| PreviousSession::only(Outcome::Abnormal));
+                    // Nothing is known of a session whose verdict failed.
+                    .unwrap_or_else(|_| {
+                        PreviousSession::unknown("finding the verdict failed (internal panic)")
+                    });
                     *self.lock() = VerdictState::Known(found.clone());
                     self.ready.notify_all();
                     return found;

@@ -50,6 +50,8 @@ pub(crate) struct Dispatcher {
     statuses: Vec<StatusCell>,
     running: Arc<AtomicBool>,
     exited: Mutex<Option<mpsc::Receiver<()>>>,
+    /// Why uploads stopped for good, set by the thread (see `DispatchStatus::stopped`).
+    stopped: Arc<Mutex<Option<String>>>,
 }
 
 impl Dispatcher {
@@ -92,6 +94,7 @@ impl Dispatcher {
         let ctl = Control::new(destinations.len());
         let running = Arc::new(AtomicBool::new(true));
         let (exit_tx, exit_rx) = mpsc::channel();
+        let stopped = Arc::new(Mutex::new(None));
         let thread = thread::TelemetryThread {
             first,
             destinations,
@@ -101,11 +104,14 @@ impl Dispatcher {
             recorder: recorder.clone(),
             running: running.clone(),
             exited: exit_tx,
+            stopped: stopped.clone(),
         };
         if let Err(e) = thread.spawn() {
+            let why = format!("cannot start the upload thread: {e}");
+            crate::status::record_uploads_stopped(recorder, &why);
             problems.push(Problem::new(
                 ProblemArea::Dispatcher,
-                format!("cannot start the telemetry thread: {e}; recording continues without uploads"),
+                format!("uploads are not running: {why}; recording continues"),
             ));
             return None;
         }
@@ -115,6 +121,7 @@ impl Dispatcher {
             statuses,
             running,
             exited: Mutex::new(Some(exit_rx)),
+            stopped,
         })
     }
 
@@ -135,6 +142,11 @@ impl Dispatcher {
         DispatchStatus {
             running: self.running.load(Ordering::Acquire),
             destinations,
+            stopped: self
+                .stopped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 

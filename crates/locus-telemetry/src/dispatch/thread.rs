@@ -29,20 +29,19 @@ pub(super) struct TelemetryThread {
     pub recorder: FlightRecorder,
     pub running: Arc<AtomicBool>,
     pub exited: mpsc::Sender<()>,
+    /// Why uploads stopped for good, when they did (see `DispatchStatus::stopped`).
+    pub stopped: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl TelemetryThread {
     /// Starts the thread `locus-telemetry`.
     pub fn spawn(self) -> std::io::Result<()> {
-        std::thread::Builder::new()
-            .name("locus-telemetry".into())
-            .spawn(move || self.run())
-            .map(drop)
+        // Marked as telemetry's and at background priority by the one way telemetry
+        // starts a thread; `run` catches its own panics to release every waiter.
+        crate::background::spawn("locus-telemetry", 2 * 1024 * 1024, move || self.run())
     }
 
     fn run(self) {
-        crate::background::mark_telemetry_thread();
-        crate::background::lower_current_thread_priority();
         let TelemetryThread {
             first,
             destinations,
@@ -52,7 +51,12 @@ impl TelemetryThread {
             recorder,
             running,
             exited,
+            stopped,
         } = self;
+        let stop = |why: String| {
+            crate::status::record_uploads_stopped(&recorder, &why);
+            *stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        };
         let count = destinations.len();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if let Ok(step) = first.recv() {
@@ -67,24 +71,17 @@ impl TelemetryThread {
                     crate::background::lower_current_thread_priority();
                 })
                 .build();
-            let Ok(rt) = rt else {
-                recorder.log(
-                    Level::Error,
-                    TARGET,
-                    "cannot build the telemetry runtime; uploads disabled",
-                    &[],
-                );
-                return;
+            let rt = match rt {
+                Ok(rt) => rt,
+                Err(e) => {
+                    stop(format!("cannot build the upload runtime: {e}"));
+                    return;
+                }
             };
             rt.block_on(run_all(destinations, &ctl, interval, &gate, &recorder));
         }));
         if outcome.is_err() {
-            recorder.log(
-                Level::Error,
-                TARGET,
-                "telemetry thread panicked; uploads stopped, recording continues",
-                &[],
-            );
+            stop("the upload thread panicked".to_owned());
         }
         for i in 0..count {
             ctl.retire(i);

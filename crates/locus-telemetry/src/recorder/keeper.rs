@@ -23,6 +23,8 @@ use std::time::Duration;
 /// How far ahead of the chunk cursor the memory is kept ready: seconds of records at
 /// any plausible logging rate, and an eighth of the default ring.
 pub(crate) const AHEAD_BYTES: usize = 128 * 1024;
+/// The thread's name.
+const NAME: &str = "locus-keeper";
 /// How often the thread looks.
 const INTERVAL: Duration = Duration::from_millis(250);
 /// Metrics are flushed every this many looks (one second).
@@ -31,16 +33,15 @@ const FLUSH_EVERY: u32 = 4;
 /// Starts the keeper for `shared`. A thread that cannot start costs the writers their
 /// page faults and leaves metrics to be flushed by the next read, so failure is silent.
 pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
-    let _ = std::thread::Builder::new()
-        .name("locus-keeper".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
+    // Marked as telemetry's, at background priority, its panics caught: a panic here
+    // is telemetry's failure, never a crash of the app.
+    let _ = crate::background::spawn(NAME, 64 * 1024, move || {
             // Off the caller's thread (it takes about 2 ms); records use the system clock
             // until it is done.
             crate::clock::calibrate_once();
-            crate::background::lower_current_thread_priority();
             let mut looks = 0u32;
             loop {
+                crate::background::injected_panic_point(NAME);
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };

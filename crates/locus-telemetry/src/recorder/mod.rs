@@ -300,6 +300,11 @@ impl FlightRecorder {
         Self::memory(ring_bytes, None, &[], false)
     }
 
+    /// A heap ring used because no ring file could be (`reason`, shown in its status).
+    pub(crate) fn in_memory_because(ring_bytes: usize, reason: String) -> FlightRecorder {
+        Self::memory(ring_bytes, Some(reason), &[], false)
+    }
+
     /// A heap ring (with the reason the file was not used, if one was tried), holding
     /// `carry` — the records of a file that could not be used — re-appended byte for byte.
     fn memory(

@@ -16,6 +16,7 @@ mod dispatch_isolation;
 mod dispatch_s3;
 mod drill;
 mod fail_open;
+mod false_stories;
 mod fault_community;
 mod fault_disk;
 mod fault_drill;

@@ -9,8 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use locus_telemetry::inspect::{DataDir, Snapshot, StateError};
-use locus_telemetry::record::Body;
-use locus_telemetry::{BreakerState, DestinationKind, Level};
+use locus_telemetry::{BreakerState, DestinationKind, Level, SessionOutcome};
 
 /// How a status line should stand out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,47 +186,60 @@ fn session_line(
     now: DateTime<Utc>,
     lines: &mut Vec<Line>,
 ) {
-    let line = match data.session_marker() {
-        Ok(None) => Line::new("session", "none yet (first start)", Tone::Normal),
-        Err(e) => Line::new(
-            "session",
-            format!("unknown ({})", short(&e, data)),
-            Tone::Bad,
-        ),
-        Ok(Some(m)) => {
-            let tombstone = snapshot.is_some_and(|s| {
-                s.records
-                    .iter()
-                    .any(|r| r.seq > m.start_seq && matches!(r.body, Body::Crash(_)))
-            });
-            let (verdict, tone) = if m.crashes > 0 || tombstone {
-                let n = m.crashes.max(1);
-                (
-                    format!("crashed ({n} crash{})", if n == 1 { "" } else { "es" }),
-                    Tone::Bad,
-                )
-            } else if m.clean_exit {
-                ("exited cleanly".into(), Tone::Normal)
-            } else {
-                ("running, or ended without a clean exit".into(), Tone::Warn)
-            };
-            Line::new(
-                "session",
-                format!(
-                    "{verdict} · {} app {} · started {}",
-                    m.session_id,
-                    m.app_version,
-                    if m.started_at.date_naive() == now.date_naive() {
-                        m.started_at.format("%H:%MZ")
-                    } else {
-                        m.started_at.format("%m-%d %H:%MZ")
-                    },
-                ),
-                tone,
+    // The library's one verdict (the one `status` and the next start give).
+    let read = locus_telemetry::inspect::read_session_marker(data);
+    let (crashes, started_at) = match &read {
+        Ok(Some(m)) => (m.crashes, Some(m.started_at)),
+        _ => (0, None),
+    };
+    let records = snapshot.map_or(&[][..], |s| s.records.as_slice());
+    let verdict = locus_telemetry::inspect::session_verdict(read, records);
+    let (words, tone) = match verdict.outcome {
+        SessionOutcome::FirstStart => ("none yet (first start)".to_owned(), Tone::Normal),
+        SessionOutcome::Crashed => {
+            let n = crashes.max(1);
+            (
+                format!("crashed ({n} crash{})", if n == 1 { "" } else { "es" }),
+                Tone::Bad,
             )
         }
+        SessionOutcome::Exited => ("exited cleanly".into(), Tone::Normal),
+        SessionOutcome::Abnormal => ("running, or ended without a clean exit".into(), Tone::Warn),
+        SessionOutcome::StillRunning => {
+            (SessionOutcome::StillRunning.as_str().into(), Tone::Normal)
+        }
+        SessionOutcome::Unknown => (
+            format!(
+                "unknown ({})",
+                verdict
+                    .reason
+                    .as_deref()
+                    .map(|r| short_text(r, data))
+                    .unwrap_or_default()
+            ),
+            Tone::Bad,
+        ),
     };
-    lines.push(line);
+    let mut text = words;
+    if let (Some(id), Some(app)) = (&verdict.session_id, &verdict.app_version) {
+        text.push_str(&format!(" · {id} app {app}"));
+    }
+    if let Some(at) = started_at {
+        text.push_str(&format!(
+            " · started {}",
+            if at.date_naive() == now.date_naive() {
+                at.format("%H:%MZ")
+            } else {
+                at.format("%m-%d %H:%MZ")
+            }
+        ));
+    }
+    lines.push(Line::new("session", text, tone));
+}
+
+/// `text` with the data dir's path left out.
+fn short_text(text: &str, data: &DataDir) -> String {
+    text.replace(&format!("{}/", data.root().display()), "")
 }
 
 fn destination_lines(

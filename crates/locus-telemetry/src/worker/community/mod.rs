@@ -113,7 +113,8 @@ impl CommunityShared {
                 s.send_now = true;
             }
             Outcome::Abnormal => s.sessions.abnormal += 1,
-            Outcome::FirstStart | Outcome::StillRunning => {}
+            // An unknown outcome is not counted as anything.
+            Outcome::FirstStart | Outcome::StillRunning | Outcome::Unknown => {}
         }
         s.save(&self.data_dir);
     }
