@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::network::NetworkKeys;
 use crate::ratelimit::RateLimiter;
 use crate::stats::Counters;
 use crate::store::{Store, StoreError};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub client_limiter: RateLimiter<IpAddr>,
     /// Per-pseudonym limit (memory only).
     pub pseudonym_limiter: RateLimiter<String>,
+    /// Today's key for hashing client networks.
+    pub network_keys: NetworkKeys,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             config,
             store,
             counters: Counters::default(),
+            network_keys: NetworkKeys::default(),
         }))
     }
 }
