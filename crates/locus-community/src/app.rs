@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::network::NetworkKeys;
+use crate::network::{NetworkKeys, QuotaLocks};
 use crate::ratelimit::RateLimiter;
 use crate::stats::Counters;
 use crate::store::{Store, StoreError};
@@ -34,6 +34,8 @@ pub struct AppState {
     pub pseudonym_limiter: RateLimiter<String>,
     /// Today's key for hashing client networks.
     pub network_keys: NetworkKeys,
+    /// Serialise the quota check and the insert of new pseudonyms per network.
+    pub quota_locks: QuotaLocks,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             store,
             counters: Counters::default(),
             network_keys: NetworkKeys::default(),
+            quota_locks: QuotaLocks::default(),
         }))
     }
 }

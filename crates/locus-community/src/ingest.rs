@@ -160,15 +160,25 @@ async fn ingest_report(
             NetworkError::Store(e) => ApiError::Store(e),
             other => ApiError::Network(other),
         })?;
-    let quota = st.config.new_pseudonyms_per_network;
-    if quota > 0 {
-        let (pseudonyms, known) = st
-            .store
-            .network_pseudonyms(&network, &report.pseudonym)
-            .await?;
-        if !known && pseudonyms >= i64::from(quota) {
-            return Err(ApiError::NetworkQuota(seconds_to_next_day(now)));
-        }
+    let quota = i64::from(st.config.new_pseudonyms_per_network);
+    if quota == 0 {
+        return Ok(st.store.insert(report, now.timestamp(), network).await?);
+    }
+    let (_, known) = st
+        .store
+        .network_pseudonyms(&network, &report.pseudonym)
+        .await?;
+    if known {
+        return Ok(st.store.insert(report, now.timestamp(), network).await?);
+    }
+    // A new pseudonym for this network: check and store as one step (see QuotaLocks).
+    let _held = st.quota_locks.lock(&network).await;
+    let (pseudonyms, known) = st
+        .store
+        .network_pseudonyms(&network, &report.pseudonym)
+        .await?;
+    if !known && pseudonyms >= quota {
+        return Err(ApiError::NetworkQuota(seconds_to_next_day(now)));
     }
     Ok(st.store.insert(report, now.timestamp(), network).await?)
 }

@@ -119,6 +119,39 @@ impl NetworkKeys {
     }
 }
 
+/// Locks that make "check the network's quota, then store" one step for reports of a
+/// new pseudonym from the same network within this process (striped: networks share
+/// [`LOCK_STRIPES`] locks). Without them a burst of concurrent new pseudonyms from one
+/// network would all pass the check before any is stored. Collectors sharing a database
+/// can still each let one through at the same moment.
+#[derive(Debug)]
+pub struct QuotaLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// How many locks [`QuotaLocks`] holds.
+pub const LOCK_STRIPES: usize = 64;
+
+impl Default for QuotaLocks {
+    fn default() -> Self {
+        QuotaLocks {
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+}
+
+impl QuotaLocks {
+    /// Waits for the lock of `network` (a keyed hash).
+    pub async fn lock(&self, network: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = network.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        }) % LOCK_STRIPES;
+        self.stripes[stripe].lock().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
