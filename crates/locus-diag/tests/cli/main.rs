@@ -8,5 +8,6 @@ mod cli_s3;
 mod community;
 mod debug_screen;
 mod demo;
+mod hostile_text;
 mod message_template;
 mod share;
