@@ -212,7 +212,14 @@ fn no_command_writes_a_control_or_bidi_character_from_record_data() {
 
     // preview: the report (its own alphabet) and the lines on stderr.
     let out = clean(&["preview", "--data-dir", data], None);
-    serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // (Issue 19, part 3: the period it shows is whole hours, as it will be sent.)
+    for key in ["period_start", "period_end"] {
+        let t = report[key].as_str().unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        assert_eq!(t.timestamp() % 3600, 0, "{key} {t} is not on the hour");
+        assert_eq!(t.timestamp_subsec_nanos(), 0, "{key} {t}");
+    }
 
     // scrub: what it reads is shown, line for line.
     let args = ["scrub"];
