@@ -44,6 +44,9 @@ impl Server {
                 "0",
                 "--rate-limit-per-pseudonym",
                 "0",
+                // Every simulated device reports from 127.0.0.1: one network.
+                "--new-pseudonyms-per-network",
+                "0",
             ])
             .args(["--db-max-connections", &max_conns.to_string()])
             .args(

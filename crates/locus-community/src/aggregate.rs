@@ -5,10 +5,12 @@
 //! - crash-free session rate = (sessions − crashed sessions) / sessions; abnormal
 //!   sessions (killed, no tombstone) are counted apart and do not lower it;
 //! - crash-free device rate = devices with no crashed session in the window / devices;
-//! - a version seen on fewer than k distinct pseudonyms in the window is withheld: it is
+//! - "k devices" means k distinct pseudonyms *from k distinct client networks* (keyed
+//!   hashes of /24 or /48 prefixes, see `network`): pseudonyms cost nothing, networks do;
+//! - a version seen on fewer than k devices in the window is withheld: it is
 //!   neither listed nor compared against, and only the number of such versions is given;
 //!   a day of the chart with fewer than k devices of a version is left out the same way;
-//! - a crash's message template is shown only when at least k distinct pseudonyms
+//! - a crash's message template is shown only when at least k devices
 //!   reported that identical template for the version; otherwise the signature is listed
 //!   with its kind, location and counts, and no text (the store never reads a withheld
 //!   template out of the database).
@@ -141,7 +143,10 @@ pub fn build(
 ) -> VersionsReport {
     let k = i64::from(k);
     let total = versions.len();
-    let mut shown: Vec<VersionRow> = versions.into_iter().filter(|v| v.devices >= k).collect();
+    let mut shown: Vec<VersionRow> = versions
+        .into_iter()
+        .filter(|v| v.devices >= k && v.networks >= k)
+        .collect();
     let withheld_versions = total - shown.len();
     shown.sort_by(|a, b| cmp_versions(&a.version, &b.version));
 
@@ -149,7 +154,7 @@ pub fn build(
     // reached k (ties: the smaller text, so the answer is stable).
     let mut shown_templates: HashMap<(String, String), (i64, String)> = HashMap::new();
     for t in templates {
-        if t.devices < k {
+        if t.devices < k || t.networks < k {
             continue;
         }
         let e = shown_templates
@@ -227,7 +232,7 @@ pub fn series(days: Vec<DayRow>, report: &VersionsReport) -> Vec<Series> {
     let k = i64::from(report.k);
     let mut by_version: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
     for d in days {
-        if d.devices < k {
+        if d.devices < k || d.networks < k {
             continue;
         }
         if let Some(r) = rate(d.crashed, d.sessions) {
@@ -262,6 +267,7 @@ mod tests {
             abnormal: 0,
             devices,
             crashed_devices,
+            networks: devices,
         }
     }
 
@@ -310,6 +316,7 @@ mod tests {
             signature: s.into(),
             template: t.into(),
             devices,
+            networks: devices,
         };
         let r = build(
             vec![row("1.0.0", 10, 9, 9, 9)],
@@ -335,5 +342,32 @@ mod tests {
         assert_eq!(msg("aa").as_deref(), Some("cannot open <path>"));
         assert_eq!(msg("bb"), None);
         assert_eq!(msg("cc"), None);
+    }
+
+    #[test]
+    fn many_pseudonyms_from_few_networks_are_not_k_devices() {
+        let now = Utc::now();
+        let mut sybils = row("6.6.6", 50, 5, 50, 5);
+        sybils.networks = 1;
+        let mut almost = row("6.6.7", 50, 5, 9, 5);
+        almost.networks = 4;
+        let r = build(
+            vec![sybils, almost, row("1.0.0", 10, 1, 5, 1)],
+            vec![],
+            vec![TemplateRow {
+                version: "1.0.0".into(),
+                signature: "aa".into(),
+                template: "spam".into(),
+                devices: 40,
+                networks: 1,
+            }],
+            5,
+            30,
+            now,
+            now,
+        );
+        assert_eq!(r.withheld_versions, 2);
+        assert_eq!(r.versions.len(), 1);
+        assert_eq!(r.versions[0].version, "1.0.0");
     }
 }

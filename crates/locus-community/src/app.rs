@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::network::{NetworkKeys, QuotaLocks};
 use crate::ratelimit::RateLimiter;
 use crate::stats::Counters;
 use crate::store::{Store, StoreError};
@@ -31,6 +32,10 @@ pub struct AppState {
     pub client_limiter: RateLimiter<IpAddr>,
     /// Per-pseudonym limit (memory only).
     pub pseudonym_limiter: RateLimiter<String>,
+    /// Today's key for hashing client networks.
+    pub network_keys: NetworkKeys,
+    /// Serialise the quota check and the insert of new pseudonyms per network.
+    pub quota_locks: QuotaLocks,
 }
 
 impl AppState {
@@ -44,6 +49,8 @@ impl AppState {
             config,
             store,
             counters: Counters::default(),
+            network_keys: NetworkKeys::default(),
+            quota_locks: QuotaLocks::default(),
         }))
     }
 }

@@ -19,9 +19,14 @@ pub struct Config {
     /// connection while it writes). SQLite always has one writer.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_writers: u32,
-    /// A version seen on fewer distinct pseudonyms than this is withheld.
+    /// A version (or a crash's message template) reported by fewer than this many
+    /// distinct pseudonyms, or from fewer than this many distinct client networks (/24,
+    /// /48), is withheld.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub k: u32,
+    /// New pseudonyms one client network (/24, /48) may bring per UTC day; 0 = off.
+    #[arg(long, default_value_t = 20)]
+    pub new_pseudonyms_per_network: u32,
     /// Largest request body accepted, in bytes, both as sent and after gunzip.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
@@ -45,6 +50,7 @@ impl Config {
             db_max_connections: 8,
             db_writers: 4,
             k: 5,
+            new_pseudonyms_per_network: 20,
             max_body: 64 * 1024,
             rate_limit_per_client: 600,
             rate_limit_per_pseudonym: 60,

@@ -42,6 +42,16 @@ pub enum ApiError {
     /// A string in the report looks like location or personal data.
     #[error("field `{0}` looks like location or personal data; the report was not stored")]
     Pii(&'static str),
+    /// A crash message is not a template as devices make them (words outside the shared
+    /// vocabulary, digits, links, symbols...).
+    #[error("crashes.message is not a message template (only the shared vocabulary and placeholders such as <num>, <file>); the report was not stored")]
+    NotATemplate,
+    /// A text field holds a control or bidi character.
+    #[error("field `{0}` holds a control or bidi character; the report was not stored")]
+    Hidden(&'static str),
+    /// This client network brought as many new pseudonyms today as it may.
+    #[error("this network reported under too many new pseudonyms today; retry in {0} s")]
+    NetworkQuota(u64),
     /// A rate limit refused the request.
     #[error("rate limit exceeded; retry in {0} s")]
     RateLimited(u64),
@@ -51,6 +61,9 @@ pub enum ApiError {
     /// Nothing to show (unknown, or withheld by k-anonymity: the two look the same).
     #[error("{0}")]
     NotFound(String),
+    /// The network key of the day could not be made.
+    #[error("service unavailable")]
+    Network(crate::network::NetworkError),
     /// The database failed.
     #[error("storage unavailable")]
     Store(#[from] StoreError),
@@ -79,10 +92,14 @@ impl ApiError {
             SchemaVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema"),
             Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_report"),
             Pii(_) => (StatusCode::UNPROCESSABLE_ENTITY, "pii_detected"),
+            NotATemplate => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_template"),
+            Hidden(_) => (StatusCode::UNPROCESSABLE_ENTITY, "control_character"),
+            NetworkQuota(_) => (StatusCode::TOO_MANY_REQUESTS, "network_quota"),
             RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            Network(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 }
@@ -91,6 +108,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Store(e) = &self {
             tracing::error!(error = %e, "storage error");
+        }
+        if let ApiError::Network(e) = &self {
+            tracing::error!(error = %e, "network key");
         }
         let (status, code) = self.status_and_code();
         let mut resp = (
@@ -101,7 +121,7 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::RateLimited(secs) = self {
+        if let ApiError::RateLimited(secs) | ApiError::NetworkQuota(secs) = self {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -1,9 +1,13 @@
 //! HTML escaping for the server-rendered pages: every piece of text that came from a
 //! report (versions, messages, locations) goes through [`escape`] before it is written.
+//! Control and bidi characters (`locus_privacy::display::is_hidden`, the set `locus-diag`
+//! escapes on a terminal) are shown as visible escapes (`\u{202e}`): as a character
+//! reference (`&#8238;`) a bidi override would still reorder the page.
 
 use std::fmt::Write;
 
-/// `s` with `& < > " '` replaced by entities: safe in element text and quoted attributes.
+/// `s` with `& < > " '` replaced by entities: safe in element text and quoted
+/// attributes; control and bidi characters written as visible text (`\u{1b}`).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -13,8 +17,8 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(out, "&#{};", u32::from(c));
+            c if locus_privacy::display::is_hidden(c) && c != '\n' && c != '\t' => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
         }
@@ -42,5 +46,12 @@ mod tests {
         );
         assert_eq!(percent(Some(0.98765)), "98.77%");
         assert_eq!(percent(None), "–");
+    }
+
+    #[test]
+    fn bidi_and_control_characters_are_shown_not_obeyed() {
+        let out = escape("a\u{202e}gpx.exe\u{1b}[2J\u{85}\u{2066}");
+        assert_eq!(out, "a\\u{202e}gpx.exe\\u{1b}[2J\\u{85}\\u{2066}");
+        assert!(!out.chars().any(locus_privacy::display::is_hidden));
     }
 }

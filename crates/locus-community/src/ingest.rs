@@ -3,9 +3,13 @@
 //! Order of checks, cheapest first: per-client rate limit, content type and encoding,
 //! body size (as sent, then after gunzip, so a gzip bomb stops at the limit), JSON
 //! syntax, schema version, schema shape (unknown fields refused), structural rules,
-//! per-pseudonym rate limit, and the privacy filter as defence in depth. Only then is
-//! the report stored, once per report id. The client address is used for the rate limit
-//! in memory and for nothing else.
+//! per-pseudonym rate limit, the privacy filter as defence in depth, every crash message
+//! a template as devices make them (the grammar and vocabulary of
+//! `locus_privacy::template`, the device's own), no control or bidi character in any
+//! text, and the client network's quota of new pseudonyms for the day. Only then is the
+//! report stored, once per report id. The client address is used for the rate limit in
+//! memory, and its network only as a keyed hash with a key that is deleted after the
+//! day (see `network`); neither is stored.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -25,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::network::{seconds_to_next_day, NetworkError};
 use crate::ratelimit::client_key;
 use crate::stats::Counters;
 use crate::store::Insert;
@@ -103,9 +108,12 @@ fn rejected(st: &AppState, e: ApiError) -> Response {
     let c = &st.counters;
     match &e {
         ApiError::Pii(_) => Counters::bump(&c.rejected_pii),
-        ApiError::RateLimited(_) => Counters::bump(&c.rate_limited),
+        ApiError::RateLimited(_) | ApiError::NetworkQuota(_) => Counters::bump(&c.rate_limited),
         ApiError::TooLarge(_) => Counters::bump(&c.rejected_too_large),
-        ApiError::Store(_) | ApiError::NotFound(_) | ApiError::BadQuery(_) => {}
+        ApiError::Store(_)
+        | ApiError::Network(_)
+        | ApiError::NotFound(_)
+        | ApiError::BadQuery(_) => {}
         _ => Counters::bump(&c.rejected_invalid),
     }
     e.into_response()
@@ -127,6 +135,16 @@ async fn ingest_report(
     if let Some(field) = pii_field(&report) {
         return Err(ApiError::Pii(field));
     }
+    if let Some(field) = hidden_field(&report) {
+        return Err(ApiError::Hidden(field));
+    }
+    if !report
+        .crashes
+        .iter()
+        .all(|c| locus_privacy::template::is_template(&c.message, &c.location))
+    {
+        return Err(ApiError::NotATemplate);
+    }
     let now = chrono::Utc::now();
     if report.period_end > now + chrono::Duration::days(1) {
         return Err(ApiError::Invalid(locus_report::ReportError::Field {
@@ -134,7 +152,51 @@ async fn ingest_report(
             why: "is more than a day in the future",
         }));
     }
-    Ok(st.store.insert(report, now.timestamp()).await?)
+    let network = st
+        .network_keys
+        .hash(&st.store, peer.ip(), now)
+        .await
+        .map_err(|e| match e {
+            NetworkError::Store(e) => ApiError::Store(e),
+            other => ApiError::Network(other),
+        })?;
+    let quota = i64::from(st.config.new_pseudonyms_per_network);
+    if quota == 0 {
+        return Ok(st.store.insert(report, now.timestamp(), network).await?);
+    }
+    let (_, known) = st
+        .store
+        .network_pseudonyms(&network, &report.pseudonym)
+        .await?;
+    if known {
+        return Ok(st.store.insert(report, now.timestamp(), network).await?);
+    }
+    // A new pseudonym for this network: check and store as one step (see QuotaLocks).
+    let _held = st.quota_locks.lock(&network).await;
+    let (pseudonyms, known) = st
+        .store
+        .network_pseudonyms(&network, &report.pseudonym)
+        .await?;
+    if !known && pseudonyms >= quota {
+        return Err(ApiError::NetworkQuota(seconds_to_next_day(now)));
+    }
+    Ok(st.store.insert(report, now.timestamp(), network).await?)
+}
+
+/// The first text field of `r` holding a control or bidi character, if any (see
+/// `locus_privacy::display`). Crash messages cannot (a template has none) and the short
+/// fields are plain ASCII by `validate`; locations can.
+pub fn hidden_field(r: &HealthReport) -> Option<&'static str> {
+    let hidden = |s: &str| s.chars().any(locus_privacy::display::is_hidden);
+    for c in &r.crashes {
+        if hidden(&c.message) {
+            return Some("crashes.message");
+        }
+        if hidden(&c.location) {
+            return Some("crashes.location");
+        }
+    }
+    None
 }
 
 fn limit_client(st: &AppState, peer: SocketAddr) -> Result<(), ApiError> {

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod html;
 pub mod ingest;
+pub mod network;
 pub mod ratelimit;
 pub mod stats;
 pub mod store;

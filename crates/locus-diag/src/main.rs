@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cmd;
+mod term;
 
 #[derive(Parser)]
 #[command(
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("locus-diag: {}", error_text(&e));
+            eprintln!("locus-diag: {}", term::visible(&error_text(&e)));
             ExitCode::FAILURE
         }
     }

@@ -24,9 +24,11 @@
 
 use std::borrow::Cow;
 
+pub mod display;
 mod engine;
 mod patterns;
 mod pem;
+pub mod template;
 mod validate;
 
 use patterns::{RULES, SET};

@@ -21,6 +21,7 @@ const QUEUE: usize = 1024;
 struct Job {
     report: HealthReport,
     received_at: i64,
+    network: String,
     reply: oneshot::Sender<Result<Insert, StoreError>>,
 }
 
@@ -54,11 +55,13 @@ impl Batcher {
         &self,
         report: HealthReport,
         received_at: i64,
+        network: String,
     ) -> Result<Insert, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             report,
             received_at,
+            network,
             reply,
         };
         self.queue
@@ -122,14 +125,24 @@ async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Erro
         WritePool::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
             for job in jobs {
-                outcomes.push(insert_in_tx!(tx, &job.report, job.received_at)?);
+                outcomes.push(insert_in_tx!(
+                    tx,
+                    &job.report,
+                    job.received_at,
+                    &job.network
+                )?);
             }
             tx.commit().await?;
         }
         WritePool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
             for job in jobs {
-                outcomes.push(insert_in_tx!(tx, &job.report, job.received_at)?);
+                outcomes.push(insert_in_tx!(
+                    tx,
+                    &job.report,
+                    job.received_at,
+                    &job.network
+                )?);
             }
             tx.commit().await?;
         }

@@ -11,10 +11,11 @@
 /// evaluates to `Result<Insert, sqlx::Error>`. The first statement writes, so SQLite takes
 /// its write lock up front (a read-then-write transaction could fail to upgrade).
 macro_rules! insert_in_tx {
-    ($tx:ident, $report:expr, $received_at:expr) => {
+    ($tx:ident, $report:expr, $received_at:expr, $network:expr) => {
         async {
             let r: &::locus_report::HealthReport = $report;
             let received_at: i64 = $received_at;
+            let network: &str = $network;
             let done = sqlx::query($crate::store::INSERT_REPORT)
                 .bind(&r.report_id)
                 .bind(&r.pseudonym)
@@ -27,6 +28,7 @@ macro_rules! insert_in_tx {
                 .bind(i64::from(r.sessions.exited))
                 .bind(i64::from(r.sessions.crashed))
                 .bind(i64::from(r.sessions.abnormal))
+                .bind(network)
                 .execute(&mut *$tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -209,6 +211,8 @@ pub struct VersionRow {
     pub devices: i64,
     /// Distinct pseudonyms with at least one crashed session.
     pub crashed_devices: i64,
+    /// Distinct client networks (keyed hashes; see `network`).
+    pub networks: i64,
 }
 
 /// One crash signature of one version over a window.
@@ -241,6 +245,8 @@ pub struct TemplateRow {
     pub template: String,
     /// Distinct pseudonyms that reported this exact template.
     pub devices: i64,
+    /// Distinct client networks that reported this exact template.
+    pub networks: i64,
 }
 
 /// One version's sessions on one UTC day.
@@ -256,11 +262,13 @@ pub struct DayRow {
     pub crashed: i64,
     /// Distinct pseudonyms.
     pub devices: i64,
+    /// Distinct client networks.
+    pub networks: i64,
 }
 
 const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_version, platform, \
-     os_family, period_start, period_end, received_at, exited, crashed, abnormal) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+     os_family, period_start, period_end, received_at, exited, crashed, abnormal, network) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
      WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $1) \
      ON CONFLICT (report_id) DO NOTHING";
 
@@ -283,7 +291,8 @@ const VERSIONS: &str = "SELECT app_version AS version, \
      CAST(SUM(crashed) AS BIGINT) AS crashed, \
      CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
      COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices \
+     COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices, \
+     COUNT(DISTINCT network) AS networks \
      FROM reports WHERE period_end >= $1 GROUP BY app_version";
 
 const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
@@ -293,16 +302,29 @@ const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signat
      WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature";
 
 const TEMPLATES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     c.message AS template, COUNT(DISTINCT r.pseudonym) AS devices \
+     c.message AS template, COUNT(DISTINCT r.pseudonym) AS devices, \
+     COUNT(DISTINCT r.network) AS networks \
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
      WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature, c.message \
-     HAVING COUNT(DISTINCT r.pseudonym) >= $2";
+     HAVING COUNT(DISTINCT r.pseudonym) >= $2 AND COUNT(DISTINCT r.network) >= $2";
 
 const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
      CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
      CAST(SUM(crashed) AS BIGINT) AS crashed, \
-     COUNT(DISTINCT pseudonym) AS devices \
+     COUNT(DISTINCT pseudonym) AS devices, COUNT(DISTINCT network) AS networks \
      FROM reports WHERE period_end >= $1 GROUP BY app_version, period_end / 86400";
+
+/// Today's network key: made once (the first collector to get here wins), read by all.
+const NEW_NETWORK_KEY: &str =
+    "INSERT INTO network_keys (day, secret) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING";
+const NETWORK_KEY: &str = "SELECT secret FROM network_keys WHERE day = $1";
+const OLD_NETWORK_KEYS: &str = "DELETE FROM network_keys WHERE day < $1";
+
+/// How many distinct pseudonyms a network (hash of today) brought, and whether one of
+/// them is `$2`.
+const NETWORK_PSEUDONYMS: &str = "SELECT COUNT(DISTINCT pseudonym) AS pseudonyms, \
+     CAST(COALESCE(MAX(CASE WHEN pseudonym = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS known \
+     FROM reports WHERE network = $1";
 
 impl Store {
     /// Opens (and for SQLite creates) the database named by `url` and applies the
@@ -354,12 +376,62 @@ impl Store {
 
     /// Stores a validated report once: a report id already stored, or forgotten by a
     /// deletion, is not written again.
-    pub async fn insert(&self, r: HealthReport, received_at: i64) -> Result<Insert, StoreError> {
+    /// `network` is the keyed hash of the client's network (see `network`), or empty.
+    pub async fn insert(
+        &self,
+        r: HealthReport,
+        received_at: i64,
+        network: String,
+    ) -> Result<Insert, StoreError> {
         match &self.inner {
             Inner::Sqlite { batcher, .. } | Inner::Postgres { batcher, .. } => {
-                batcher.insert(r, received_at).await
+                batcher.insert(r, received_at, network).await
             }
         }
+    }
+
+    /// The network key of UTC `day`: the one stored, or `fresh` stored now if there is
+    /// none. Keys of earlier days are deleted.
+    pub async fn network_key(&self, day: i64, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let secret: String = on_pool!(self.writer(), |pool, _Db| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(NEW_NETWORK_KEY)
+                .bind(day)
+                .bind(&fresh_hex)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(OLD_NETWORK_KEYS)
+                .bind(day)
+                .execute(&mut *tx)
+                .await?;
+            let secret: String = sqlx::query_scalar(NETWORK_KEY)
+                .bind(day)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(secret)
+        })?;
+        // A key another collector stored is used as the bytes of its text, whatever
+        // they are: HMAC takes any key.
+        Ok(secret.into_bytes())
+    }
+
+    /// How many distinct pseudonyms reports of `network` carry, and whether
+    /// `pseudonym` is one of them.
+    pub async fn network_pseudonyms(
+        &self,
+        network: &str,
+        pseudonym: &str,
+    ) -> Result<(i64, bool), StoreError> {
+        let (count, known): (i64, i64) = on_pool!(self.reader(), |pool, _Db| {
+            sqlx::query_as(NETWORK_PSEUDONYMS)
+                .bind(network)
+                .bind(pseudonym)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok((count, known > 0))
     }
 
     /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is

@@ -1,6 +1,12 @@
 //! Shared test harness: a fresh database per test (a SQLite file in a temp dir, or a new
 //! database in the PostgreSQL named by `LOCUS_TEST_POSTGRES_URL`), the real
 //! `locus-community` binary started on a free loopback port, and report builders.
+//!
+//! The collector counts k over client networks as well as pseudonyms, so [`post`] sends
+//! each device's reports from a network of its own, as real devices would: device `n`
+//! binds to `127.(1 + n / 256).(n % 256).1` (all of 127.0.0.0/8 is loopback on Linux,
+//! so these are real, distinct source addresses and distinct /24s). [`client_from`]
+//! picks any source address.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -182,6 +188,27 @@ pub fn client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// A client whose requests come from `ip` (a loopback address).
+pub fn client_from(ip: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .local_address(ip)
+        .build()
+        .expect("http client")
+}
+
+/// The address device `n` reports from: a /24 of its own.
+pub fn device_addr(n: u32) -> std::net::IpAddr {
+    let [_, _, hi, lo] = n.to_be_bytes();
+    std::net::IpAddr::from([127, hi.saturating_add(1), lo, 1])
+}
+
+/// The device number of a [`pseudonym`], if it is one.
+fn device_of(pseudonym: &str) -> Option<u32> {
+    let n = u64::from_str_radix(pseudonym.get(48..)?, 16).ok()?;
+    u32::try_from(n.checked_sub(0xdead_0000)?).ok()
+}
+
 /// A 64-hex pseudonym for device `n`.
 pub fn pseudonym(n: u32) -> String {
     format!("{:064x}", 0xdead_0000_u64 + u64::from(n))
@@ -239,8 +266,21 @@ pub fn report(
     }
 }
 
-/// POSTs `r` as JSON; returns (status, JSON body).
+/// POSTs `r` as JSON from the network of its device (see the module's comment; a
+/// pseudonym not made by [`pseudonym`] is sent with `c`); returns (status, JSON body).
 pub async fn post(c: &reqwest::Client, s: &Server, r: &HealthReport) -> (u16, serde_json::Value) {
+    match device_of(&r.pseudonym) {
+        Some(n) => post_via(&client_from(device_addr(n)), s, r).await,
+        None => post_via(c, s, r).await,
+    }
+}
+
+/// POSTs `r` as JSON with `c` as it is; returns (status, JSON body).
+pub async fn post_via(
+    c: &reqwest::Client,
+    s: &Server,
+    r: &HealthReport,
+) -> (u16, serde_json::Value) {
     let resp = c
         .post(s.url("/v1/reports"))
         .json(r)

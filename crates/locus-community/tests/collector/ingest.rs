@@ -29,7 +29,7 @@ async fn ingest_plain_and_gzip(b: Backend) {
         3,
         1,
         0,
-        vec![crash("00112233445566aa", "boom", 1)],
+        vec![crash("00112233445566aa", "crash in track", 1)],
         2,
     );
     let (status, body) = post(&c, &s, &r).await;
@@ -79,7 +79,7 @@ async fn duplicates_are_stored_once(b: Backend) {
         3,
         1,
         0,
-        vec![crash("00112233445566aa", "boom", 1)],
+        vec![crash("00112233445566aa", "crash in track", 1)],
         2,
     );
     assert_eq!(post(&c, &s, &r).await.0, 202);
@@ -104,11 +104,17 @@ async fn duplicates_are_stored_once(b: Backend) {
     assert_eq!(db.store().await.report_count().await.unwrap(), 1);
 
     // The same new report raced from 20 connections: one stores it, 19 see a duplicate;
-    // 40 distinct reports at once are all stored (they may share one commit).
+    // 40 distinct reports (devices, each from its own network) at once are all stored
+    // (they may share one commit).
     let raced = report(2, "1.2.0", 1, 0, 0, vec![], 2);
     let mut tasks = Vec::new();
     for i in 0..60 {
-        let (c, url) = (c.clone(), s.url("/v1/reports"));
+        let c = if i < 20 {
+            c.clone()
+        } else {
+            client_from(device_addr(100 + i))
+        };
+        let url = s.url("/v1/reports");
         let r = if i < 20 {
             raced.clone()
         } else {
@@ -183,7 +189,7 @@ async fn deletion_forgets_a_pseudonym(b: Backend) {
         3,
         1,
         0,
-        vec![crash("00112233445566aa", "boom", 1)],
+        vec![crash("00112233445566aa", "crash in track", 1)],
         3,
     );
     let a2 = report(1, "1.3.0", 2, 0, 0, vec![], 2);
@@ -252,7 +258,7 @@ async fn k_anonymity_withholds_small_versions(b: Backend) {
                 4,
                 1,
                 0,
-                vec![crash("aaaaaaaaaaaaaaaa", "x", 1)],
+                vec![crash("aaaaaaaaaaaaaaaa", "<word> crash", 1)],
                 h,
             );
             assert_eq!(post(&c, &s, &r).await.0, 202);
@@ -668,9 +674,10 @@ async fn floods_are_rate_limited(b: Backend) {
     let (status, health) = get_json(&c, &s, "/healthz").await;
     assert_eq!(status, 200);
     assert!(health["counters"]["rate_limited"].as_u64().unwrap() >= 171);
-    // Stored: 5 + at most the client's remaining burst.
+    // Stored: 5 + at most the client's burst (device 7 reported from its own address,
+    // see `common::post`, so the flooding client's bucket was full).
     let stored = db.store().await.report_count().await.unwrap();
-    assert!((5..=30).contains(&stored), "stored {stored}");
+    assert!((5..=35).contains(&stored), "stored {stored}");
 }
 
 async fn two_collectors_share_one_database(b: Backend) {
@@ -684,7 +691,7 @@ async fn two_collectors_share_one_database(b: Backend) {
         3,
         1,
         0,
-        vec![crash("00112233445566aa", "boom", 1)],
+        vec![crash("00112233445566aa", "crash in track", 1)],
         2,
     );
     assert_eq!(post(&c, &s1, &r).await.0, 202);

@@ -6,4 +6,5 @@
 mod common;
 mod dashboard_browser;
 mod ingest;
+mod sybils;
 mod templates;

@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let path = DataDir::new(&args.data_dir).ring_path();
     let snap = read_ring_file(&path)
         .with_context(|| format!("no flight recorder to show in {}", args.data_dir.display()))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     let skip = args
         .last
         .map_or(0, |n| snap.records.len().saturating_sub(n));
@@ -80,9 +80,10 @@ fn print_record(
     r: &locus_telemetry::Record,
     json: bool,
 ) -> std::io::Result<()> {
+    // A record is one line: whatever its text holds is shown, never obeyed.
     if json {
-        writeln!(out, "{}", r.to_json_line())
+        writeln!(out, "{}", crate::term::json_visible(&r.to_json_line()))
     } else {
-        writeln!(out, "{}", r.to_text_line())
+        writeln!(out, "{}", crate::term::visible(&r.to_text_line()))
     }
 }

@@ -128,8 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut rt = None;
     let mut damaged = Vec::new();
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut out = BufWriter::with_capacity(64 * 1024, crate::term::stdout());
     for (dest, key) in targets {
         let url = dest.object_url(&key);
         let decoded = match &dest {
@@ -154,7 +153,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         out.flush()?;
         if let Some(e) = &decoded.error {
-            eprintln!("locus-diag: {url}: {e} (after {} records)", decoded.records);
+            eprintln!(
+                "locus-diag: {}: {} (after {} records)",
+                crate::term::visible(&url),
+                crate::term::visible(e),
+                decoded.records
+            );
         }
         if decoded.error.is_some() || decoded.bad_lines > 0 {
             damaged.push(url);
@@ -265,7 +269,11 @@ fn print_stream(
     let bad = |decoded: &mut Decoded, number: u64, why: &dyn std::fmt::Display| {
         decoded.bad_lines += 1;
         if decoded.bad_lines <= MAX_REPORTED_BAD_LINES {
-            eprintln!("locus-diag: {url}: line {number} is not a record: {why}");
+            eprintln!(
+                "locus-diag: {}: line {number} is not a record: {}",
+                crate::term::visible(url),
+                crate::term::visible(&why.to_string())
+            );
         } else if decoded.bad_lines == MAX_REPORTED_BAD_LINES + 1 {
             eprintln!("locus-diag: {url}: more bad lines follow; only their count is reported");
         }
@@ -319,10 +327,11 @@ fn print_stream(
         }
         match Record::from_json_line(text) {
             Ok(r) => {
+                // A record is one line: whatever its text holds is shown, never obeyed.
                 let shown = if json {
-                    r.to_json_line()
+                    crate::term::json_visible(&r.to_json_line()).into_owned()
                 } else {
-                    r.to_text_line()
+                    crate::term::visible(&r.to_text_line()).into_owned()
                 };
                 out.write_all(shown.as_bytes())?;
                 out.write_all(b"\n")?;

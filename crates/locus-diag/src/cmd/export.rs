@@ -43,9 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     if let Some(n) = args.preview {
-        out.write_all(bundle.summary().to_text().as_bytes())?;
+        out.write_all(crate::term::visible_keeping_layout(&bundle.summary().to_text()).as_bytes())?;
         let lines = bundle.preview_lines(n);
         writeln!(
             out,
@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bundle.records().len()
         )?;
         for l in lines {
-            writeln!(out, "{l}")?;
+            writeln!(out, "{}", crate::term::json_visible(&l))?;
         }
         return Ok(out.flush()?);
     }
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--out FILE is required (or --preview)");
     };
     let summary = bundle.write(&path)?;
-    out.write_all(summary.to_text().as_bytes())?;
+    out.write_all(crate::term::visible_keeping_layout(&summary.to_text()).as_bytes())?;
     writeln!(
         out,
         "wrote {} ({} records) and {}",

@@ -6,6 +6,7 @@
 //! diagnostics files older than the rule allows.
 
 use super::ls::{open, parse_dest, runtime};
+use crate::term::{json_visible, visible};
 use anyhow::Context;
 use locus_telemetry::inspect::bucket::{DEFAULT_RETENTION_DAYS, RULE_ID};
 
@@ -56,9 +57,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 // No rule prints `"rule": null`.
                 (rule, true) => println!(
                     "{}",
-                    serde_json::json!({"destination": dest.to_string(), "rule": rule})
+                    json_visible(
+                        &serde_json::json!({"destination": dest.to_string(), "rule": rule})
+                            .to_string()
+                    )
                 ),
-                (Some(r), false) => println!("{dest}: {r}"),
+                (Some(r), false) => println!("{}", visible(&format!("{dest}: {r}"))),
                 (None, false) => println!(
                     "{dest}: no retention rule (`{RULE_ID}` is not set); add it with `locus-diag lifecycle apply {dest}`"
                 ),
@@ -74,19 +78,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot apply the retention rule to {dest}"))
             })?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "destination": dest.to_string(),
-                        "change": format!("{:?}", outcome.change).to_lowercase(),
-                        "rule": outcome.rule,
-                        "previous": outcome.previous,
-                        "other_rules": outcome.other_rules,
-                        "expired_files": outcome.expired_files,
-                    })
-                );
+                let v = serde_json::json!({
+                    "destination": dest.to_string(),
+                    "change": format!("{:?}", outcome.change).to_lowercase(),
+                    "rule": outcome.rule,
+                    "previous": outcome.previous,
+                    "other_rules": outcome.other_rules,
+                    "expired_files": outcome.expired_files,
+                });
+                println!("{}", json_visible(&v.to_string()));
             } else {
-                println!("{dest}: {outcome}");
+                // The bucket's own rules are named in it: shown, never obeyed.
+                println!("{}", visible(&format!("{dest}: {outcome}")));
             }
         }
     }

@@ -10,6 +10,7 @@
 use anyhow::Context;
 use chrono::{NaiveDate, SecondsFormat};
 use locus_telemetry::inspect::bucket::{Destination, DiagnosticsStore, S3Options};
+use std::io::Write;
 
 /// Arguments of `locus-diag ls`.
 #[derive(clap::Args)]
@@ -47,26 +48,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot list {dest}"))
     })?;
-    let width = objects.iter().map(|o| o.key.len()).max().unwrap_or(0);
+    // Keys are whatever was put in the bucket: shown, never obeyed.
+    let keys: Vec<String> = objects
+        .iter()
+        .map(|o| crate::term::visible(&o.key).into_owned())
+        .collect();
+    let width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
     let mut out = String::new();
-    for o in &objects {
+    for (o, key) in objects.iter().zip(&keys) {
         let time = o.last_modified.to_rfc3339_opts(SecondsFormat::Millis, true);
         if args.json {
-            out.push_str(
-                &serde_json::json!({
-                    "key": o.key,
-                    "size": o.size,
-                    "last_modified": time,
-                    "url": dest.object_url(&o.key),
-                })
-                .to_string(),
-            );
+            let line = serde_json::json!({
+                "key": o.key,
+                "size": o.size,
+                "last_modified": time,
+                "url": dest.object_url(&o.key),
+            })
+            .to_string();
+            out.push_str(&crate::term::json_visible(&line));
         } else {
-            out.push_str(&format!("{:<width$}  {:>10}  {time}", o.key, o.size));
+            out.push_str(&format!("{key:<width$}  {:>10}  {time}", o.size));
         }
         out.push('\n');
     }
-    print!("{out}");
+    write!(crate::term::stdout(), "{out}")?;
     let total: u64 = objects.iter().map(|o| o.size).sum();
     eprintln!(
         "{} file{}, {total} bytes in {dest}{}",

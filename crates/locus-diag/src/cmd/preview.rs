@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (preview, problems) = locus_telemetry::inspect::community_preview(&settings)
         .with_context(|| format!("no flight recorder in {}", dir.display()))?;
     for p in problems {
-        eprintln!("warning: {p}");
+        eprintln!("warning: {}", crate::term::visible(&p.to_string()));
     }
     eprintln!(
         "community telemetry is {}; {}",
@@ -63,9 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let report = preview.report;
     writeln!(
-        std::io::stdout().lock(),
+        crate::term::stdout(),
         "{}",
-        serde_json::to_string_pretty(&report)?
+        crate::term::json_visible(&serde_json::to_string_pretty(&report)?)
     )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `locus-diag scrub`: reads text on stdin and writes, line for line, exactly what the
 //! community filter lets through — the very function the community worker uses. One
-//! output line per input line; bytes that are not UTF-8 are replaced, never dropped.
+//! output line per input line; bytes that are not UTF-8 are replaced, never dropped;
+//! control and bidi characters are shown as escapes (`\u{1b}`), never written as such.
 
 use std::io::{BufRead, Write};
 
@@ -25,10 +26,10 @@ pub fn run(_args: Args) -> anyhow::Result<()> {
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = String::from_utf8_lossy(line);
-        // The filter keeps line breaks as they are; a lone \r inside a line would still
-        // split it on some terminals, so it is shown as a space.
-        let clean = scrubber.scrub_line(&text).replace('\r', " ");
-        out.write_all(clean.as_bytes())?;
+        // The filter keeps the line as it is; a control character in it (a lone \r
+        // would overwrite the line, ESC drive the terminal) is shown as an escape.
+        let clean = scrubber.scrub_line(&text);
+        out.write_all(crate::term::visible(&clean).as_bytes())?;
         out.write_all(b"\n")?;
     }
     out.flush()?;

@@ -76,7 +76,10 @@ struct Damaged {
 
 /// Runs `locus-diag status`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Every value below may come from a file someone else wrote: `v` shows it on one
+    // line, never obeyed; the stream itself is shown safely as a last wall.
+    let mut out = crate::term::stdout();
+    let v = |s: &dyn std::fmt::Display| crate::term::visible(&s.to_string()).into_owned();
     let dir = &args.data_dir;
     if !dir.is_dir() {
         anyhow::bail!(
@@ -158,29 +161,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
             "not_read": skipped,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        writeln!(
+            out,
+            "{}",
+            crate::term::json_visible(&serde_json::to_string_pretty(&v)?)
+        )?;
         return Ok(());
     }
 
-    writeln!(out, "data dir:         {}", dir.display())?;
+    writeln!(out, "data dir:         {}", v(&dir.display()))?;
     match &device_id {
-        Ok(Some(id)) => writeln!(out, "device id:        {id}")?,
+        Ok(Some(id)) => writeln!(out, "device id:        {}", v(id))?,
         Ok(None) => writeln!(out, "device id:        (none yet)")?,
-        Err(e) => writeln!(out, "device id:        unreadable: {}", short(e, &data))?,
+        Err(e) => writeln!(out, "device id:        unreadable: {}", v(&short(e, &data)))?,
     }
     match &ring {
         Ok(s) => writeln!(
             out,
             "flight recorder:  {} — {} records, newest #{}, {} missing",
-            ring_path.display(),
+            v(&ring_path.display()),
             s.records.len(),
             s.records.last().map_or(0, |r| r.seq),
             s.missing
         )?,
-        Err(e) => writeln!(out, "flight recorder:  unreadable: {e}")?,
+        Err(e) => writeln!(out, "flight recorder:  unreadable: {}", v(e))?,
     }
     for d in &damaged {
-        writeln!(out, "  salvaged:       {} ({} bytes)", d.name, d.size)?;
+        writeln!(out, "  salvaged:       {} ({} bytes)", v(&d.name), d.size)?;
     }
     if damaged_more > 0 {
         writeln!(out, "  salvaged:       … and {damaged_more} more")?;
@@ -189,14 +196,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match (&verdict.session_id, &verdict.app_version, &session) {
         (Some(id), Some(app), Marker::Unknown(why)) => writeln!(
             out,
-            "last session:     {id} (app {app}) — {words} (marker unreadable: {why})"
+            "last session:     {} (app {}) — {words} (marker unreadable: {})",
+            v(id),
+            v(app),
+            v(why)
         )?,
-        (Some(id), Some(app), _) => writeln!(out, "last session:     {id} (app {app}) — {words}")?,
-        (_, _, Marker::Unknown(why)) => writeln!(out, "last session:     {words} ({why})")?,
+        (Some(id), Some(app), _) => writeln!(
+            out,
+            "last session:     {} (app {}) — {words}",
+            v(id),
+            v(app)
+        )?,
+        (_, _, Marker::Unknown(why)) => writeln!(out, "last session:     {words} ({})", v(why))?,
         _ => writeln!(out, "last session:     {words}")?,
     }
     for s in &skipped {
-        writeln!(out, "not read:         {s}")?;
+        writeln!(out, "not read:         {}", v(s))?;
     }
     if let Some(why) = &uploads_stopped {
         writeln!(
@@ -220,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     writeln!(out, "  backoff ends     {}", until.to_rfc3339())?;
                 }
                 if let Some(e) = b.last_error {
-                    writeln!(out, "  last error       {e}")?;
+                    writeln!(out, "  last error       {}", v(&e))?;
                 }
             }
             None => writeln!(out, "  breaker          closed (no failures recorded)")?,

@@ -9,6 +9,7 @@ mod community;
 mod debug_screen;
 mod demo;
 mod false_stories;
+mod hostile_text;
 mod message_template;
 mod share;
 mod verdicts;

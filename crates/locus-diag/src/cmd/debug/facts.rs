@@ -35,10 +35,11 @@ pub struct Line {
 }
 
 impl Line {
+    /// `text` may hold what a state file said: shown, never obeyed (`crate::term`).
     fn new(label: &'static str, text: impl Into<String>, tone: Tone) -> Line {
         Line {
             label,
-            text: text.into(),
+            text: crate::term::visible(&text.into()).into_owned(),
             tone,
         }
     }

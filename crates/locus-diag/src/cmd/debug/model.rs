@@ -185,8 +185,11 @@ pub fn row_text(r: &Record) -> String {
             s.app_version
         ),
     };
-    // One row is one line: a message with line breaks shows them as spaces.
-    format!("{head} {rest}").replace(['\n', '\r', '\t'], " ")
+    // One row is one line: a message with line breaks shows them as spaces; any other
+    // control or bidi character is shown as an escape (`crate::term`, as every command
+    // that prints records does).
+    let row = format!("{head} {rest}").replace(['\n', '\r', '\t'], " ");
+    crate::term::visible(&row).into_owned()
 }
 
 /// `panic` or `signal`.
@@ -263,7 +266,15 @@ pub fn detail_lines(r: &Record) -> Vec<(String, String)> {
             add("app version", s.app_version.clone());
         }
     }
-    out
+    // A backtrace keeps its lines; every other control or bidi character is shown as an
+    // escape (`crate::term`).
+    out.into_iter()
+        .map(|(k, v)| {
+            let k = crate::term::visible(&k).into_owned();
+            let v = crate::term::visible_keeping_layout(&v).into_owned();
+            (k, v)
+        })
+        .collect()
 }
 
 /// What a text prompt at the bottom is asking for.

@@ -1,7 +1,8 @@
 //! Building the health report from the aggregates: a typed allow-list, field by field.
 //! Free text is scrubbed and reduced to its template when it is aggregated (and
 //! templated again here, for state kept by an older build); identifiers are either random (report
-//! id) or keyed hashes (pseudonym, signatures). Nothing else can get in.
+//! id) or keyed hashes (pseudonym, signatures). Nothing else can get in. The period is
+//! rounded down to the hour: what the aggregates need, and less to correlate.
 
 use super::state::CommunityState;
 use chrono::{DateTime, Utc};
@@ -20,16 +21,26 @@ pub fn build(
     let mut crashes: Vec<CrashSignature> = state
         .crashes
         .iter()
-        .map(|(sig, c)| CrashSignature {
-            signature: sig.clone(),
-            kind: c.kind.clone(),
-            message: crate::privacy::template::template(
-                &c.message,
-                &crate::privacy::template::source_words(&c.location),
-                TEMPLATE_MAX,
-            ),
-            location: c.location.clone(),
-            count: c.count,
+        .map(|(sig, c)| {
+            // A control or bidi character in a location has no place in a report (the
+            // collector refuses it): it goes, and the location's own words come from
+            // what is left, as the collector will read them.
+            let location: String = c
+                .location
+                .chars()
+                .filter(|&ch| !locus_privacy::display::is_hidden(ch))
+                .collect();
+            CrashSignature {
+                signature: sig.clone(),
+                kind: c.kind.clone(),
+                message: crate::privacy::template::template(
+                    &c.message,
+                    &crate::privacy::template::source_words(&location),
+                    TEMPLATE_MAX,
+                ),
+                location,
+                count: c.count,
+            }
         })
         .collect();
     crashes.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
@@ -40,8 +51,8 @@ pub fn build(
         app_version: safe_short(app_version),
         platform: std::env::consts::OS.to_owned(),
         os_family: std::env::consts::FAMILY.to_owned(),
-        period_start: state.period_start.unwrap_or(now).min(now),
-        period_end: now,
+        period_start: to_hour(state.period_start.unwrap_or(now).min(now)),
+        period_end: to_hour(now),
         sessions: state.sessions,
         crashes,
         metrics: state
@@ -57,6 +68,12 @@ pub fn build(
             })
             .collect(),
     }
+}
+
+/// `t` rounded down to the whole hour (UTC).
+pub fn to_hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    DateTime::from_timestamp(secs - secs.rem_euclid(3600), 0).unwrap_or(t)
 }
 
 /// Short identifiers go out only in the report's strict alphabet.
@@ -133,6 +150,24 @@ mod tests {
         assert_eq!(r.crashes.len(), 1);
         assert_eq!(r.crashes[0].location, "src/track.rs:42");
         assert_eq!(r.metrics.len(), 1);
+    }
+
+    #[test]
+    fn the_period_is_rounded_to_the_hour() {
+        let start = DateTime::parse_from_rfc3339("2026-11-27T08:59:59.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-27T10:30:00.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let state = CommunityState {
+            period_start: Some(start),
+            ..CommunityState::default()
+        };
+        let r = build(&state, &"ab".repeat(32), "1.2.0", now);
+        assert_eq!(r.period_start.to_rfc3339(), "2026-11-27T08:00:00+00:00");
+        assert_eq!(r.period_end.to_rfc3339(), "2026-11-27T10:00:00+00:00");
+        r.validate().unwrap();
     }
 
     /// Issue 13, item 6: by construction, not by the filter. Generated names, street
@@ -220,6 +255,11 @@ mod tests {
                 }
                 // No digit of the message survives in its template.
                 prop_assert!(r.crashes[0].message.bytes().all(|b| !b.is_ascii_digit()));
+                // What the device sends is what the collector accepts as a template.
+                prop_assert!(
+                    locus_privacy::template::is_template(&r.crashes[0].message, &r.crashes[0].location),
+                    "{:?} is not a template", r.crashes[0].message
+                );
             }
         }
     }
