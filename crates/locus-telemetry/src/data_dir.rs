@@ -29,13 +29,12 @@
 //! assert!(data.ring_path().ends_with("recorder.ring"));
 //! ```
 
-use crate::breaker::PersistedBreaker;
-use crate::crash::session::SessionMarker;
-use crate::recorder::verbosity::{VerbosityError, VerbosityRequest};
+use crate::recorder::verbosity::VerbosityError;
+use crate::state::{
+    CommunityState, CursorState, PersistedBreaker, SessionMarker, VerbosityRequest,
+};
 use crate::recorder::{RecorderError, Snapshot};
 use crate::status::{BreakerStatus, DestinationKind};
-use crate::worker::community::state::CommunityState;
-use crate::worker::s3::batch::CursorState;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -104,6 +104,7 @@ internal_modules! {
     recorder;
     settings;
     sink;
+    state;
     worker;
 }
 

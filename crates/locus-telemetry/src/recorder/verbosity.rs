@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+pub use crate::state::{VerbosityRequest};
 
 /// The level recorded when nothing raised it.
 pub const DEFAULT_LEVEL: Level = Level::Info;
@@ -77,18 +78,6 @@ impl Default for Verbosity {
     }
 }
 
-/// The request file `verbosity.json`, as the tools write it and the app reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerbosityRequest {
-    /// `trace`, `debug` or `info` (back to the default).
-    pub level: Level,
-    /// When the raise ends (the app caps it at the file's time plus [`crate::MAX_VERBOSITY_RAISE`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<DateTime<Utc>>,
-    /// Who wrote it (`app`, `locus-diag`, …), for people reading the file.
-    #[serde(default)]
-    pub set_by: String,
-}
 
 impl VerbosityRequest {
     /// A request for `level` lasting `duration` from now, checked: `level` must be

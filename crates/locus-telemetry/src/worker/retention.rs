@@ -35,25 +35,14 @@
 
 use crate::breaker::Clock;
 use crate::data_dir::{DataDir, StateFile};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+pub use crate::state::{RetentionState};
 
 /// How long a confirmed rule is trusted before it is checked again.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
-/// The persisted confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetentionState {
-    /// The destination whose rule was confirmed (as the sink describes it, no secrets).
-    pub destination: String,
-    /// The retention it was confirmed with.
-    pub days: u32,
-    /// When it was confirmed.
-    pub confirmed_at: DateTime<Utc>,
-}
 
 /// The once-a-day retention check of one destination.
 #[derive(Debug, Clone)]

@@ -8,9 +8,9 @@
 
 use crate::data_dir::{DataDir, StateFile};
 use crate::record::Record;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use crate::state::{CursorState};
 
 /// Bounds of one batch.
 #[derive(Debug, Clone, Copy)]
@@ -106,13 +106,6 @@ pub struct Cursor {
     last: u64,
 }
 
-/// The persisted cursor, `cursor-<destination>.json` in the data dir (read it through
-/// [`crate::data_dir::DataDir::cursor`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CursorState {
-    /// The last sequence number shipped to the destination.
-    pub last_shipped_seq: u64,
-}
 
 impl Cursor {
     /// Loads the cursor of `name` from `data_dir` (0 when missing, damaged or not a
