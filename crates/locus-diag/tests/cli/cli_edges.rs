@@ -72,7 +72,14 @@ fn run(mut cmd: Command) -> Run {
     let out = drain(Box::new(child.stdout.take().expect("stdout piped")));
     let err = drain(Box::new(child.stderr.take().expect("stderr piped")));
     let start = Instant::now();
-    let (status, usage) = loop {
+    // The child's own peak RSS: VmHWM of its memory map, which `exec` starts afresh.
+    // (`ru_maxrss` from wait4 also counts the test process's image at the fork before
+    // the exec, so with the whole suite loaded in this process it measured the suite.)
+    let mut peak_kib = 0u64;
+    let (status, _usage) = loop {
+        if let Some(hwm) = vm_hwm_kib(pid) {
+            peak_kib = peak_kib.max(hwm);
+        }
         let mut status = 0;
         // SAFETY: rusage is plain old data; all-zero is a valid value.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -99,8 +106,15 @@ fn run(mut cmd: Command) -> Run {
         stdout,
         stdout_bytes,
         stderr,
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        max_rss_kib: peak_kib,
     }
+}
+
+/// `VmHWM` of a running process, in KiB (`None` once it has exited).
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn cstr(p: &Path) -> CString {
@@ -300,7 +314,7 @@ fn cat_streams_a_gzip_bomb_in_bounded_memory() {
         )
     );
     // ...in bounded memory (the whole object decoded at once took 535 MB).
-    assert!(r.max_rss_kib > 0, "wait4 reported no RSS");
+    assert!(r.max_rss_kib > 0, "no VmHWM sampled while the child ran");
     assert!(
         r.max_rss_kib < 64 * 1024,
         "peak RSS {} KiB: the decoder is not streaming",
@@ -399,8 +413,8 @@ fn an_error_and_its_cause_are_printed_once() {
         c
     });
     assert_eq!(r.code, Some(1), "{r:?}");
-    let eisdir = std::io::Error::from_raw_os_error(libc::EISDIR).to_string();
-    assert_eq!(r.stderr.matches(&eisdir).count(), 1, "{}", r.stderr);
+    // The file door says what stands there (a directory), once.
+    assert_eq!(r.stderr.matches("a directory").count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains(".locus-lifecycle.json"), "{}", r.stderr);
 }
 
