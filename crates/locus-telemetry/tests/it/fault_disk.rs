@@ -389,7 +389,9 @@ fn read_only_data_dir() {
     let t = start(&server.endpoint(), mnt.path(), &clock);
     log_fixes(&t, 100, "before read-only");
     shutdown_in_time(&t, "rw run");
-    drop(t);
+    // Until every thread of it has let go of the files (close waits for that), a
+    // remount read-only is refused as busy.
+    assert!(t.close(Duration::from_secs(30)), "the data dir is released");
     mnt.remount_read_only().unwrap();
     assert!(
         std::fs::write(mnt.path().join("probe"), b"x").is_err(),
