@@ -100,9 +100,23 @@ impl<const N: usize> std::fmt::Write for StackText<N> {
     }
 }
 
-/// The calling thread's name as the OS knows it (at most 15 bytes; "main" for the main
-/// thread), without allocating.
-fn thread_name(buf: &mut [u8; 16]) -> &[u8] {
+/// The calling thread's name, without allocating: the OS's copy (at most 15 bytes;
+/// "main" for the main thread). A name of exactly 15 bytes may be cut short there, and
+/// std keeps the whole one for the threads it started (`thread::current()` only clones a
+/// handle for those; it allocates only for a thread std has never seen, which also has
+/// no longer name to find).
+fn thread_name<'a>(buf: &'a mut [u8; 16], whole: &'a mut Option<std::thread::Thread>) -> &'a [u8] {
+    let os = os_thread_name(buf);
+    if os.len() == 15 {
+        let current = whole.insert(std::thread::current());
+        if let Some(name) = current.name() {
+            return name.as_bytes();
+        }
+    }
+    os
+}
+
+fn os_thread_name(buf: &mut [u8; 16]) -> &[u8] {
     // SAFETY: gettid and getpid have no preconditions.
     if unsafe { libc::gettid() == libc::getpid() } {
         return b"main";
@@ -227,7 +241,8 @@ fn write_tombstone(target: &CrashTarget, info: &PanicHookInfo<'_>) {
         let _ = write!(location, "{}:{}:{}", l.file(), l.line(), l.column());
     }
     let mut name_buf = [0u8; 16];
-    let thread_name = thread_name(&mut name_buf);
+    let mut whole = None;
+    let thread_name = thread_name(&mut name_buf, &mut whole);
     let frames = raw_frames();
     let mut backtrace = StackText::<2048>::new();
     write_frames(&mut backtrace, &frames, target.image.as_ref());
