@@ -777,10 +777,16 @@ impl Telemetry {
         &self,
         exception: &crash::foreign::UncaughtException<'_>,
     ) -> u64 {
-        crash::foreign::record(
-            &self.inner.recorder,
-            &self.inner.settings.app_version,
-            exception,
+        self.guard(
+            "record_uncaught_exception",
+            || 0,
+            || {
+                crash::foreign::record(
+                    &self.inner.recorder,
+                    &self.inner.settings.app_version,
+                    exception,
+                )
+            },
         )
     }
 
@@ -805,7 +811,7 @@ impl Telemetry {
         self.shutdown(deadline);
         let weak = self.inner.recorder.downgrade();
         drop(self);
-        let until = started + deadline + RELEASE_WAIT;
+        let until = started + deadline.min(LONGEST_WAIT) + RELEASE_WAIT;
         // The recorder's last owners are this handle and the threads shutdown stopped
         // (the dispatcher lets go before it says it exited; the keeper holds it for one
         // pretouch at most): a short wait, looked at every millisecond.
@@ -821,6 +827,10 @@ impl Telemetry {
         }
     }
 }
+
+/// The longest any call waits, whatever deadline it is given (`Instant + Duration::MAX`
+/// would overflow): a year.
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(365 * 86_400);
 
 /// What [`Telemetry::close`] waits, beyond its shutdown deadline, for telemetry's own
 /// threads to let go of the data dir.

@@ -106,7 +106,8 @@ impl Control {
 
     /// Asks for a round from every worker and waits up to `deadline` for all of them.
     pub fn flush(&self, deadline: Duration, final_round: bool) -> bool {
-        let until = Instant::now() + deadline;
+        // `Instant + Duration::MAX` would panic: a deadline past a year counts as a year.
+        let until = Instant::now() + deadline.min(crate::telemetry::LONGEST_WAIT);
         if final_round {
             self.final_round.store(true, Ordering::Release);
         }

@@ -389,3 +389,26 @@ fn a_fatal_signal_sent_by_another_process_is_not_a_crash() {
     t.shutdown(Duration::from_secs(10));
     println!("{DONE}");
 }
+
+#[test]
+fn a_deadline_of_duration_max_is_a_long_wait_never_a_panic() {
+    // `Instant + Duration::MAX` overflows: it must not panic inside (where the guard
+    // would turn it into a silent `false`), it must wait as asked.
+    let dir = tempfile::tempdir().unwrap();
+    let t = Telemetry::start(settings(dir.path()));
+    t.log(Level::Info, "tracking", "fix", &[]);
+    assert!(
+        t.flush(Duration::MAX),
+        "a flush with no deadline to speak of ships"
+    );
+    let report = t.shutdown(Duration::MAX);
+    assert!(report.flushed && report.dispatcher_finished, "{report:?}");
+    assert!(
+        !t.status()
+            .problems
+            .iter()
+            .any(|p| p.area == ProblemArea::Internal),
+        "no caught panic: {:?}",
+        t.status().problems
+    );
+}
