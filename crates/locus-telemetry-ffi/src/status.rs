@@ -513,6 +513,7 @@ impl LocusTelemetry {
         let options = ExportOptions {
             since: since_secs.map(Duration::from_secs),
             redact,
+            ..ExportOptions::default()
         };
         self.with(
             Err("telemetry is closed, or failed while exporting".to_owned()),
