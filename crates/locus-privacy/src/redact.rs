@@ -683,7 +683,18 @@ fn technical(core: &str, next: &Next<'_>, ctx: &Context) -> Option<String> {
     if p.short_hex.is_match(core) {
         return Some(core.to_owned());
     }
-    if p.version.is_match(core) && !p.thousands.is_match(core) {
+    // A hemisphere beside it makes `52.31.12` degrees, minutes, seconds.
+    let hemisphere = |w: &str| {
+        matches!(
+            w,
+            "n" | "s" | "e" | "w" | "north" | "south" | "east" | "west"
+        )
+    };
+    if p.version.is_match(core)
+        && !p.thousands.is_match(core)
+        && !hemisphere(prev)
+        && !hemisphere(next_word)
+    {
         return Some(core.to_owned());
     }
     if prev_sensitive {
@@ -691,6 +702,13 @@ fn technical(core: &str, next: &Next<'_>, ctx: &Context) -> Option<String> {
     }
     let (num, unit) = split_unit(core);
     if num.is_empty() || !p.number.is_match(num) {
+        return None;
+    }
+    // Four decimals or more is the precision of a coordinate, never kept bare.
+    if num
+        .split_once('.')
+        .is_some_and(|(_, f)| f.chars().take_while(char::is_ascii_digit).count() >= 4)
+    {
         return None;
     }
     if !unit.is_empty() {
@@ -899,6 +917,8 @@ mod tests {
         assert_eq!(r("pos +52.5200+013.4049/ ok"), "pos <location> ok");
         assert_eq!(r("grid TQ 30080 81102"), "<word> <word> <num> <num>");
         assert_eq!(r("post code 10115"), "post code <num>");
+        assert_eq!(r("took 52.520008 s"), "took <num> s");
+        assert_eq!(r("at 52.31.12 N"), "at <num> <word>");
         assert_eq!(
             r("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"),
             "<location>"

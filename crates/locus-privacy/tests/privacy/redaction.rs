@@ -122,3 +122,35 @@ fn redaction_is_stable_and_keeps_line_breaks() {
     let (out, _) = redact_text("a 52.52, 13.40\n\nb 250ms\r\n");
     assert_eq!(out.matches('\n').count(), 3, "{out:?}");
 }
+
+mod props {
+    use locus_privacy::redact::redact_text;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary text never panics, keeps its line breaks, and a bare decimal
+        /// coordinate never survives wherever it sits.
+        #[test]
+        fn any_text_keeps_its_lines_and_loses_coordinates(
+            before in "[ -~\u{a0}-\u{2fff}\n]{0,40}",
+            after in "[ -~\u{a0}-\u{2fff}\n]{0,40}",
+            lat in 10u32..80, latf in 1000u32..999_999, lon in 10u32..170, lonf in 1000u32..999_999,
+        ) {
+            let coord = format!("{lat}.{latf}, {lon}.{lonf}");
+            let text = format!("{before} {coord} {after}");
+            let (out, _) = redact_text(&text);
+            prop_assert_eq!(out.matches('\n').count(), text.matches('\n').count());
+            prop_assert!(!out.contains(&format!("{lat}.{latf}")), "{:?} → {:?}", text, out);
+            prop_assert!(!out.contains(&format!("{lon}.{lonf}")), "{:?} → {:?}", text, out);
+        }
+    }
+
+    #[test]
+    fn a_megabyte_line_is_handled() {
+        let line = "sync 52.520008,13.404954 ok 12ms Kowalczyk ".repeat(25_000);
+        let (out, counts) = redact_text(&line);
+        assert!(!out.contains("52.520008"));
+        assert_eq!(counts.get("<location>"), 25_000);
+        assert!(out.contains("12ms"));
+    }
+}
