@@ -37,6 +37,8 @@ enum Command {
     Lifecycle(cmd::lifecycle::Args),
     /// Read text on stdin, write what the community filter lets through, line for line.
     Scrub(cmd::scrub::Args),
+    /// Read text on stdin, write what `export --redact` writes for it, line for line.
+    Redact(cmd::redact::Args),
     /// Print the exact community report that would be sent now.
     Preview(cmd::preview::Args),
     /// Write a share bundle (.jsonl.gz + summary) of the flight recorder, to review and send.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => cmd::cat::run(a),
         Command::Lifecycle(a) => cmd::lifecycle::run(a),
         Command::Scrub(a) => cmd::scrub::run(a),
+        Command::Redact(a) => cmd::redact::run(a),
         Command::Preview(a) => cmd::preview::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::Verbosity(a) => cmd::verbosity::run(a),

@@ -28,6 +28,7 @@ pub mod display;
 mod engine;
 mod patterns;
 mod pem;
+pub mod redact;
 pub mod template;
 mod validate;
 

@@ -495,7 +495,8 @@ impl LocusTelemetry {
 
     /// Writes the share bundle of the flight recorder to `path` (a new `.jsonl.gz`, the
     /// bucket's format) and its summary beside it: records of the last `since_secs`
-    /// seconds (`None`: all), every string value scrubbed when `redact`. Blocks while
+    /// seconds (`None`: all), redacted when `redact` (location and personal fields
+    /// removed, text made templates that keep technical tokens). Blocks while
     /// it writes; never throws.
     pub fn export(&self, path: String, since_secs: Option<u64>, redact: bool) -> ExportResult {
         let out = Path::new(&path);
@@ -513,6 +514,7 @@ impl LocusTelemetry {
         let options = ExportOptions {
             since: since_secs.map(Duration::from_secs),
             redact,
+            ..ExportOptions::default()
         };
         self.with(
             Err("telemetry is closed, or failed while exporting".to_owned()),

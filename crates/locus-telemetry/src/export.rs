@@ -13,13 +13,33 @@
 //!   it: `FILE` with `.jsonl.gz` replaced by `.summary.txt` (`locus-export.summary.txt`),
 //!   or `FILE.summary.txt` for any other name (see [`summary_path`]).
 //!
-//! With redaction on, every string value of every record goes through the privacy
-//! filter (`locus_privacy::scrub`): log targets, messages and string fields; crash
-//! messages, locations, threads, backtraces, app versions and OS; metric names; the app
-//! versions of session markers. Session ids are replaced by `session-1`, `session-2`, …
-//! (in order of appearance), so sessions stay apart without their random ids. Field *names*, levels, kinds, sequence numbers, times and
-//! numbers are kept as they are. The summary is built from the redacted records and says
-//! how many values the filter changed.
+//! With redaction on, the bundle is redacted by construction:
+//!
+//! - **Fields by declared sensitivity.** Each log field's key has a data category
+//!   ([`locus_privacy::redact::DataCategory`]): declared by the app
+//!   ([`ExportOptions::field_categories`], filled from the settings'
+//!   `field_categories`), else Locus's default for the key (`lat`, `lon`, `acc_m`,
+//!   `alt`, `bearing`, `speed`… are location), else free text. Location and personal
+//!   fields are removed — or, for location numbers, rounded to
+//!   [`ExportOptions::location_decimals`] when the app declares a precision (off by
+//!   default). Technical fields stay. Free-text fields go through
+//!   [`locus_privacy::redact::redact_text`] when they are text; a number or boolean under
+//!   an undeclared key stays only when the key reads as technical (`took_ms`,
+//!   `queue_len`: [`locus_privacy::redact::is_technical_key`]).
+//! - **Text as templates.** Every other string value — log targets and messages; crash
+//!   messages, locations, threads, backtraces, app versions and OS; metric names; the
+//!   app versions of session markers — goes through `redact_text`: the community
+//!   templates' vocabulary and placeholders, keeping numbers with a unit or a technical
+//!   key, versions, durations, sizes, HTTP codes and the app's own stack frames, then
+//!   the privacy filter as a second wall. `locus-diag redact` prints exactly this for
+//!   lines on stdin.
+//! - Session ids are replaced by `session-1`, `session-2`, … (in order of appearance),
+//!   so sessions stay apart without their random ids. Field *names* of kept fields,
+//!   levels, kinds, sequence numbers, times and metric values are kept as they are.
+//!
+//! The summary is built from the redacted records and says what was removed: values
+//! changed, fields removed (by key and category), text rewritten (by field),
+//! placeholders put in (by kind), and what the bundle still holds in clear.
 //!
 //! Both files are created new (never replacing a file, never through a symbolic link),
 //! owner-readable only; a bundle that cannot be written completely is removed.
@@ -39,7 +59,8 @@
 use crate::record::{Body, Record, SessionEvent};
 use crate::recorder::{RecorderError, Snapshot};
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::borrow::Cow;
+use locus_privacy::redact::{is_technical_key, redact_text, DataCategory};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,8 +73,42 @@ pub const RECORDS_PER_MEMBER: usize = 4096;
 pub struct ExportOptions {
     /// Only records from this long ago until now (`None`: everything in the ring).
     pub since: Option<Duration>,
-    /// Every string value through the privacy filter (see the module docs).
+    /// Redact the bundle by construction (see the module docs).
     pub redact: bool,
+    /// The data category the app declares for field keys; a key not here has Locus's
+    /// default ([`DataCategory::default_for_key`]). `Telemetry::export` adds the
+    /// settings' `field_categories` to these.
+    pub field_categories: BTreeMap<String, DataCategory>,
+    /// With redaction, location numbers rounded to this many decimal places (at most
+    /// [`ExportOptions::MAX_LOCATION_DECIMALS`]) instead of removed; `None` (the
+    /// default): removed.
+    pub location_decimals: Option<u8>,
+}
+
+impl ExportOptions {
+    /// The finest precision a redacted bundle may keep: 2 decimal places of a degree,
+    /// about a kilometre.
+    pub const MAX_LOCATION_DECIMALS: u8 = 2;
+
+    /// These options with the categories `declared` (by key, category name) added where
+    /// these options say nothing for a key; a name that is not a category is skipped
+    /// (settings are validated before).
+    pub fn with_declared(mut self, declared: &BTreeMap<String, String>) -> ExportOptions {
+        for (key, name) in declared {
+            if let Some(c) = DataCategory::from_name(name) {
+                self.field_categories.entry(key.clone()).or_insert(c);
+            }
+        }
+        self
+    }
+
+    /// The category of field `key` under these options.
+    pub fn category(&self, key: &str) -> DataCategory {
+        self.field_categories
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| DataCategory::default_for_key(key))
+    }
 }
 
 /// Why a bundle could not be made or written.
@@ -161,8 +216,19 @@ pub struct ExportSummary {
     pub since: Option<Duration>,
     /// Whether the privacy filter ran.
     pub redacted: bool,
-    /// String values the filter changed.
+    /// Values redaction changed or removed (session ids included).
     pub redacted_values: usize,
+    /// Fields removed, by key: (key, its category, how many).
+    pub removed_fields: Vec<(String, &'static str, usize)>,
+    /// Location fields rounded instead of removed, by key.
+    pub coarsened_fields: Vec<(String, usize)>,
+    /// Text values rewritten, by where they were (`message`, `target`,
+    /// `crash.backtrace`, `field.NAME` …).
+    pub rewritten_text: Vec<(String, usize)>,
+    /// Placeholders put into text, by kind (`<location>`, `<word>` …).
+    pub placeholders: Vec<(String, usize)>,
+    /// Fields kept in clear, by key.
+    pub kept_fields: Vec<(String, usize)>,
 }
 
 impl ExportSummary {
@@ -238,8 +304,40 @@ impl ExportSummary {
         }
         if self.redacted {
             s += &format!(
-                "redaction:    on (privacy filter on every string value): {} values changed\n",
+                "redaction:    on (fields by category, text as templates, then the privacy filter): {} values changed\n",
                 self.redacted_values
+            );
+            let list = |v: &[(String, usize)]| {
+                if v.is_empty() {
+                    "none".to_owned()
+                } else {
+                    v.iter()
+                        .map(|(k, n)| format!("{k} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            let removed: Vec<String> = self
+                .removed_fields
+                .iter()
+                .map(|(k, c, n)| format!("{k} {n} ({c})"))
+                .collect();
+            s += &format!(
+                "  fields removed:     {}\n",
+                if removed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    removed.join(", ")
+                }
+            );
+            if !self.coarsened_fields.is_empty() {
+                s += &format!("  fields coarsened:   {}\n", list(&self.coarsened_fields));
+            }
+            s += &format!("  text rewritten:     {}\n", list(&self.rewritten_text));
+            s += &format!("  placeholders:       {}\n", list(&self.placeholders));
+            s += &format!(
+                "  still in clear:     record times, levels, kinds, sequence numbers, metric values; fields {}; in text: known words, numbers with a unit or a technical key, versions, durations, sizes, HTTP codes, request ids, stack frames of the app and its runtimes\n",
+                list(&self.kept_fields)
             );
         } else {
             s += "redaction:    off (text as recorded: review before sharing)\n";
@@ -271,18 +369,32 @@ impl ExportBundle {
                 .unwrap_or(DateTime::<Utc>::MIN_UTC);
             records.retain(|r| r.ts >= from);
         }
-        let mut changed = 0;
+        let mut tally = Tally::default();
         if options.redact {
             let mut sessions = Vec::new();
             for r in &mut records {
-                changed += redact(r, &mut sessions);
+                redact(r, options, &mut sessions, &mut tally);
             }
         }
         let mut summary = summarize(&records);
         summary.missing = snapshot.missing;
         summary.since = options.since;
         summary.redacted = options.redact;
-        summary.redacted_values = changed;
+        summary.redacted_values = tally.changed;
+        let sorted = |m: BTreeMap<String, usize>| m.into_iter().collect::<Vec<_>>();
+        summary.removed_fields = tally
+            .removed
+            .into_iter()
+            .map(|((k, c), n)| (k, c, n))
+            .collect();
+        summary.coarsened_fields = sorted(tally.coarsened);
+        summary.rewritten_text = sorted(tally.rewritten);
+        summary.placeholders = tally
+            .placeholders
+            .iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect();
+        summary.kept_fields = sorted(tally.kept);
         ExportBundle { records, summary }
     }
 
@@ -398,44 +510,109 @@ fn create_new(path: &Path) -> Result<std::fs::File, ExportError> {
     })
 }
 
-/// Scrubs `s` in place; 1 if the filter changed it.
-fn scrub(s: &mut String) -> usize {
-    match locus_privacy::scrub(s) {
-        Cow::Borrowed(_) => 0,
-        Cow::Owned(clean) => {
-            *s = clean;
-            1
+/// What redaction did, for the summary.
+#[derive(Default)]
+struct Tally {
+    changed: usize,
+    removed: BTreeMap<(String, &'static str), usize>,
+    coarsened: BTreeMap<String, usize>,
+    rewritten: BTreeMap<String, usize>,
+    placeholders: locus_privacy::redact::RedactCounts,
+    kept: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    /// `s` through `redact_text`, in place; counted under `what` if it changed.
+    fn text(&mut self, what: &str, s: &mut String) {
+        let (out, counts) = redact_text(s);
+        if out != *s {
+            *s = out;
+            self.changed += 1;
+            *self.rewritten.entry(what.to_owned()).or_default() += 1;
+            self.placeholders.add(&counts);
         }
     }
 }
 
-/// Every string value of `r` through the privacy filter; how many changed. Session ids
+/// `v` rounded to `decimals` places; `None` for a value that is not a number.
+fn coarsen(v: &crate::record::Value, decimals: u8) -> Option<crate::record::Value> {
+    use crate::record::Value;
+    let x = match v {
+        Value::F64(x) => *x,
+        Value::I64(x) => *x as f64,
+        Value::U64(x) => *x as f64,
+        Value::Bool(_) | Value::Str(_) => return None,
+    };
+    let scale = 10f64.powi(i32::from(
+        decimals.min(ExportOptions::MAX_LOCATION_DECIMALS),
+    ));
+    Some(Value::F64((x * scale).round() / scale))
+}
+
+/// Redacts `r` in place (see the module docs), counting into `tally`. Session ids
 /// become `session-1`, `session-2`, … in order of appearance (`sessions` remembers
 /// them), so the bundle still tells its sessions apart.
-fn redact(r: &mut Record, sessions: &mut Vec<String>) -> usize {
+fn redact(r: &mut Record, options: &ExportOptions, sessions: &mut Vec<String>, tally: &mut Tally) {
+    use crate::record::Value;
     match &mut r.body {
         Body::Log(l) => {
-            let mut n = scrub(&mut l.target) + scrub(&mut l.message);
-            for (_, v) in &mut l.fields {
-                if let crate::record::Value::Str(s) = v {
-                    n += scrub(s);
+            tally.text("target", &mut l.target);
+            tally.text("message", &mut l.message);
+            let fields = std::mem::take(&mut l.fields);
+            for (key, mut value) in fields {
+                let category = options.category(&key);
+                let keep = match category {
+                    DataCategory::Technical => true,
+                    DataCategory::Location | DataCategory::Personal => {
+                        let rounded = match (category, options.location_decimals) {
+                            (DataCategory::Location, Some(d)) => coarsen(&value, d),
+                            _ => None,
+                        };
+                        match rounded {
+                            Some(v) => {
+                                value = v;
+                                tally.changed += 1;
+                                *tally.coarsened.entry(key.clone()).or_default() += 1;
+                                l.fields.push((key, value));
+                            }
+                            None => {
+                                tally.changed += 1;
+                                *tally.removed.entry((key, category.as_str())).or_default() += 1;
+                            }
+                        }
+                        continue;
+                    }
+                    DataCategory::FreeText => match &mut value {
+                        Value::Str(s) => {
+                            tally.text(&format!("field.{key}"), s);
+                            l.fields.push((key, value));
+                            continue;
+                        }
+                        _ => is_technical_key(&key),
+                    },
+                };
+                if keep {
+                    *tally.kept.entry(key.clone()).or_default() += 1;
+                    l.fields.push((key, value));
+                } else {
+                    tally.changed += 1;
+                    *tally
+                        .removed
+                        .entry((key, DataCategory::FreeText.as_str()))
+                        .or_default() += 1;
                 }
             }
-            n
         }
-        Body::Crash(t) => [
-            &mut t.message,
-            &mut t.location,
-            &mut t.thread,
-            &mut t.backtrace,
-            &mut t.app_version,
-            &mut t.os,
-        ]
-        .into_iter()
-        .map(scrub)
-        .sum(),
-        Body::Metric(m) => scrub(&mut m.name),
-        Body::Histogram(h) => scrub(&mut h.name),
+        Body::Crash(t) => {
+            tally.text("crash.message", &mut t.message);
+            tally.text("crash.location", &mut t.location);
+            tally.text("crash.thread", &mut t.thread);
+            tally.text("crash.backtrace", &mut t.backtrace);
+            tally.text("crash.app_version", &mut t.app_version);
+            tally.text("crash.os", &mut t.os);
+        }
+        Body::Metric(m) => tally.text("metric.name", &mut m.name),
+        Body::Histogram(h) => tally.text("histogram.name", &mut h.name),
         Body::Session(s) => {
             let i = match sessions.iter().position(|x| *x == s.session_id) {
                 Some(i) => i,
@@ -445,7 +622,8 @@ fn redact(r: &mut Record, sessions: &mut Vec<String>) -> usize {
                 }
             };
             s.session_id = format!("session-{}", i + 1);
-            1 + scrub(&mut s.app_version)
+            tally.changed += 1;
+            tally.text("session.app_version", &mut s.app_version);
         }
     }
 }
@@ -591,8 +769,40 @@ mod tests {
             },
             now,
         );
-        // message, field, crash location, three session ids
-        assert_eq!(r.summary().redacted_values, 6, "{}", r.summary().to_text());
+        let rs = r.summary();
+        let text = rs.to_text();
+        // The e-mail field is personal by default: removed, and said so.
+        assert_eq!(
+            rs.removed_fields,
+            vec![("who".to_owned(), "personal", 1)],
+            "{text}"
+        );
+        assert!(
+            text.contains("fields removed:     who 1 (personal)"),
+            "{text}"
+        );
+        // The message's coordinate and the crash's user path are rewritten.
+        assert!(
+            rs.rewritten_text
+                .iter()
+                .any(|(k, n)| k == "message" && *n == 1),
+            "{text}"
+        );
+        assert!(
+            rs.rewritten_text.iter().any(|(k, _)| k == "crash.location"),
+            "{text}"
+        );
+        assert!(
+            rs.placeholders.iter().any(|(k, _)| k == "<location>"),
+            "{text}"
+        );
+        // field, message, crash location, three session ids at least.
+        assert!(rs.redacted_values >= 6, "{text}");
+        assert!(
+            text.contains(&format!(": {} values changed", rs.redacted_values)),
+            "{text}"
+        );
+        assert!(text.contains("still in clear:"), "{text}");
         assert_eq!(r.summary().sessions.len(), 2);
         assert_eq!(r.summary().sessions[1].session_id, "session-2");
         let mut all = Vec::new();
@@ -614,6 +824,104 @@ mod tests {
             now,
         );
         assert_eq!(recent.records().len(), 0);
+    }
+
+    fn fixes() -> Snapshot {
+        let t0 = 1_790_000_000_000_000_000i64;
+        let fix = |seq: u64| {
+            Record::new(
+                seq,
+                t0 + seq as i64 * 10_000_000,
+                Body::Log(LogRecord {
+                    level: Level::Info,
+                    target: "locus::gps".into(),
+                    message: "gps fix".into(),
+                    fields: vec![
+                        ("lat".into(), 52.520008.into()),
+                        ("lon".into(), 13.404954.into()),
+                        ("accuracy_m".into(), 4.5.into()),
+                        ("status".into(), 200i64.into()),
+                        ("took_ms".into(), 12i64.into()),
+                        ("home_x".into(), 600000i64.into()),
+                        ("note".into(), "near Anna's place, 52.52 13.40".into()),
+                        ("pet".into(), "Rex".into()),
+                    ],
+                }),
+            )
+        };
+        Snapshot {
+            records: (1..=3).map(fix).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn fields_go_by_category_declared_or_default() {
+        let red = |options: ExportOptions| {
+            ExportBundle::new(
+                fixes(),
+                &ExportOptions {
+                    redact: true,
+                    ..options
+                },
+                Utc::now(),
+            )
+        };
+        let b = red(ExportOptions::default());
+        let s = b.summary();
+        let keys = |r: &Record| match &r.body {
+            Body::Log(l) => l.fields.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        // Location by default; an unknown number under a non-technical key; text kept
+        // as a template.
+        assert_eq!(keys(&b.records()[0]), ["status", "took_ms", "note", "pet"]);
+        assert_eq!(
+            s.removed_fields,
+            vec![
+                ("accuracy_m".to_owned(), "location", 3),
+                ("home_x".to_owned(), "free_text", 3),
+                ("lat".to_owned(), "location", 3),
+                ("lon".to_owned(), "location", 3),
+            ]
+        );
+        assert_eq!(
+            s.kept_fields,
+            vec![("status".to_owned(), 3), ("took_ms".to_owned(), 3)]
+        );
+        let line = &b.preview_lines(1)[0];
+        assert!(
+            !line.contains("52.5") && !line.contains("Anna") && !line.contains("Rex"),
+            "{line}"
+        );
+        assert!(line.contains(r#""status":200"#), "{line}");
+
+        // Declared: `pet` is personal, `home_x` technical; location coarsened to 2
+        // decimals.
+        let declared: BTreeMap<String, String> = [("pet", "personal"), ("home_x", "technical")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let b = red(ExportOptions {
+            location_decimals: Some(7),
+            ..ExportOptions::default().with_declared(&declared)
+        });
+        let line = &b.preview_lines(1)[0];
+        assert!(
+            line.contains(r#""lat":52.52"#) && line.contains(r#""lon":13.4"#),
+            "{line}"
+        );
+        assert!(
+            !line.contains("52.520008") && !line.contains("Rex"),
+            "{line}"
+        );
+        assert!(line.contains(r#""home_x":600000"#), "{line}");
+        let text = b.summary().to_text();
+        assert!(
+            text.contains("fields coarsened:   accuracy_m 3, lat 3, lon 3"),
+            "{text}"
+        );
+        assert!(text.contains("pet 3 (personal)"), "{text}");
     }
 
     #[test]

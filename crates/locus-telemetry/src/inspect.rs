@@ -48,9 +48,9 @@ use crate::data_dir::DataDir as Dir;
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
 /// #     data_dir: dir.path().into(), enable_s3_diagnostics: false, ..Default::default() });
-/// # t.log(locus_telemetry::Level::Info, "app", "hello", &[]);
+/// # t.log(locus_telemetry::Level::Info, "app", "upload failed", &[]);
 /// let bundle = export_bundle(dir.path(), &ExportOptions { redact: true, ..Default::default() }).unwrap();
-/// assert!(bundle.preview_lines(100).iter().any(|l| l.contains("hello")));
+/// assert!(bundle.preview_lines(100).iter().any(|l| l.contains("upload failed")));
 /// println!("{}", bundle.summary().to_text());
 /// # t.shutdown(std::time::Duration::from_millis(200));
 /// ```

@@ -87,6 +87,14 @@ pub struct Settings {
     /// in the next period, at the next start, as always. Opt-in rules are unchanged:
     /// nothing is sent while opted out.
     pub community_report_at_shutdown: bool,
+    /// The data category of each log field key the app records, for the share
+    /// bundle's redaction: `technical` (kept), `location` (removed, or coarsened),
+    /// `personal` (removed) or `free_text` (text redacted as templates). Keys not
+    /// declared use Locus's defaults (`lat`, `lon`, `acc_m`, `alt`, `bearing`,
+    /// `speed`… are location; an unknown key is free text). In TOML:
+    /// `[field_categories]` then `battery_pct = "technical"`. Valid: keys of 1-64
+    /// printable characters, values one of the four names.
+    pub field_categories: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -115,6 +123,7 @@ impl Default for Settings {
             community_metrics: Vec::new(),
             community_period_secs: 86_400,
             community_report_at_shutdown: false,
+            field_categories: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -158,6 +167,7 @@ impl std::fmt::Debug for Settings {
                 "community_report_at_shutdown",
                 &self.community_report_at_shutdown,
             )
+            .field("field_categories", &self.field_categories)
             .finish()
     }
 }
@@ -551,6 +561,34 @@ const CHECKS: &[Check] = &[
         reset: |s, d| {
             s.community_period_secs = d.community_period_secs;
             d.community_period_secs.to_string()
+        },
+    },
+    Check {
+        check: |s| {
+            s.field_categories.iter().try_for_each(|(key, name)| {
+                let key_ok = !key.is_empty()
+                    && key.chars().count() <= 64
+                    && !key.chars().any(|c| c.is_control() || c.is_whitespace());
+                if !key_ok {
+                    return Err(SettingsError::Value {
+                        key: "field_categories",
+                        why: format!("{key:?}: a key must be 1-64 printable characters without spaces"),
+                    });
+                }
+                match locus_privacy::redact::DataCategory::from_name(name) {
+                    Some(_) => Ok(()),
+                    None => Err(SettingsError::Value {
+                        key: "field_categories",
+                        why: format!(
+                            "{key} = {name:?}: must be one of technical, location, personal, free_text"
+                        ),
+                    }),
+                }
+            })
+        },
+        reset: |s, _| {
+            s.field_categories.clear();
+            "none declared (Locus's defaults for every key)".to_owned()
         },
     },
     Check {

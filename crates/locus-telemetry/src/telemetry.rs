@@ -528,7 +528,18 @@ impl Telemetry {
         self.guard(
             "export_bundle",
             || ExportBundle::new(Default::default(), options, crate::clock::now()),
-            || ExportBundle::new(self.inner.recorder.snapshot(), options, crate::clock::now()),
+            || {
+                // The categories the app declared in its settings, where the options
+                // declare none.
+                let options = options
+                    .clone()
+                    .with_declared(&self.settings().field_categories);
+                ExportBundle::new(
+                    self.inner.recorder.snapshot(),
+                    &options,
+                    crate::clock::now(),
+                )
+            },
         )
     }
 

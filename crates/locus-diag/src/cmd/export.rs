@@ -1,7 +1,10 @@
 //! `locus-diag export`: the share bundle of a data dir's flight recorder — the records
 //! as one `.jsonl.gz` (the bucket's format: `zcat FILE | jq`) and a short summary beside
-//! it (`FILE` with `.jsonl.gz` replaced by `.summary.txt`). `--redact` puts every string
-//! value through the privacy filter; `--preview` prints the summary and the first lines
+//! it (`FILE` with `.jsonl.gz` replaced by `.summary.txt`). `--redact` redacts it by
+//! construction (location and personal fields removed, text as templates that keep
+//! technical tokens, then the privacy filter; the categories of field keys from
+//! `--config`'s `field_categories`, location optionally coarsened with
+//! `--location-decimals`); `--preview` prints the summary and the first lines
 //! exactly as they would be written, and writes nothing. Read-only on the data dir.
 
 use super::verbosity::parse_duration;
@@ -20,9 +23,20 @@ pub struct Args {
     /// Only records from this long ago until now: `90s`, `30m`, `2h`, `1d`.
     #[arg(long, value_parser = parse_duration)]
     since: Option<Duration>,
-    /// Every string value (messages, fields, targets, crash text) through the privacy filter.
+    /// Redact by construction: location and personal fields removed, text as
+    /// templates keeping technical tokens (what `locus-diag redact` shows), then the
+    /// privacy filter.
     #[arg(long)]
     redact: bool,
+    /// The app's settings file (TOML), for the data categories of its field keys
+    /// (`field_categories`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With `--redact`, round location fields to this many decimal places (0-2)
+    /// instead of removing them.
+    #[arg(long, value_name = "N", requires = "redact",
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(ExportOptions::MAX_LOCATION_DECIMALS)))]
+    location_decimals: Option<u8>,
     /// The bundle to write (created new; a `.jsonl.gz` name is best).
     #[arg(long, required_unless_present = "preview")]
     out: Option<PathBuf>,
@@ -33,10 +47,17 @@ pub struct Args {
 
 /// Runs `locus-diag export`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let declared = match &args.config {
+        Some(p) => locus_telemetry::Settings::from_toml_file(p)?.field_categories,
+        None => Default::default(),
+    };
     let options = ExportOptions {
         since: args.since,
         redact: args.redact,
-    };
+        location_decimals: args.location_decimals,
+        ..ExportOptions::default()
+    }
+    .with_declared(&declared);
     let bundle = export_bundle(&args.data_dir, &options).with_context(|| {
         format!(
             "no flight recorder to export in {}",

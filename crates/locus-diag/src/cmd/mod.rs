@@ -8,6 +8,7 @@ pub mod export;
 pub mod lifecycle;
 pub mod ls;
 pub mod preview;
+pub mod redact;
 pub mod scrub;
 pub mod status;
 pub mod verbosity;

@@ -11,5 +11,6 @@ mod demo;
 mod false_stories;
 mod hostile_text;
 mod message_template;
+mod redact;
 mod share;
 mod verdicts;

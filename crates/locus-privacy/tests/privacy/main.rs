@@ -7,5 +7,6 @@
 mod categories;
 mod properties;
 mod realistic_lines;
+mod redaction;
 mod relay_peer;
 mod robustness;

@@ -25,6 +25,7 @@ mod foreign_runtime;
 mod front;
 mod hostile_disk;
 mod layer;
+mod redaction;
 mod s3_file_store;
 mod s3_store;
 mod share;

@@ -189,6 +189,7 @@ fn export_reads_back_and_the_redacted_bundle_passes_the_leak_check() {
     let options = ExportOptions {
         redact: true,
         since: Some(Duration::from_secs(3600)),
+        ..ExportOptions::default()
     };
     let red = t.export(&red_out, &options).unwrap();
     assert!(red.redacted_values >= 4, "{}", red.to_text());
