@@ -412,3 +412,45 @@ fn a_deadline_of_duration_max_is_a_long_wait_never_a_panic() {
         t.status().problems
     );
 }
+
+#[test]
+fn files_are_private_and_a_ring_of_another_user_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Under umask 022 files would come out 0644: telemetry's are 0600 whatever the umask.
+    let t = Telemetry::start(settings(&data));
+    t.log(Level::Info, "tracking", "fix", &[]);
+    assert!(t.flush(Duration::from_secs(30)));
+    assert!(t.close(Duration::from_secs(10)), "released");
+    let ring = data.join("recorder.ring");
+    let mut files = diagnostics_files(&data.join("bucket"));
+    files.push(ring.clone());
+    files.push(data.join("session.json"));
+    for f in &files {
+        let mode = std::fs::metadata(f).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", f.display());
+    }
+    // A ring that another user owns, world-writable: never used as the recorder.
+    let nobody = 65534;
+    std::os::unix::fs::chown(&ring, Some(nobody), Some(nobody)).unwrap();
+    std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let t = Telemetry::start(Settings {
+        enable_s3_diagnostics: false,
+        ..settings(&data)
+    });
+    let s = t.status();
+    assert!(!s.recorder.file_backed(), "{:?}", s.recorder.backend);
+    assert!(
+        format!("{:?}", s.recorder.backend).contains("owned by uid 65534"),
+        "{:?}",
+        s.recorder.backend
+    );
+    assert!(t.log(Level::Info, "app", "still recording", &[]) > 0);
+    t.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        std::fs::metadata(&ring).unwrap().uid(),
+        nobody,
+        "left alone"
+    );
+}
