@@ -638,7 +638,8 @@ mod tests {
         let public = age::x25519::Identity::generate().to_public().to_string();
         let s = Settings::from_toml_str(&format!("diagnostics_recipients = [\"{public}\"]"))
             .unwrap();
-        assert_eq!(s.diagnostics_recipients, [public.clone()]);
+        assert_eq!(s.diagnostics_recipients.len(), 1);
+        assert_eq!(s.diagnostics_recipients[0], public);
         let err = Settings::from_toml_str("diagnostics_recipients = [\"age1typo\"]").unwrap_err();
         assert_eq!(err.key(), Some("diagnostics_recipients"), "{err}");
         assert!(err.to_string().contains("age1typo"), "{err}");

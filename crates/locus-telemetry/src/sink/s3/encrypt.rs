@@ -128,13 +128,8 @@ impl Recipients {
     }
 
     /// How many.
-    pub fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.0.len()
-    }
-
-    /// Never true for parsed recipients (kept for clippy's `len_without_is_empty`).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -158,7 +153,7 @@ pub fn encrypt_body(body: &[u8], recipients: &Recipients) -> Result<Vec<u8>, Age
     )
     .map_err(|e| AgeError::Encrypt(e.to_string()))?;
     // age adds a header (~200 bytes per recipient) and 16 bytes per 64 KiB chunk.
-    let mut out = Vec::with_capacity(body.len() + 256 * recipients.len() + body.len() / 4096 + 64);
+    let mut out = Vec::with_capacity(body.len() + 256 * recipients.count() + body.len() / 4096 + 64);
     let enc = |e: std::io::Error| AgeError::Encrypt(e.to_string());
     let mut writer = encryptor.wrap_output(&mut out).map_err(enc)?;
     writer.write_all(body).map_err(enc)?;

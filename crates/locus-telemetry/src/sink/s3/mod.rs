@@ -44,8 +44,7 @@ pub use batch::{
 #[cfg(any(test, feature = "internals"))]
 pub use batch::encode_batch_with_level;
 pub use encrypt::{
-    decrypt_reader, encrypt_body, looks_encrypted, AgeError, Identities, Recipients, AGE_MAGIC,
-    AGE_SUFFIX,
+    decrypt_reader, encrypt_body, looks_encrypted, AgeError, Identities, Recipients, AGE_SUFFIX,
 };
 pub use file_store::LIFECYCLE_FILE;
 pub use key::{
