@@ -184,6 +184,10 @@ pub struct TelemetrySettings {
     pub s3_secret_access_key: Option<String>,
     /// Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs.
     pub s3_path_style: bool,
+    /// age X25519 public keys (`age1…`) to encrypt diagnostics to (empty: unencrypted);
+    /// objects are then `….log.gz.age`. Only public keys: the private key never goes on
+    /// the device.
+    pub diagnostics_recipients: Vec<String>,
 }
 
 impl std::fmt::Debug for TelemetrySettings {
@@ -213,6 +217,7 @@ impl std::fmt::Debug for TelemetrySettings {
                 &self.s3_secret_access_key.as_ref().map(|_| "<hidden>"),
             )
             .field("s3_path_style", &self.s3_path_style)
+            .field("diagnostics_recipients", &self.diagnostics_recipients)
             .finish()
     }
 }
@@ -242,6 +247,7 @@ impl TelemetrySettings {
             s3_access_key_id: self.s3_access_key_id.clone(),
             s3_secret_access_key: self.s3_secret_access_key.clone(),
             s3_path_style: self.s3_path_style,
+            diagnostics_recipients: self.diagnostics_recipients.clone(),
             ..CoreSettings::default()
         })
     }
@@ -273,6 +279,7 @@ pub fn default_settings(data_dir: String, app_version: String) -> TelemetrySetti
         s3_access_key_id: d.s3_access_key_id,
         s3_secret_access_key: d.s3_secret_access_key,
         s3_path_style: d.s3_path_style,
+        diagnostics_recipients: d.diagnostics_recipients,
     }
 }
 
@@ -678,6 +685,19 @@ mod tests {
                 assert!(reason.contains("between 65536 and 67108864"), "{reason}");
             }
             Ok(_) => panic!("ring_bytes = 10 must be refused"),
+        }
+    }
+
+    #[test]
+    fn an_invalid_recipient_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = TelemetrySettings {
+            diagnostics_recipients: vec!["age1typo".into()],
+            ..settings(dir.path())
+        };
+        match LocusTelemetry::new(bad) {
+            Err(SettingsError::Invalid { key, .. }) => assert_eq!(key, "diagnostics_recipients"),
+            Ok(_) => panic!("an invalid recipient must be refused"),
         }
     }
 

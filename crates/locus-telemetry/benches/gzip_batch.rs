@@ -4,6 +4,11 @@
 //! levels 1 (fast), 6 (flate2's default, what `encode_batch` uses) and 9 (best), and
 //! measures `decode_batch` too.
 //!
+//! Group `age_upload` (issue 22): the cost per upload of encrypting to the user's key —
+//! `encode_batch` alone against `encode_batch` + `encrypt_body` (one X25519 recipient,
+//! what `diagnostics_recipients` does), on the 1 MiB batch and a small 16 KiB one; the
+//! sizes are printed first. Single-threaded, so time is CPU time.
+//!
 //! Run: `cargo bench -p locus-telemetry --bench gzip_batch` (prints the ratios first).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code; criterion's macros make undocumented fns
@@ -12,7 +17,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use locus_telemetry::record::{
     Body, CrashKind, Level, LogRecord, MetricKind, MetricSample, Record, Tombstone,
 };
-use locus_telemetry::sink::s3::{decode_batch, encode_batch, encode_batch_with_level};
+use locus_telemetry::sink::s3::{
+    decode_batch, encode_batch, encode_batch_with_level, encrypt_body, Recipients,
+};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -173,5 +180,38 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Issue 22: what encrypting each upload to the user's age key costs, in time and bytes.
+fn bench_age(c: &mut Criterion) {
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let recipients = Recipients::parse(&[recipient]).unwrap();
+    let mut g = c.benchmark_group("age_upload");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (name, target) in [("1MiB", 1usize << 20), ("16KiB", 16 << 10)] {
+        let (records, json_bytes) = realistic_batch(target);
+        let gz = encode_batch(&records);
+        let sealed = encrypt_body(&gz, &recipients).unwrap();
+        println!(
+            "age {name}: {json_bytes} bytes JSON, gzip {} bytes, gzip+age {} bytes (+{} bytes, +{:.2}%)",
+            gz.len(),
+            sealed.len(),
+            sealed.len() - gz.len(),
+            100.0 * (sealed.len() - gz.len()) as f64 / gz.len() as f64
+        );
+        g.throughput(Throughput::Bytes(json_bytes as u64));
+        g.bench_function(BenchmarkId::new("gzip", name), |b| {
+            b.iter(|| encode_batch(black_box(&records)))
+        });
+        g.bench_function(BenchmarkId::new("gzip_then_age", name), |b| {
+            b.iter(|| encrypt_body(&encode_batch(black_box(&records)), &recipients).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("age_only", name), |b| {
+            b.iter(|| encrypt_body(black_box(&gz), &recipients).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_age);
 criterion_main!(benches);

@@ -36,6 +36,10 @@ pub mod bucket {
         S3Options, DEFAULT_RETENTION_DAYS, EXTENSION, LIFECYCLE_FILE, MAX_DECODED_BYTES, RULE_ID,
     };
     pub use crate::sink::SinkError;
+    // Encrypted diagnostics (issue 22): reading `….log.gz.age` with the user's identity.
+    pub use crate::sink::s3::{
+        decrypt_reader, is_encrypted_key, looks_encrypted, AgeError, Identities, AGE_SUFFIX,
+    };
 }
 
 use crate::data_dir::DataDir as Dir;

@@ -36,6 +36,12 @@ pub struct Settings {
     /// Diagnostics destination: `s3://bucket[/prefix]` or `file:///dir`; default
     /// `file://<data_dir>/bucket`.
     pub destination: Option<String>,
+    /// Encrypt diagnostics to these age X25519 public keys (`age1…`; default none:
+    /// unencrypted, as before). When set, each object is gzip'd, then age-encrypted, and
+    /// named `….log.gz.age`; only a matching private key — never on the device — reads
+    /// it (`locus-diag cat --identity key.txt`, `age -d -i key.txt`). An invalid entry
+    /// turns uploads to the bucket off rather than send them unencrypted.
+    pub diagnostics_recipients: Vec<String>,
     /// Community service endpoint (`https://...`; plain `http` only to loopback).
     pub community_url: Option<String>,
     /// Days the bucket keeps diagnostics (lifecycle rule), default 30. Valid: 1..=3650
@@ -107,6 +113,7 @@ impl Default for Settings {
             app_version: "0.0.0".into(),
             ring_bytes: crate::recorder::layout::DEFAULT_RING_BYTES,
             destination: None,
+            diagnostics_recipients: Vec::new(),
             community_url: None,
             retention_days: 30,
             upload_interval_secs: 300,
@@ -142,6 +149,7 @@ impl std::fmt::Debug for Settings {
             .field("app_version", &self.app_version)
             .field("ring_bytes", &self.ring_bytes)
             .field("destination", &self.destination)
+            .field("diagnostics_recipients", &self.diagnostics_recipients)
             .field("community_url", &self.community_url)
             .field("retention_days", &self.retention_days)
             .field("upload_interval_secs", &self.upload_interval_secs)
@@ -371,6 +379,21 @@ impl Settings {
         }
     }
 
+    /// Checks `diagnostics_recipients` as `validate` does: empty, or every entry an age
+    /// X25519 public key (`age1…`). A private key given by mistake is named by position,
+    /// never shown.
+    pub fn check_diagnostics_recipients(&self) -> Result<(), SettingsError> {
+        if self.diagnostics_recipients.is_empty() {
+            return Ok(());
+        }
+        crate::sink::s3::Recipients::parse(&self.diagnostics_recipients)
+            .map(|_| ())
+            .map_err(|e| SettingsError::Value {
+                key: "diagnostics_recipients",
+                why: e.to_string(),
+            })
+    }
+
     /// Checks an app version as `validate` does (for command-line parsers).
     pub fn check_app_version(version: &str) -> Result<(), SettingsError> {
         if version.is_empty() || version.len() > 64 {
@@ -466,6 +489,17 @@ struct Check {
 
 /// Every setting that can be invalid, in the order `validate` reports them.
 const CHECKS: &[Check] = &[
+    Check {
+        check: Settings::check_diagnostics_recipients,
+        // Fail closed: never upload unencrypted what the user asked to be encrypted.
+        reset: |s, _| {
+            s.diagnostics_recipients = Vec::new();
+            s.enable_s3_diagnostics = false;
+            "none, and uploads to the bucket off (records stay on the device; diagnostics are \
+             never uploaded unencrypted when encryption was asked for)"
+                .to_owned()
+        },
+    },
     Check {
         check: |s| s.device_id.as_deref().map_or(Ok(()), Settings::check_device_id),
         reset: |s, _| {
@@ -634,6 +668,31 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn recipients_are_checked_and_an_invalid_one_turns_uploads_off_not_plaintext() {
+        assert!(Settings::default().diagnostics_recipients.is_empty());
+        let public = age::x25519::Identity::generate().to_public().to_string();
+        let s = Settings::from_toml_str(&format!("diagnostics_recipients = [\"{public}\"]"))
+            .unwrap();
+        assert_eq!(s.diagnostics_recipients.len(), 1);
+        assert_eq!(s.diagnostics_recipients[0], public);
+        let err = Settings::from_toml_str("diagnostics_recipients = [\"age1typo\"]").unwrap_err();
+        assert_eq!(err.key(), Some("diagnostics_recipients"), "{err}");
+        assert!(err.to_string().contains("age1typo"), "{err}");
+        let bad = Settings {
+            diagnostics_recipients: vec![public, "ssh-ed25519 AAAA".into()],
+            retention_days: 7,
+            ..Settings::default()
+        };
+        let (used, replaced) = bad.with_defaults_for_invalid();
+        used.validate().expect("what is used is valid");
+        assert!(used.diagnostics_recipients.is_empty());
+        assert!(!used.enable_s3_diagnostics, "fails closed");
+        assert_eq!(used.retention_days, 7, "the rest is kept");
+        assert_eq!(replaced.len(), 1);
+        assert_eq!(replaced[0].0.key(), Some("diagnostics_recipients"));
     }
 
     #[test]

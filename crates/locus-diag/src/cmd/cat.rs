@@ -6,6 +6,12 @@
 //! `file:///dir/diagnostics/...`) or by its key (as `ls` prints it) plus `--dest`. A key
 //! that starts at `diagnostics/` is taken under the destination's prefix.
 //!
+//! An encrypted file (`….log.gz.age`, written when `diagnostics_recipients` is set) is
+//! read with `--identity key.txt`, the user's age private key (as `age-keygen` writes
+//! it), decrypted and printed like any other. Without an identity, or with one that does
+//! not match, nothing of it is printed and the command fails saying why. The identity is
+//! only ever read here, on the user's machine; the device holds public keys only.
+//!
 //! A damaged file is printed as far as it can be read; the bad lines and where it broke
 //! off go to stderr and the command fails (exit 1), so scripts notice.
 //!
@@ -18,7 +24,9 @@
 use super::ls::{open, parse_dest, runtime};
 use anyhow::Context;
 use flate2::bufread::MultiGzDecoder;
-use locus_telemetry::inspect::bucket::{Destination, MAX_DECODED_BYTES};
+use locus_telemetry::inspect::bucket::{
+    decrypt_reader, is_encrypted_key, looks_encrypted, Destination, Identities, MAX_DECODED_BYTES,
+};
 use locus_telemetry::Record;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -45,6 +53,10 @@ pub struct Args {
     /// Print the stored JSON lines instead of text.
     #[arg(long)]
     json: bool,
+    /// Age identity file (`AGE-SECRET-KEY-1…` lines, as `age-keygen` writes them) to
+    /// decrypt `….log.gz.age` files with; repeat for several.
+    #[arg(long, value_name = "KEY-FILE")]
+    identity: Vec<PathBuf>,
 }
 
 /// Why a local diagnostics file is not read.
@@ -126,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for f in &args.files {
         targets.push(resolve(f, default_dest.as_ref())?);
     }
+    let identities = load_identities(&args.identity)?;
     let mut rt = None;
     let mut damaged = Vec::new();
     let mut out = BufWriter::with_capacity(64 * 1024, crate::term::stdout());
@@ -134,7 +147,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let decoded = match &dest {
             Destination::File { root } => {
                 let file = open_local(root, &key).with_context(|| format!("cannot read {url}"))?;
-                print_stream(BufReader::new(file), &mut out, args.json, &url)?
+                print_maybe_encrypted(
+                    BufReader::new(file),
+                    &key,
+                    identities.as_ref(),
+                    &mut out,
+                    args.json,
+                    &url,
+                )?
             }
             Destination::S3 { .. } => {
                 let rt = match &mut rt {
@@ -148,7 +168,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .await
                         .with_context(|| format!("cannot read {url}"))
                 })?;
-                print_stream(&bytes[..], &mut out, args.json, &url)?
+                print_maybe_encrypted(
+                    &bytes[..],
+                    &key,
+                    identities.as_ref(),
+                    &mut out,
+                    args.json,
+                    &url,
+                )?
             }
         };
         out.flush()?;
@@ -168,6 +195,50 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("damaged diagnostics file(s): {}", damaged.join(", "));
     }
     Ok(())
+}
+
+/// Reads every `--identity` file into one set (`None` without any).
+fn load_identities(files: &[PathBuf]) -> anyhow::Result<Option<Identities>> {
+    let mut all: Option<Identities> = None;
+    for f in files {
+        let ids = Identities::from_file(f)?;
+        match &mut all {
+            Some(all) => all.extend(ids),
+            None => all = Some(ids),
+        }
+    }
+    Ok(all)
+}
+
+/// Prints one file: an age file (by its content or its `.age` key) is decrypted with
+/// the identities first; without them, or when none matches, nothing is printed and the
+/// error says so. Anything else is printed as a plain diagnostics file.
+fn print_maybe_encrypted(
+    mut input: impl BufRead,
+    key: &str,
+    identities: Option<&Identities>,
+    out: &mut impl Write,
+    json: bool,
+    url: &str,
+) -> anyhow::Result<Decoded> {
+    let head_is_age = input.fill_buf().is_ok_and(looks_encrypted);
+    if !head_is_age && !is_encrypted_key(key) {
+        return Ok(print_stream(input, out, json, url)?);
+    }
+    let shown = crate::term::visible(url).into_owned();
+    let Some(identities) = identities else {
+        anyhow::bail!(
+            "{shown} is encrypted (age): give --identity KEY-FILE, the private key whose public \
+             key is in diagnostics_recipients (nothing printed)"
+        );
+    };
+    // age checks the header against the identities before any plaintext is read, and
+    // authenticates each chunk before it is returned: a damaged file stops with an
+    // error where it breaks, never with altered text.
+    let plain = decrypt_reader(input, identities)
+        .with_context(|| format!("cannot decrypt {shown} (nothing printed)"))?;
+    let reader = BufReader::with_capacity(DECODED_BUFFER_BYTES, plain);
+    Ok(print_stream(reader, out, json, url)?)
 }
 
 /// Opens `root/key` for reading: only a regular file, never through a symbolic link

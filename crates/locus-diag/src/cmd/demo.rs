@@ -48,6 +48,11 @@ pub struct Args {
     /// Disable uploads to the diagnostics destination (`enable_s3_diagnostics = false`).
     #[arg(long)]
     pub no_upload: bool,
+    /// Encrypt diagnostics to this age public key (`age1…`; repeat for several):
+    /// objects are stored as `….log.gz.age` (`diagnostics_recipients`). Read them with
+    /// `locus-diag cat --identity key.txt`.
+    #[arg(long = "recipient", value_name = "AGE1…")]
+    pub recipients: Vec<String>,
     /// Fixes per second (1 to 100000).
     #[arg(
         long,
@@ -72,6 +77,19 @@ pub const HZ: RangeInclusive<u32> = 1..=100_000;
 /// Loop-time samples kept for the percentiles (16 MiB of them at most): a longer run
 /// keeps a uniform random sample of its iterations; the maximum and the count are exact.
 const MAX_SAMPLES: usize = 1 << 20;
+
+/// `--recipient`: the library's own check of `diagnostics_recipients`, refused before
+/// the demo starts rather than left to telemetry, which would turn uploads off. Checked
+/// here, not as a clap value parser: clap would echo the value, and a private key pasted
+/// by mistake must never be printed.
+fn check_recipients(recipients: &[String]) -> anyhow::Result<()> {
+    Settings {
+        diagnostics_recipients: recipients.to_vec(),
+        ..Settings::default()
+    }
+    .check_diagnostics_recipients()
+    .map_err(|e| anyhow::anyhow!("--recipient: {e}"))
+}
 
 /// `--device-id`: the library's own rule for the setting, refused here rather than
 /// left to telemetry, which would fall back to a generated id.
@@ -168,6 +186,9 @@ fn settings_from(args: &Args) -> (Settings, Option<String>) {
     }
     if args.no_upload {
         s.enable_s3_diagnostics = false;
+    }
+    if !args.recipients.is_empty() {
+        s.diagnostics_recipients = args.recipients.clone();
     }
     if let Some(i) = args.upload_interval {
         s.upload_interval_secs = i;
@@ -422,6 +443,7 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
 /// non-blocking pipe, an injected EIO in `scripts/fault-sweep`) does not lose the
 /// lines that say what the run did. The run itself exits 0 whatever stdout does.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    check_recipients(&args.recipients)?;
     let mut report = Vec::new();
     run_demo(&args, &mut report);
     write_report(&mut std::io::stdout().lock(), &report)

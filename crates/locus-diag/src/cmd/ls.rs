@@ -4,12 +4,17 @@
 //! the environment by the AWS conventions (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_REGION`, `AWS_ENDPOINT_URL`, `LOCUS_S3_PATH_STYLE=1`).
 //!
+//! Encrypted files (`….log.gz.age`, see `diagnostics_recipients`) are marked `age` at
+//! the end of their line (`"encrypted": true` in JSON); `cat --identity` reads them.
+//!
 //! Also home of the small helpers the `cat` and `lifecycle` commands share: a
 //! current-thread runtime and opening a store from a URL.
 
 use anyhow::Context;
 use chrono::{NaiveDate, SecondsFormat};
-use locus_telemetry::inspect::bucket::{Destination, DiagnosticsStore, S3Options};
+use locus_telemetry::inspect::bucket::{
+    is_encrypted_key, Destination, DiagnosticsStore, S3Options,
+};
 use std::io::Write;
 
 /// Arguments of `locus-diag ls`.
@@ -20,7 +25,8 @@ pub struct Args {
     /// Only this UTC day's folder (`YYYY-MM-DD`).
     #[arg(long)]
     date: Option<NaiveDate>,
-    /// One JSON object per line (`key`, `size`, `last_modified`, `url`) instead of text.
+    /// One JSON object per line (`key`, `size`, `last_modified`, `url`, `encrypted`)
+    /// instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -63,21 +69,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "size": o.size,
                 "last_modified": time,
                 "url": dest.object_url(&o.key),
+                "encrypted": is_encrypted_key(&o.key),
             })
             .to_string();
             out.push_str(&crate::term::json_visible(&line));
         } else {
             out.push_str(&format!("{key:<width$}  {:>10}  {time}", o.size));
+            if is_encrypted_key(&o.key) {
+                out.push_str("  age");
+            }
         }
         out.push('\n');
     }
     write!(crate::term::stdout(), "{out}")?;
     let total: u64 = objects.iter().map(|o| o.size).sum();
+    let sealed = objects.iter().filter(|o| is_encrypted_key(&o.key)).count();
     eprintln!(
-        "{} file{}, {total} bytes in {dest}{}",
+        "{} file{}, {total} bytes in {dest}{}{}",
         objects.len(),
         if objects.len() == 1 { "" } else { "s" },
-        args.date.map(|d| format!(" on {d}")).unwrap_or_default()
+        args.date.map(|d| format!(" on {d}")).unwrap_or_default(),
+        if sealed > 0 {
+            format!(" ({sealed} encrypted: read them with `cat --identity KEY-FILE`)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ mod cli_s3;
 mod community;
 mod debug_screen;
 mod demo;
+mod encrypted;
 mod false_stories;
 mod hostile_text;
 mod message_template;

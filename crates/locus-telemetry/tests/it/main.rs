@@ -15,6 +15,7 @@ mod dispatch_community_shutdown;
 mod dispatch_isolation;
 mod dispatch_s3;
 mod drill;
+mod encrypted_upload;
 mod fail_open;
 mod false_stories;
 mod fault_community;

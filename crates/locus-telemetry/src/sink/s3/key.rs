@@ -18,6 +18,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// File name extension of diagnostics files.
 pub const EXTENSION: &str = ".log.gz";
 
+/// The key of one encrypted diagnostics file: [`object_key`] with
+/// [`AGE_SUFFIX`](super::AGE_SUFFIX) (`….log.gz.age`), the layout otherwise the same.
+pub fn encrypted_object_key(prefix: &str, device_id: &str, batch_time: DateTime<Utc>) -> String {
+    object_key(prefix, device_id, batch_time) + super::AGE_SUFFIX
+}
+
+/// True for the key of an encrypted diagnostics file (`….log.gz.age`).
+pub fn is_encrypted_key(key: &str) -> bool {
+    key.ends_with(super::AGE_SUFFIX)
+}
+
 /// The key of one diagnostics file. `prefix` may be empty; slashes around it are
 /// ignored. `device_id` is kept to `A-Z a-z 0-9 . - _` (anything else becomes `-`; an
 /// empty id becomes `unknown`) so that it can never add a path level. The timestamp has
@@ -67,7 +78,7 @@ pub struct KeyParts {
     pub batch_time: DateTime<Utc>,
 }
 
-/// Parses a key made by `object_key`; `None` for anything else (including a folder date
+/// Parses a key made by `object_key` or `encrypted_object_key`; `None` for anything else (including a folder date
 /// that disagrees with the timestamp).
 pub fn parse_key(key: &str) -> Option<KeyParts> {
     let (prefix, rest) = match key.rfind("diagnostics/") {
@@ -77,6 +88,7 @@ pub fn parse_key(key: &str) -> Option<KeyParts> {
     };
     let rest = rest.strip_prefix("diagnostics/")?;
     let (folder, file) = rest.rsplit_once('/')?;
+    let file = file.strip_suffix(super::AGE_SUFFIX).unwrap_or(file);
     let stem = file.strip_suffix(EXTENSION)?;
     let (device_id, ts) = stem.rsplit_once('_')?;
     if device_id.is_empty() {
@@ -216,6 +228,10 @@ mod tests {
             assert_eq!(parts.batch_time, time);
         }
         assert_eq!(parse_key(&object_key("", "d", t(7))).unwrap().prefix, "");
+        let sealed = encrypted_object_key("p", "dev_1", t(7));
+        assert!(sealed.ends_with(".log.gz.age") && is_encrypted_key(&sealed), "{sealed}");
+        assert!(!is_encrypted_key(&object_key("p", "dev_1", t(7))));
+        assert_eq!(parse_key(&sealed).unwrap().batch_time, t(7));
         for bad in [
             "diagnostics/2026/01/02/nounderscore.log.gz",
             "diagnostics/2026/01/03/d_20260102T235958.000000000Z.log.gz",

@@ -21,11 +21,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With `diagnostics_recipients` set, each body is also age-encrypted to them and the key
+//! ends in `.log.gz.age` ([`encrypt_body`], [`encrypted_object_key`]).
+//!
 //! Files: [`url`](Destination) parsing, [`options`](S3Options), [`key`](object_key)
 //! layout, [`batch`](encode_batch) encoding, `s3_store` / `file_store` backends, and
 //! [`lifecycle`] retention.
 
 mod batch;
+mod encrypt;
 mod file_store;
 mod key;
 pub mod lifecycle;
@@ -39,8 +43,14 @@ pub use batch::{
 };
 #[cfg(any(test, feature = "internals"))]
 pub use batch::encode_batch_with_level;
+pub use encrypt::{
+    decrypt_reader, encrypt_body, looks_encrypted, AgeError, Identities, Recipients, AGE_SUFFIX,
+};
 pub use file_store::LIFECYCLE_FILE;
-pub use key::{day_prefix, object_key, parse_key, KeyClock, KeyParts, EXTENSION};
+pub use key::{
+    day_prefix, encrypted_object_key, is_encrypted_key, object_key, parse_key, KeyClock, KeyParts,
+    EXTENSION,
+};
 pub use lifecycle::{
     LifecycleChange, LifecycleOutcome, RetentionRule, DEFAULT_RETENTION_DAYS, RULE_ID,
 };

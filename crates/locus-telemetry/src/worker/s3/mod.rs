@@ -3,6 +3,10 @@
 //! Each upload goes through the policy (one retry, breaker, timeout, panics caught); a
 //! failed upload is written into the recorder and its payload discarded.
 //!
+//! With `diagnostics_recipients` set, each gzip'd batch is age-encrypted to them before
+//! it leaves and stored as `….log.gz.age`; recipients that cannot be used disable the
+//! worker (uploads wait in the ring) — a batch is never sent unencrypted instead.
+//!
 //! At start, the bucket's retention rule is checked when it is due (at most once a day,
 //! see [`super::retention`]) and the breaker is closed; that call counts for the breaker
 //! like an upload attempt.
@@ -20,7 +24,10 @@ use crate::breaker::{CircuitBreaker, Clock};
 use crate::record::Level;
 use crate::recorder::{FieldValue, FlightRecorder};
 use crate::settings::Settings;
-use crate::sink::s3::{encode_batch, object_key, DiagnosticsStore, KeyClock};
+use crate::sink::s3::{
+    encode_batch, encrypt_body, encrypted_object_key, object_key, DiagnosticsStore, KeyClock,
+    Recipients,
+};
 use crate::sink::DiagnosticsSink;
 use crate::sink::SinkError;
 use batch::{next_batch, BatchLimits, Cursor};
@@ -39,6 +46,8 @@ pub(crate) struct S3Worker {
     cursor: Cursor,
     attempt_timeout: Duration,
     limits: BatchLimits,
+    /// Who batches are encrypted to (`None`: stored unencrypted, as `.log.gz`).
+    recipients: Option<Recipients>,
     /// The once-a-day retention rule check (`None`: not managed).
     retention: Option<RetentionCheck>,
     status: StatusCell,
@@ -65,7 +74,24 @@ impl S3Worker {
         let device_id = device_id.to_owned();
         let clock = clock.clone();
         let worker_status = status.clone();
+        let recipients = if settings.diagnostics_recipients.is_empty() {
+            Ok(None)
+        } else {
+            Recipients::parse(&settings.diagnostics_recipients).map(Some)
+        };
         let open = Box::pin(async move {
+            let recipients = match recipients {
+                Ok(r) => r,
+                Err(e) => {
+                    // Settings that skipped validation: fail closed, never plaintext.
+                    let msg = format!(
+                        "diagnostics_recipients unusable, uploads disabled (never sent unencrypted): {e}"
+                    );
+                    recorder.log(Level::Error, TARGET, &msg, &[]);
+                    worker_status.update(&breaker, |s| s.last_error = Some(msg));
+                    return None;
+                }
+            };
             let sink = match sink {
                 Some(sink) => sink,
                 None => open_sink_or_report(&settings, &recorder, &breaker, &worker_status).await?,
@@ -80,6 +106,7 @@ impl S3Worker {
                 )),
                 recorder,
                 sink,
+                recipients,
                 device_id,
                 breaker,
                 attempt_timeout: Duration::from_secs(settings.attempt_timeout_secs),
@@ -178,11 +205,31 @@ impl S3Worker {
                 return;
             };
             let body = encode_batch(&batch);
-            let key = object_key(
-                self.sink.prefix(),
-                &self.device_id,
-                KeyClock::global().next(),
-            );
+            let batch_time = KeyClock::global().next();
+            let (key, body) = match &self.recipients {
+                None => (
+                    object_key(self.sink.prefix(), &self.device_id, batch_time),
+                    body,
+                ),
+                Some(recipients) => match encrypt_body(&body, recipients) {
+                    Ok(sealed) => (
+                        encrypted_object_key(self.sink.prefix(), &self.device_id, batch_time),
+                        sealed,
+                    ),
+                    Err(e) => {
+                        // Never sent unencrypted instead: the batch waits in the ring.
+                        let error = e.to_string();
+                        self.recorder.log(
+                            Level::Error,
+                            TARGET,
+                            "diagnostics batch not encrypted; not uploaded (records stay in the flight recorder)",
+                            &[("error", FieldValue::Str(&error))],
+                        );
+                        self.update(|s| s.last_error = Some(error.clone()));
+                        return;
+                    }
+                },
+            };
             let sink = self.sink.clone();
             let delivery = deliver(&mut self.breaker, self.attempt_timeout, || {
                 let sink = sink.clone();

@@ -53,6 +53,12 @@ data class TelemetrySettings(
     /** Path-style S3 addressing (`endpoint/bucket/key`), as self-hosted S3 usually needs. */
     val s3PathStyle: Boolean = false,
     /**
+     * age X25519 public keys (`age1…`) to encrypt diagnostics to; empty: unencrypted.
+     * Objects are then `….log.gz.age`, readable only with the matching private key
+     * (`locus-diag cat --identity key.txt`), which never goes on the device.
+     */
+    val diagnosticsRecipients: List<String> = emptyList(),
+    /**
      * Record an uncaught JVM exception as a crash (see [CrashCapture]): [Telemetry.start]
      * installs a default uncaught-exception handler that writes the tombstone and then
      * calls the handler installed before it. A Kotlin-side setting: the library has none.
@@ -67,7 +73,8 @@ data class TelemetrySettings(
             "communityUrl=$communityUrl, deviceId=$deviceId, captureFatalSignals=$captureFatalSignals, " +
             "uploadOnMetered=$uploadOnMetered, s3Endpoint=$s3Endpoint, s3Region=$s3Region, " +
             "s3AccessKeyId=$s3AccessKeyId, s3SecretAccessKey=${s3SecretAccessKey?.let { "<hidden>" }}, " +
-            "s3PathStyle=$s3PathStyle, captureUncaughtExceptions=$captureUncaughtExceptions)"
+            "s3PathStyle=$s3PathStyle, diagnosticsRecipients=$diagnosticsRecipients, " +
+            "captureUncaughtExceptions=$captureUncaughtExceptions)"
 
 
     /**
@@ -96,6 +103,9 @@ data class TelemetrySettings(
             "s3_region" to s3Region, "s3_access_key_id" to s3AccessKeyId, "s3_secret_access_key" to s3SecretAccessKey,
         )) {
             if (text != null && hasLoneSurrogate(text)) refuse(key, "contains an unpaired UTF-16 surrogate (no UTF-8 for it)")
+        }
+        if (diagnosticsRecipients.any(::hasLoneSurrogate)) {
+            refuse("diagnostics_recipients", "contains an unpaired UTF-16 surrogate (no UTF-8 for it)")
         }
         destination?.let { d ->
             val ok = when {
@@ -126,6 +136,7 @@ data class TelemetrySettings(
         s3AccessKeyId = s3AccessKeyId,
         s3SecretAccessKey = s3SecretAccessKey,
         s3PathStyle = s3PathStyle,
+        diagnosticsRecipients = diagnosticsRecipients,
     )
 }
 
