@@ -42,17 +42,21 @@ pub fn window_days(
 }
 
 /// Loads the window's aggregates; with `with_series`, the chart's daily series too.
+/// With `only`, crash signatures and templates are read for that version alone (every
+/// version's totals are still read: k and the comparison with the previous shown
+/// version need them).
 pub async fn load(
     st: &AppState,
     days: u32,
     with_series: bool,
+    only: Option<&str>,
 ) -> Result<(VersionsReport, Vec<Series>), ApiError> {
     let now = Utc::now();
     let since_ts = now.timestamp() - i64::from(days) * 86_400;
     let since = DateTime::from_timestamp(since_ts, 0).unwrap_or(now);
-    let versions = st.store.versions(since_ts).await?;
-    let signatures = st.store.signatures(since_ts).await?;
-    let templates = st.store.templates(since_ts, st.config.k).await?;
+    let versions = st.store.versions(since_ts, None).await?;
+    let signatures = st.store.signatures(since_ts, only).await?;
+    let templates = st.store.templates(since_ts, st.config.k, only).await?;
     let report = aggregate::build(
         versions,
         signatures,
@@ -76,7 +80,7 @@ pub async fn list_versions(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionsReport>, ApiError> {
     let days = window_days(&st, q)?;
-    Ok(Json(load(&st, days, false).await?.0))
+    Ok(Json(load(&st, days, false, None).await?.0))
 }
 
 /// The answer of `GET /v1/versions/{version}`.
@@ -100,7 +104,7 @@ pub async fn get_version(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionAnswer>, ApiError> {
     let days = window_days(&st, q)?;
-    let (report, _) = load(&st, days, false).await?;
+    let (report, _) = load(&st, days, false, Some(&version)).await?;
     let k = report.k;
     let since = report.since;
     let health = report

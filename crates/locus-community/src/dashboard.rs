@@ -26,7 +26,7 @@ pub async fn page(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let days = api::window_days(&st, q)?;
-    let (report, series) = api::load(&st, days, true).await?;
+    let (report, series) = api::load(&st, days, true, None).await?;
     let mut resp = Html(render(&report, &series)).into_response();
     let h = resp.headers_mut();
     h.insert(

@@ -3,8 +3,10 @@
 //! two, and run on whichever pool the URL chose: [`on_pool!`] expands a body once per
 //! backend so each copy is type-checked against its own driver.
 //!
-//! Reports are written through `batch` (group commit); deletions and reads go to the
-//! pools directly. Everything here is plain data in, plain rows out; the rules about what
+//! Reports are written through `batch` (group commit), which also maintains the rollups
+//! (migrations/0003_rollups.sql): per-hour sums and per-day device sets, so reads cost
+//! O(hours × versions) plus the device sets, never O(reports). Deletions and reads go to
+//! the pools directly. Everything here is plain data in, plain rows out; the rules about what
 //! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
 /// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
@@ -58,7 +60,65 @@ macro_rules! insert_in_tx {
                     .execute(&mut *$tx)
                     .await?;
             }
+            rollup_in_tx!($tx, r, network)?;
             Ok($crate::store::Insert::Stored)
+        }
+        .await
+    };
+}
+
+/// Adds one stored report to the rollups inside the open transaction `$tx`: evaluates to
+/// `Result<(), sqlx::Error>`.
+macro_rules! rollup_in_tx {
+    ($tx:ident, $report:expr, $network:expr) => {
+        async {
+            let r: &::locus_report::HealthReport = $report;
+            let network: &str = $network;
+            let end = r.period_end.timestamp();
+            let hour = end.div_euclid(3600);
+            let day = end.div_euclid(86_400);
+            let exited = i64::from(r.sessions.exited);
+            let crashed = i64::from(r.sessions.crashed);
+            let abnormal = i64::from(r.sessions.abnormal);
+            sqlx::query($crate::store::UPSERT_VERSION_HOUR)
+                .bind(hour)
+                .bind(&r.app_version)
+                .bind(exited + crashed + abnormal)
+                .bind(crashed)
+                .bind(abnormal)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query($crate::store::UPSERT_VERSION_DEVICE)
+                .bind(day)
+                .bind(&r.app_version)
+                .bind(&r.pseudonym)
+                .bind(network)
+                .bind(end)
+                .bind((crashed > 0).then_some(end))
+                .execute(&mut *$tx)
+                .await?;
+            for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
+                sqlx::query($crate::store::UPSERT_CRASH_HOUR)
+                    .bind(hour)
+                    .bind(&r.app_version)
+                    .bind(sig)
+                    .bind(kind)
+                    .bind(location)
+                    .bind(count)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query($crate::store::UPSERT_CRASH_DEVICE)
+                    .bind(day)
+                    .bind(&r.app_version)
+                    .bind(sig)
+                    .bind(message)
+                    .bind(&r.pseudonym)
+                    .bind(network)
+                    .bind(end)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Ok::<(), sqlx::Error>(())
         }
         .await
     };
@@ -197,7 +257,7 @@ pub enum Insert {
 }
 
 /// Per-version totals over a window.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct VersionRow {
     /// App version.
     pub version: String,
@@ -216,7 +276,7 @@ pub struct VersionRow {
 }
 
 /// One crash signature of one version over a window.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct SignatureRow {
     /// App version.
     pub version: String,
@@ -235,7 +295,7 @@ pub struct SignatureRow {
 /// A crash signature's message template that at least k distinct pseudonyms reported
 /// (identically) for one version. Templates reported by fewer are never read out of the
 /// database: the `HAVING` clause drops them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct TemplateRow {
     /// App version.
     pub version: String,
@@ -250,7 +310,7 @@ pub struct TemplateRow {
 }
 
 /// One version's sessions on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct DayRow {
     /// App version.
     pub version: String,
@@ -286,33 +346,137 @@ const DELETE_METRICS: &str =
     "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
 const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
 
-const VERSIONS: &str = "SELECT app_version AS version, \
-     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, \
-     CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
-     COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices, \
-     COUNT(DISTINCT network) AS networks \
-     FROM reports WHERE period_end >= $1 GROUP BY app_version";
+// Rollup upserts (see migrations/0003_rollups.sql). Maxima and minima are taken by the
+// database (`CASE`), so they follow its collation exactly as `MIN` over rows did.
+const UPSERT_VERSION_HOUR: &str = "INSERT INTO version_hours \
+     (hour, version, reports, sessions, crashed, abnormal) VALUES ($1, $2, 1, $3, $4, $5) \
+     ON CONFLICT (hour, version) DO UPDATE SET reports = version_hours.reports + 1, \
+     sessions = version_hours.sessions + excluded.sessions, \
+     crashed = version_hours.crashed + excluded.crashed, \
+     abnormal = version_hours.abnormal + excluded.abnormal";
 
-const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     MIN(c.kind) AS kind, MIN(c.location) AS location, \
-     CAST(SUM(c.count) AS BIGINT) AS count, COUNT(DISTINCT r.pseudonym) AS devices \
+const UPSERT_VERSION_DEVICE: &str = "INSERT INTO version_devices \
+     (day, version, pseudonym, network, last_end, last_crash_end) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (day, version, pseudonym, network) DO UPDATE SET \
+     last_end = CASE WHEN excluded.last_end > version_devices.last_end \
+     THEN excluded.last_end ELSE version_devices.last_end END, \
+     last_crash_end = CASE WHEN version_devices.last_crash_end IS NULL \
+     OR excluded.last_crash_end > version_devices.last_crash_end \
+     THEN excluded.last_crash_end ELSE version_devices.last_crash_end END";
+
+const UPSERT_CRASH_HOUR: &str = "INSERT INTO crash_hours \
+     (hour, version, signature, kind, location, count) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (hour, version, signature) DO UPDATE SET \
+     kind = CASE WHEN excluded.kind < crash_hours.kind THEN excluded.kind ELSE crash_hours.kind END, \
+     location = CASE WHEN excluded.location < crash_hours.location \
+     THEN excluded.location ELSE crash_hours.location END, \
+     count = crash_hours.count + excluded.count";
+
+const UPSERT_CRASH_DEVICE: &str = "INSERT INTO crash_devices \
+     (day, version, signature, template, pseudonym, network, last_end) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (day, version, signature, template, pseudonym, network) DO UPDATE SET \
+     last_end = CASE WHEN excluded.last_end > crash_devices.last_end \
+     THEN excluded.last_end ELSE crash_devices.last_end END";
+
+// Deletion: the rollup rows a pseudonym's reports touched are recomputed from the other
+// reports of the same hour (exact for sums and minima alike); its device rows go.
+const DELETE_VERSION_HOURS: &str = "DELETE FROM version_hours WHERE (hour, version) IN \
+     (SELECT period_end / 3600, app_version FROM reports WHERE pseudonym = $1)";
+const RECOMPUTE_VERSION_HOURS: &str = "INSERT INTO version_hours \
+     (hour, version, reports, sessions, crashed, abnormal) \
+     SELECT k.h, k.v, COUNT(*), CAST(SUM(r.exited + r.crashed + r.abnormal) AS BIGINT), \
+     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT) \
+     FROM (SELECT DISTINCT period_end / 3600 AS h, app_version AS v \
+     FROM reports WHERE pseudonym = $1) k \
+     JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
+     AND r.period_end < (k.h + 1) * 3600 \
+     WHERE r.pseudonym <> $1 GROUP BY k.h, k.v";
+const DELETE_CRASH_HOURS: &str = "DELETE FROM crash_hours WHERE (hour, version, signature) IN \
+     (SELECT r.period_end / 3600, r.app_version, c.signature \
+     FROM reports r JOIN crashes c ON c.report_id = r.report_id WHERE r.pseudonym = $1)";
+const RECOMPUTE_CRASH_HOURS: &str = "INSERT INTO crash_hours \
+     (hour, version, signature, kind, location, count) \
+     SELECT k.h, k.v, k.s, MIN(c.kind), MIN(c.location), CAST(SUM(c.count) AS BIGINT) \
+     FROM (SELECT DISTINCT r.period_end / 3600 AS h, r.app_version AS v, c.signature AS s \
+     FROM reports r JOIN crashes c ON c.report_id = r.report_id WHERE r.pseudonym = $1) k \
+     JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
+     AND r.period_end < (k.h + 1) * 3600 \
+     JOIN crashes c ON c.report_id = r.report_id AND c.signature = k.s \
+     WHERE r.pseudonym <> $1 GROUP BY k.h, k.v, k.s";
+const DELETE_VERSION_DEVICES: &str = "DELETE FROM version_devices WHERE pseudonym = $1";
+const DELETE_CRASH_DEVICES: &str = "DELETE FROM crash_devices WHERE pseudonym = $1";
+
+// Reads. `$1` = window start (Unix s), `$2` = the hour it falls in, `$3` = its day, `$4` =
+// one version or NULL for all. Sums come from the rollups for the hours after `$2` plus
+// the reports of hour `$2` itself from `$1` on (exact at any window start); distinct
+// counts come from the device sets, whose `last_end` places each device exactly.
+const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
+     s.crashed AS crashed, s.abnormal AS abnormal, d.devices AS devices, \
+     d.crashed_devices AS crashed_devices, d.networks AS networks FROM \
+     (SELECT version, CAST(SUM(sessions) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal FROM \
+     (SELECT version, sessions, crashed, abnormal FROM version_hours \
+     WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal \
+     FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600 \
+     AND ($4 IS NULL OR app_version = $4)) u GROUP BY version) s \
+     JOIN (SELECT version, COUNT(DISTINCT pseudonym) AS devices, \
+     COUNT(DISTINCT CASE WHEN last_crash_end >= $1 THEN pseudonym END) AS crashed_devices, \
+     COUNT(DISTINCT network) AS networks FROM version_devices \
+     WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     GROUP BY version) d ON d.version = s.version";
+
+const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature, \
+     s.kind AS kind, s.location AS location, s.count AS count, d.devices AS devices FROM \
+     (SELECT version, signature, MIN(kind) AS kind, MIN(location) AS location, \
+     CAST(SUM(count) AS BIGINT) AS count FROM \
+     (SELECT version, signature, kind, location, count FROM crash_hours \
+     WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT r.app_version, c.signature, c.kind, c.location, c.count \
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
-     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature";
+     WHERE r.period_end >= $1 AND r.period_end < ($2 + 1) * 3600 \
+     AND ($4 IS NULL OR r.app_version = $4)) u GROUP BY version, signature) s \
+     JOIN (SELECT version, signature, COUNT(DISTINCT pseudonym) AS devices \
+     FROM crash_devices WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     GROUP BY version, signature) d ON d.version = s.version AND d.signature = s.signature";
 
-const TEMPLATES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     c.message AS template, COUNT(DISTINCT r.pseudonym) AS devices, \
-     COUNT(DISTINCT r.network) AS networks \
-     FROM crashes c JOIN reports r ON r.report_id = c.report_id \
-     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature, c.message \
-     HAVING COUNT(DISTINCT r.pseudonym) >= $2 AND COUNT(DISTINCT r.network) >= $2";
-
-const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
-     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, \
+const TEMPLATES: &str = "SELECT version, signature, template, \
      COUNT(DISTINCT pseudonym) AS devices, COUNT(DISTINCT network) AS networks \
-     FROM reports WHERE period_end >= $1 GROUP BY app_version, period_end / 86400";
+     FROM crash_devices WHERE day >= $2 AND last_end >= $1 AND ($3 IS NULL OR version = $3) \
+     GROUP BY version, signature, template \
+     HAVING COUNT(DISTINCT pseudonym) >= $4 AND COUNT(DISTINCT network) >= $4";
+
+const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS sessions, \
+     s.crashed AS crashed, d.devices AS devices, d.networks AS networks FROM \
+     (SELECT version, day, CAST(SUM(sessions) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed FROM \
+     (SELECT version, hour / 24 AS day, sessions, crashed FROM version_hours WHERE hour > $2 \
+     UNION ALL SELECT app_version, period_end / 86400, exited + crashed + abnormal, crashed \
+     FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600) u \
+     GROUP BY version, day) s \
+     JOIN (SELECT version, day, COUNT(DISTINCT pseudonym) AS devices, \
+     COUNT(DISTINCT network) AS networks FROM version_devices \
+     WHERE day >= $3 AND last_end >= $1 GROUP BY version, day) d \
+     ON d.version = s.version AND d.day = s.day";
+
+/// A window start and the hour and day it falls in.
+struct Window {
+    since: i64,
+    hour: i64,
+    day: i64,
+}
+
+impl Window {
+    fn new(since: i64) -> Window {
+        Window {
+            since,
+            hour: since.div_euclid(3600),
+            day: since.div_euclid(86_400),
+        }
+    }
+}
 
 /// Today's network key: made once (the first collector to get here wins), read by all.
 const NEW_NETWORK_KEY: &str =
@@ -443,7 +607,16 @@ impl Store {
                 .bind(pseudonym)
                 .execute(&mut *tx)
                 .await?;
-            for sql in [DELETE_CRASHES, DELETE_METRICS] {
+            for sql in [
+                DELETE_VERSION_HOURS,
+                RECOMPUTE_VERSION_HOURS,
+                DELETE_CRASH_HOURS,
+                RECOMPUTE_CRASH_HOURS,
+                DELETE_VERSION_DEVICES,
+                DELETE_CRASH_DEVICES,
+                DELETE_CRASHES,
+                DELETE_METRICS,
+            ] {
                 sqlx::query(sql).bind(pseudonym).execute(&mut *tx).await?;
             }
             let done = sqlx::query(DELETE_REPORTS)
@@ -455,22 +628,39 @@ impl Store {
         })
     }
 
-    /// Totals per version for reports whose period ended at or after `since` (Unix s).
-    pub async fn versions(&self, since: i64) -> Result<Vec<VersionRow>, StoreError> {
+    /// Totals per version for reports whose period ended at or after `since` (Unix s);
+    /// only `version` when given.
+    pub async fn versions(
+        &self,
+        since: i64,
+        version: Option<&str>,
+    ) -> Result<Vec<VersionRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, VersionRow>(VERSIONS)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
+                .bind(version)
                 .fetch_all(pool)
                 .await
         })?;
         Ok(rows)
     }
 
-    /// Crash signatures per version since `since`.
-    pub async fn signatures(&self, since: i64) -> Result<Vec<SignatureRow>, StoreError> {
+    /// Crash signatures per version since `since`; only `version`'s when given.
+    pub async fn signatures(
+        &self,
+        since: i64,
+        version: Option<&str>,
+    ) -> Result<Vec<SignatureRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, SignatureRow>(SIGNATURES)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
+                .bind(version)
                 .fetch_all(pool)
                 .await
         })?;
@@ -478,12 +668,21 @@ impl Store {
     }
 
     /// Message templates per version and signature since `since` that at least `k`
-    /// distinct pseudonyms reported identically; no other template is read.
-    pub async fn templates(&self, since: i64, k: u32) -> Result<Vec<TemplateRow>, StoreError> {
+    /// distinct pseudonyms from `k` networks reported identically; no other template is
+    /// read. Only `version`'s when given.
+    pub async fn templates(
+        &self,
+        since: i64,
+        k: u32,
+        version: Option<&str>,
+    ) -> Result<Vec<TemplateRow>, StoreError> {
         let k = i64::from(k.max(1));
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, TemplateRow>(TEMPLATES)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.day)
+                .bind(version)
                 .bind(k)
                 .fetch_all(pool)
                 .await
@@ -493,9 +692,12 @@ impl Store {
 
     /// Sessions per version per UTC day since `since`.
     pub async fn days(&self, since: i64) -> Result<Vec<DayRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, DayRow>(DAYS)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
                 .fetch_all(pool)
                 .await
         })?;

@@ -6,5 +6,6 @@
 mod common;
 mod dashboard_browser;
 mod ingest;
+mod rollups;
 mod sybils;
 mod templates;
