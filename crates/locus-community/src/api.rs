@@ -45,7 +45,20 @@ pub fn window_days(
 /// With `only`, crash signatures and templates are read for that version alone (every
 /// version's totals are still read: k and the comparison with the previous shown
 /// version need them).
+/// Served from the instance's short read cache (see `cache`).
 pub async fn load(
+    st: &AppState,
+    days: u32,
+    with_series: bool,
+    only: Option<&str>,
+) -> Result<Arc<(VersionsReport, Vec<Series>)>, ApiError> {
+    let key = (days, with_series, only.map(str::to_string));
+    st.read_cache
+        .get_or_compute(key, || compute(st, days, with_series, only))
+        .await
+}
+
+async fn compute(
     st: &AppState,
     days: u32,
     with_series: bool,
@@ -80,7 +93,7 @@ pub async fn list_versions(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionsReport>, ApiError> {
     let days = window_days(&st, q)?;
-    Ok(Json(load(&st, days, false, None).await?.0))
+    Ok(Json(load(&st, days, false, None).await?.0.clone()))
 }
 
 /// The answer of `GET /v1/versions/{version}`.
@@ -104,13 +117,15 @@ pub async fn get_version(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionAnswer>, ApiError> {
     let days = window_days(&st, q)?;
-    let (report, _) = load(&st, days, false, Some(&version)).await?;
+    let loaded = load(&st, days, false, Some(&version)).await?;
+    let report = &loaded.0;
     let k = report.k;
     let since = report.since;
     let health = report
         .versions
-        .into_iter()
+        .iter()
         .find(|v| v.version == version)
+        .cloned()
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "no data to show for this version in the last {days} days \

@@ -12,6 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use crate::aggregate::{Series, VersionsReport};
+use crate::cache::ReadCache;
 use crate::config::Config;
 use crate::network::{NetworkKeys, QuotaLocks};
 use crate::ratelimit::RateLimiter;
@@ -36,13 +38,21 @@ pub struct AppState {
     pub network_keys: NetworkKeys,
     /// Serialise the quota check and the insert of new pseudonyms per network.
     pub quota_locks: QuotaLocks,
+    /// Recently computed aggregate answers.
+    pub read_cache: ReadCache<(VersionsReport, Vec<Series>)>,
 }
 
 impl AppState {
     /// Opens the database of `config` and builds the state.
     pub async fn open(config: Config) -> Result<Arc<AppState>, StoreError> {
-        let store =
-            Store::connect(&config.db, config.db_max_connections, config.db_writers).await?;
+        let store = Store::connect_pools(
+            &config.db,
+            config.db_max_connections,
+            config.db_read_connections,
+            config.db_writers,
+        )
+        .await?;
+        let read_cache = ReadCache::new(std::time::Duration::from_millis(config.read_cache_ms));
         Ok(Arc::new(AppState {
             client_limiter: RateLimiter::new(config.rate_limit_per_client),
             pseudonym_limiter: RateLimiter::new(config.rate_limit_per_pseudonym),
@@ -51,6 +61,7 @@ impl AppState {
             counters: Counters::default(),
             network_keys: NetworkKeys::default(),
             quota_locks: QuotaLocks::default(),
+            read_cache,
         }))
     }
 }

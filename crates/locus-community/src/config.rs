@@ -15,6 +15,15 @@ pub struct Config {
     /// Most database connections this process opens.
     #[arg(long, default_value_t = 8)]
     pub db_max_connections: u32,
+    /// PostgreSQL: connections of the separate read pool (aggregates, dashboard), so
+    /// readers can never take the connections ingest needs. SQLite's readers use
+    /// `--db-max-connections`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_read_connections: u32,
+    /// How long (milliseconds) this instance reuses a computed aggregate answer; 0 = off.
+    /// Writes through this instance clear it at once.
+    #[arg(long, default_value_t = 1000)]
+    pub read_cache_ms: u64,
     /// PostgreSQL: writer tasks committing queued reports in batches (each holds one
     /// connection while it writes). SQLite always has one writer.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
@@ -48,6 +57,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.into(),
             db_max_connections: 8,
+            db_read_connections: 4,
+            read_cache_ms: 1000,
             db_writers: 4,
             k: 5,
             new_pseudonyms_per_network: 20,

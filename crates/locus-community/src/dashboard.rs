@@ -26,8 +26,8 @@ pub async fn page(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let days = api::window_days(&st, q)?;
-    let (report, series) = api::load(&st, days, true, None).await?;
-    let mut resp = Html(render(&report, &series)).into_response();
+    let loaded = api::load(&st, days, true, None).await?;
+    let mut resp = Html(render(&loaded.0, &loaded.1)).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -60,6 +60,7 @@ pub async fn post_report(
     let result = ingest_report(&st, peer, &headers, body).await;
     match result {
         Ok(Insert::Stored) => {
+            st.read_cache.invalidate();
             Counters::bump(&st.counters.accepted);
             let body = Accepted {
                 accepted: true,
@@ -96,6 +97,7 @@ pub async fn post_deletion(
     .await;
     match result {
         Ok(deleted) => {
+            st.read_cache.invalidate();
             Counters::bump(&st.counters.deletions);
             tracing::info!(deleted, "pseudonym forgotten");
             (StatusCode::OK, Json(Deleted { deleted })).into_response()

@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod api;
 pub mod app;
+pub mod cache;
 pub mod chart;
 pub mod config;
 pub mod dashboard;

@@ -197,10 +197,13 @@ enum Inner {
         /// Queues reports for the writer, which commits them in batches.
         batcher: batch::Batcher,
     },
-    /// PostgreSQL.
+    /// PostgreSQL: separate pools, so readers (aggregates, dashboard) can never take
+    /// the connections ingest and deletions need.
     Postgres {
-        /// Readers and writers.
-        pool: PgPool,
+        /// Writers (the batch writer tasks, deletions, the ingest-path lookups).
+        write: PgPool,
+        /// Aggregate reads.
+        read: PgPool,
         /// Queues reports for the writer tasks, which commit them in batches.
         batcher: batch::Batcher,
     },
@@ -216,14 +219,23 @@ impl Store {
     fn writer(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { write, .. } => Pool::Sqlite(write),
-            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
+            Inner::Postgres { write, .. } => Pool::Postgres(write),
+        }
+    }
+
+    /// Small reads on the ingest path: on PostgreSQL the write pool, which aggregate
+    /// readers cannot exhaust; on SQLite a reader (WAL), not the one writer connection.
+    fn lookup(&self) -> Pool<'_> {
+        match &self.inner {
+            Inner::Sqlite { read, .. } => Pool::Sqlite(read),
+            Inner::Postgres { write, .. } => Pool::Postgres(write),
         }
     }
 
     fn reader(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { read, .. } => Pool::Sqlite(read),
-            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
+            Inner::Postgres { read, .. } => Pool::Postgres(read),
         }
     }
 }
@@ -499,6 +511,17 @@ impl Store {
         max_connections: u32,
         writers: u32,
     ) -> Result<Store, StoreError> {
+        Store::connect_pools(url, max_connections, max_connections, writers).await
+    }
+
+    /// As [`Store::connect`], with PostgreSQL's read pool of its own size
+    /// `read_connections` (SQLite's readers take `max_connections`).
+    pub async fn connect_pools(
+        url: &str,
+        max_connections: u32,
+        read_connections: u32,
+        writers: u32,
+    ) -> Result<Store, StoreError> {
         let inner = if url.starts_with("sqlite:") {
             let (write, read) = sqlite::connect(url, max_connections).await?;
             let batcher = batch::Batcher::start(batch::WritePool::Sqlite(write.clone()), 1);
@@ -508,11 +531,16 @@ impl Store {
                 batcher,
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = postgres::connect(url, max_connections).await?;
+            let write = postgres::connect(url, max_connections).await?;
+            let read = postgres::connect(url, read_connections).await?;
             // Several writers, so one slow commit (fsync) does not stall the queue.
             let writers = writers.max(1) as usize;
-            let batcher = batch::Batcher::start(batch::WritePool::Postgres(pool.clone()), writers);
-            Inner::Postgres { pool, batcher }
+            let batcher = batch::Batcher::start(batch::WritePool::Postgres(write.clone()), writers);
+            Inner::Postgres {
+                write,
+                read,
+                batcher,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -588,7 +616,7 @@ impl Store {
         network: &str,
         pseudonym: &str,
     ) -> Result<(i64, bool), StoreError> {
-        let (count, known): (i64, i64) = on_pool!(self.reader(), |pool, _Db| {
+        let (count, known): (i64, i64) = on_pool!(self.lookup(), |pool, _Db| {
             sqlx::query_as(NETWORK_PSEUDONYMS)
                 .bind(network)
                 .bind(pseudonym)
@@ -721,7 +749,10 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Inner::Postgres { pool, .. } => pool.close().await,
+            Inner::Postgres { write, read, .. } => {
+                read.close().await;
+                write.close().await;
+            }
         }
     }
 }
