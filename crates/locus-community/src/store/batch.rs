@@ -1,8 +1,14 @@
 //! Group commit: every report is written through a [`Batcher`]. Requests queue their
 //! report; writer tasks take whatever has queued (up to [`MAX_BATCH`]) and write it in one
 //! transaction, so concurrent requests share one commit (one fsync on PostgreSQL, one
-//! write lock on SQLite) instead of each paying for its own. If a batch fails, its reports
-//! are retried one per transaction so one bad report cannot fail the others.
+//! write lock on SQLite) instead of each paying for its own. If a batch fails on a
+//! statement (the database answered, refusing something), its reports are retried one per
+//! transaction so one bad report cannot fail the others. If it fails because the database
+//! is unreachable (pool timeout, I/O, closed connection), nothing is retried: the batch
+//! and every report already queued behind it fail at once with
+//! [`StoreError::Unavailable`] (answered 503), so an outage costs each request about one
+//! pool acquire timeout, not one per report. A batch is one transaction: a failure leaves
+//! nothing of it written.
 
 use std::sync::Arc;
 
@@ -94,6 +100,17 @@ async fn run(pool: WritePool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     let _ = job.reply.send(Ok(outcome));
                 }
             }
+            Err(e) if unreachable(&e) => {
+                tracing::warn!(error = %e, "database unreachable: failing the queued reports");
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable));
+                }
+                // Whatever queued meanwhile would wait for the same timeout: fail it now.
+                let mut queue = rx.lock().await;
+                while let Ok(job) = queue.try_recv() {
+                    let _ = job.reply.send(Err(StoreError::Unavailable));
+                }
+            }
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     let result = write(&pool, std::slice::from_ref(&job))
@@ -116,6 +133,20 @@ async fn run(pool: WritePool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
             }
         }
     }
+}
+
+/// Whether `e` means the database could not be reached (as opposed to a statement the
+/// database refused).
+pub(super) fn unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// Writes `jobs` in one transaction; one outcome per job, in order.

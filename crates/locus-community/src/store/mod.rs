@@ -161,6 +161,10 @@ pub enum StoreError {
     /// The driver failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The database could not be reached (pool acquire timeout, connection lost):
+    /// nothing of the request was written.
+    #[error("the database is unreachable")]
+    Unavailable,
     /// The SQLite writer task is gone (the store is shutting down).
     #[error("the database writer has stopped")]
     WriterGone,

@@ -6,6 +6,7 @@
 mod common;
 mod dashboard_browser;
 mod ingest;
+mod outage;
 mod rollups;
 mod sybils;
 mod templates;
