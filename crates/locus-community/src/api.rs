@@ -20,7 +20,7 @@ use crate::stats::Snapshot;
 /// Query parameters of the aggregate views.
 #[derive(Debug, Deserialize)]
 pub struct WindowParams {
-    /// Window in days (1..=3650), default `--window-days`.
+    /// Window in days (1..=`--max-window-days`), default `--window-days`.
     pub days: Option<String>,
 }
 
@@ -30,13 +30,14 @@ pub fn window_days(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<u32, ApiError> {
     let Query(params) = q.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let max = st.config.max_window_days.max(st.config.window_days);
     match params.days {
         None => Ok(st.config.window_days),
         Some(d) => match d.trim().parse::<u32>() {
-            Ok(n) if (1..=3650).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadQuery(
-                "days must be a whole number from 1 to 3650".into(),
-            )),
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadQuery(format!(
+                "days must be a whole number from 1 to {max}"
+            ))),
         },
     }
 }

@@ -52,6 +52,7 @@ impl AppState {
             config.db_writers,
         )
         .await?;
+        tokio::spawn(prune_loop(store.clone(), config.retention_days()));
         let read_cache = ReadCache::new(std::time::Duration::from_millis(config.read_cache_ms));
         Ok(Arc::new(AppState {
             client_limiter: RateLimiter::new(config.rate_limit_per_client),
@@ -63,6 +64,26 @@ impl AppState {
             quota_locks: QuotaLocks::default(),
             read_cache,
         }))
+    }
+}
+
+/// How often retention runs (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Retention: every [`PRUNE_EVERY`], deletes reports (and rollup rows) older than
+/// `retention_days`, and forgotten ids a day older still (a retry of their report is then
+/// refused as too old anyway). Ends when the store closes.
+async fn prune_loop(store: Store, retention_days: u32) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now().timestamp();
+        let cutoff = now - i64::from(retention_days) * 86_400;
+        match store.prune(cutoff, cutoff - 86_400).await {
+            Ok(n) => tracing::info!(deleted = n, "retention: old reports pruned"),
+            Err(StoreError::Db(sqlx::Error::PoolClosed)) => return,
+            Err(e) => tracing::warn!(error = %e, "retention: pruning failed; will retry"),
+        }
     }
 }
 

@@ -48,6 +48,20 @@ pub struct Config {
     /// Default window of the aggregates and dashboard, in days (`?days=N` overrides).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub window_days: u32,
+    /// Longest window served (`?days=N` up to this). Reports are kept this long plus
+    /// [`RETENTION_MARGIN_DAYS`], then pruned; older reports are refused.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub max_window_days: u32,
+}
+
+/// Days kept beyond the longest window served.
+pub const RETENTION_MARGIN_DAYS: u32 = 7;
+
+impl Config {
+    /// How long reports are kept, in days: the longest window served plus the margin.
+    pub fn retention_days(&self) -> u32 {
+        self.max_window_days.max(self.window_days) + RETENTION_MARGIN_DAYS
+    }
 }
 
 impl Config {
@@ -66,6 +80,7 @@ impl Config {
             rate_limit_per_client: 600,
             rate_limit_per_pseudonym: 60,
             window_days: 30,
+            max_window_days: 90,
         }
     }
 }

@@ -148,10 +148,18 @@ async fn ingest_report(
         return Err(ApiError::NotATemplate);
     }
     let now = chrono::Utc::now();
-    if report.period_end > now + chrono::Duration::days(1) {
+    // A period in the future (beyond an hour of clock skew) or older than the retention
+    // would be stored for nothing, or pruned at once (issue 20).
+    if report.period_end > now + chrono::Duration::hours(1) {
         return Err(ApiError::Invalid(locus_report::ReportError::Field {
             field: "period_end",
-            why: "is more than a day in the future",
+            why: "is in the future",
+        }));
+    }
+    if report.period_end < now - chrono::Duration::days(i64::from(st.config.retention_days())) {
+        return Err(ApiError::Invalid(locus_report::ReportError::Field {
+            field: "period_end",
+            why: "is older than the collector keeps reports",
         }));
     }
     let network = st

@@ -47,19 +47,7 @@ macro_rules! insert_in_tx {
                     .execute(&mut *$tx)
                     .await?;
             }
-            for m in &r.metrics {
-                sqlx::query($crate::store::INSERT_METRIC)
-                    .bind(&r.report_id)
-                    .bind(&m.name)
-                    .bind(&m.kind)
-                    // BIGINT is signed: clamp the (absurd) counts above i64::MAX.
-                    .bind(i64::try_from(m.count).unwrap_or(i64::MAX))
-                    .bind(m.sum)
-                    .bind(m.min)
-                    .bind(m.max)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
+            // Metrics are not stored: no endpoint reads them (issue 20).
             rollup_in_tx!($tx, r, network)?;
             Ok($crate::store::Insert::Stored)
         }
@@ -351,11 +339,8 @@ const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_vers
 const INSERT_CRASH: &str = "INSERT INTO crashes (report_id, signature, kind, message, location, \
      count) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, signature) DO NOTHING";
 
-const INSERT_METRIC: &str = "INSERT INTO metrics (report_id, name, kind, count, sum, min, max) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id, name) DO NOTHING";
-
-const FORGET_IDS: &str = "INSERT INTO forgotten (report_id) \
-     SELECT report_id FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
+const FORGET_IDS: &str = "INSERT INTO forgotten (report_id, forgotten_at) \
+     SELECT report_id, $2 FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
 const DELETE_CRASHES: &str =
     "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
 const DELETE_METRICS: &str =
@@ -476,6 +461,19 @@ const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS ses
      COUNT(DISTINCT network) AS networks FROM version_devices \
      WHERE day >= $3 AND last_end >= $1 GROUP BY version, day) d \
      ON d.version = s.version AND d.day = s.day";
+
+// Retention, in order: `$1` is the cutoff (Unix s) for the first three, its hour for the
+// next two, its day for the next two, and the cutoff of forgotten ids for the last.
+const PRUNE: [&str; 8] = [
+    "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
+    "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
+    "DELETE FROM reports WHERE period_end < $1",
+    "DELETE FROM version_hours WHERE hour < $1",
+    "DELETE FROM crash_hours WHERE hour < $1",
+    "DELETE FROM version_devices WHERE day < $1",
+    "DELETE FROM crash_devices WHERE day < $1",
+    "DELETE FROM forgotten WHERE forgotten_at < $1",
+];
 
 /// A window start and the hour and day it falls in.
 struct Window {
@@ -637,6 +635,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(FORGET_IDS)
                 .bind(pseudonym)
+                .bind(chrono::Utc::now().timestamp())
                 .execute(&mut *tx)
                 .await?;
             for sql in [
@@ -734,6 +733,34 @@ impl Store {
                 .await
         })?;
         Ok(rows)
+    }
+
+    /// Retention: deletes reports whose period ended before `cutoff` (Unix s) and the
+    /// rollup rows of hours and days before it, and forgotten ids forgotten before
+    /// `forgotten_cutoff`. One transaction; returns the number of reports deleted.
+    pub async fn prune(&self, cutoff: i64, forgotten_cutoff: i64) -> Result<u64, StoreError> {
+        // Whole hours and days only: the rollup rows of the cutoff's own hour and day
+        // also hold reports after it, and stay.
+        let w = Window::new(cutoff);
+        on_pool!(self.writer(), |pool, _Db| {
+            let mut tx = pool.begin().await?;
+            let mut reports = 0;
+            for (i, sql) in PRUNE.iter().enumerate() {
+                let bound = match i {
+                    0..=2 => cutoff,
+                    3 | 4 => w.hour,
+                    5 | 6 => w.day,
+                    _ => forgotten_cutoff,
+                };
+                let done = sqlx::query(sql).bind(bound).execute(&mut *tx).await?;
+                if i == 2 {
+                    reports = done.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(reports)
+        })
+        .map_err(StoreError::from)
     }
 
     /// How many reports are stored (all time); for tests and `/healthz`.

@@ -7,6 +7,7 @@ mod common;
 mod dashboard_browser;
 mod ingest;
 mod outage;
+mod retention;
 mod rollups;
 mod sybils;
 mod templates;
