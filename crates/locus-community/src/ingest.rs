@@ -68,6 +68,7 @@ pub async fn post_report(
             };
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
+        Ok(Insert::Refused) => rejected(&st, ApiError::PseudonymDeleted),
         Ok(Insert::Duplicate) => {
             Counters::bump(&st.counters.duplicates);
             let body = Accepted {

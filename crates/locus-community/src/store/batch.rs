@@ -167,6 +167,16 @@ async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Erro
         }
         WritePool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
+            let mut keys: Vec<i64> = jobs
+                .iter()
+                .map(|j| super::pseudonym_hash(&j.report.pseudonym).1)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            sqlx::query(super::LOCK_PSEUDONYMS_SHARED)
+                .bind(keys)
+                .execute(&mut *tx)
+                .await?;
             for job in jobs {
                 outcomes.push(insert_in_tx!(
                     tx,

@@ -31,10 +31,21 @@ macro_rules! insert_in_tx {
                 .bind(i64::from(r.sessions.crashed))
                 .bind(i64::from(r.sessions.abnormal))
                 .bind(network)
+                .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
                 .execute(&mut *$tx)
                 .await?;
             if done.rows_affected() == 0 {
-                return Ok::<_, sqlx::Error>($crate::store::Insert::Duplicate);
+                // Rare: tell a retry (stored or forgotten) from a deleted pseudonym.
+                let refused: i64 = sqlx::query_scalar($crate::store::REFUSED)
+                    .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
+                    .bind(&r.report_id)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                return Ok::<_, sqlx::Error>(if refused > 0 {
+                    $crate::store::Insert::Refused
+                } else {
+                    $crate::store::Insert::Duplicate
+                });
             }
             for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
                 sqlx::query($crate::store::INSERT_CRASH)
@@ -135,6 +146,17 @@ fn merged_crashes(r: &HealthReport) -> BTreeMap<&str, (&str, &str, &str, i64)> {
         e.3 = e.3.saturating_add(i64::from(c.count));
     }
     crashes
+}
+
+/// The SHA-256 of a pseudonym (hex, as kept for deleted pseudonyms) and the advisory lock
+/// key taken from it.
+pub(crate) fn pseudonym_hash(pseudonym: &str) -> (String, i64) {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(pseudonym.as_bytes());
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    (hex, i64::from_be_bytes(key))
 }
 
 /// The schema, built into the binary and applied on start (idempotent).
@@ -256,6 +278,8 @@ macro_rules! on_pool {
 pub enum Insert {
     /// Stored now.
     Stored,
+    /// Refused: the pseudonym was deleted (deletion is final).
+    Refused,
     /// Already stored, or forgotten by a deletion: nothing written.
     Duplicate,
 }
@@ -334,7 +358,25 @@ const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_vers
      os_family, period_start, period_end, received_at, exited, crashed, abnormal, network) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
      WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $1) \
+     AND NOT EXISTS (SELECT 1 FROM deleted_pseudonyms WHERE pseudonym_hash = $13) \
      ON CONFLICT (report_id) DO NOTHING";
+
+/// 1 when an unwritten report was refused because its pseudonym was deleted (and it is
+/// not a retry of a stored or forgotten report), else 0.
+const REFUSED: &str = "SELECT COUNT(*) FROM deleted_pseudonyms WHERE pseudonym_hash = $1 \
+     AND NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $2) \
+     AND NOT EXISTS (SELECT 1 FROM reports WHERE report_id = $2)";
+
+const MARK_DELETED: &str = "INSERT INTO deleted_pseudonyms (pseudonym_hash, deleted_at) \
+     VALUES ($1, $2) ON CONFLICT (pseudonym_hash) DO NOTHING";
+
+/// PostgreSQL: a deletion and the batches writing reports of the same pseudonym exclude
+/// each other (transaction-scoped advisory locks: exclusive for the deletion, shared for
+/// the batches), so a report acknowledged while a deletion runs is either deleted by it
+/// or refused after it. SQLite has one writer connection: the same holds by construction.
+const LOCK_PSEUDONYM: &str = "SELECT pg_advisory_xact_lock($1)";
+const LOCK_PSEUDONYMS_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k)";
 
 const INSERT_CRASH: &str = "INSERT INTO crashes (report_id, signature, kind, message, location, \
      count) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, signature) DO NOTHING";
@@ -629,10 +671,23 @@ impl Store {
     }
 
     /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is
-    /// not stored again. Returns how many reports were deleted.
+    /// not stored again, and the pseudonym's later reports are refused. Returns how many reports were deleted.
     pub async fn delete_pseudonym(&self, pseudonym: &str) -> Result<u64, StoreError> {
+        let (hash, key) = pseudonym_hash(pseudonym);
+        let postgres = self.backend() == Backend::Postgres;
         on_pool!(self.writer(), |pool, _Db| {
             let mut tx = pool.begin().await?;
+            if postgres {
+                sqlx::query(LOCK_PSEUDONYM)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(MARK_DELETED)
+                .bind(&hash)
+                .bind(chrono::Utc::now().timestamp())
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(FORGET_IDS)
                 .bind(pseudonym)
                 .bind(chrono::Utc::now().timestamp())

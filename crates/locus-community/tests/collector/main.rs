@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 mod dashboard_browser;
+mod deletion;
 mod ingest;
 mod outage;
 mod retention;
