@@ -24,7 +24,7 @@ pub const MAX_BATCH: usize = 64;
 /// Reports waiting for a writer; beyond this, `insert` waits for room.
 const QUEUE: usize = 1024;
 
-struct Job {
+pub(super) struct Job {
     report: HealthReport,
     received_at: i64,
     network: String,
@@ -151,19 +151,12 @@ pub(super) fn unreachable(e: &sqlx::Error) -> bool {
 
 /// Writes `jobs` in one transaction; one outcome per job, in order.
 async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Error> {
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    match pool {
+    let outcomes = match pool {
         WritePool::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
-            for job in jobs {
-                outcomes.push(insert_in_tx!(
-                    tx,
-                    &job.report,
-                    job.received_at,
-                    &job.network
-                )?);
-            }
+            let outcomes = write_batch_in_tx!(tx, jobs)?;
             tx.commit().await?;
+            outcomes
         }
         WritePool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
@@ -177,16 +170,10 @@ async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Erro
                 .bind(keys)
                 .execute(&mut *tx)
                 .await?;
-            for job in jobs {
-                outcomes.push(insert_in_tx!(
-                    tx,
-                    &job.report,
-                    job.received_at,
-                    &job.network
-                )?);
-            }
+            let outcomes = write_batch_in_tx!(tx, jobs)?;
             tx.commit().await?;
+            outcomes
         }
-    }
+    };
     Ok(outcomes)
 }

@@ -9,120 +9,8 @@
 //! the pools directly. Everything here is plain data in, plain rows out; the rules about what
 //! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
-/// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
-/// evaluates to `Result<Insert, sqlx::Error>`. The first statement writes, so SQLite takes
-/// its write lock up front (a read-then-write transaction could fail to upgrade).
-macro_rules! insert_in_tx {
-    ($tx:ident, $report:expr, $received_at:expr, $network:expr) => {
-        async {
-            let r: &::locus_report::HealthReport = $report;
-            let received_at: i64 = $received_at;
-            let network: &str = $network;
-            let done = sqlx::query($crate::store::INSERT_REPORT)
-                .bind(&r.report_id)
-                .bind(&r.pseudonym)
-                .bind(&r.app_version)
-                .bind(&r.platform)
-                .bind(&r.os_family)
-                .bind(r.period_start.timestamp())
-                .bind(r.period_end.timestamp())
-                .bind(received_at)
-                .bind(i64::from(r.sessions.exited))
-                .bind(i64::from(r.sessions.crashed))
-                .bind(i64::from(r.sessions.abnormal))
-                .bind(network)
-                .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
-                .execute(&mut *$tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                // Rare: tell a retry (stored or forgotten) from a deleted pseudonym.
-                let refused: i64 = sqlx::query_scalar($crate::store::REFUSED)
-                    .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
-                    .bind(&r.report_id)
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                return Ok::<_, sqlx::Error>(if refused > 0 {
-                    $crate::store::Insert::Refused
-                } else {
-                    $crate::store::Insert::Duplicate
-                });
-            }
-            for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
-                sqlx::query($crate::store::INSERT_CRASH)
-                    .bind(&r.report_id)
-                    .bind(sig)
-                    .bind(kind)
-                    .bind(message)
-                    .bind(location)
-                    .bind(count)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            // Metrics are not stored: no endpoint reads them (issue 20).
-            rollup_in_tx!($tx, r, network)?;
-            Ok($crate::store::Insert::Stored)
-        }
-        .await
-    };
-}
-
-/// Adds one stored report to the rollups inside the open transaction `$tx`: evaluates to
-/// `Result<(), sqlx::Error>`.
-macro_rules! rollup_in_tx {
-    ($tx:ident, $report:expr, $network:expr) => {
-        async {
-            let r: &::locus_report::HealthReport = $report;
-            let network: &str = $network;
-            let end = r.period_end.timestamp();
-            let hour = end.div_euclid(3600);
-            let day = end.div_euclid(86_400);
-            let exited = i64::from(r.sessions.exited);
-            let crashed = i64::from(r.sessions.crashed);
-            let abnormal = i64::from(r.sessions.abnormal);
-            sqlx::query($crate::store::UPSERT_VERSION_HOUR)
-                .bind(hour)
-                .bind(&r.app_version)
-                .bind(exited + crashed + abnormal)
-                .bind(crashed)
-                .bind(abnormal)
-                .execute(&mut *$tx)
-                .await?;
-            sqlx::query($crate::store::UPSERT_VERSION_DEVICE)
-                .bind(day)
-                .bind(&r.app_version)
-                .bind(&r.pseudonym)
-                .bind(network)
-                .bind(end)
-                .bind((crashed > 0).then_some(end))
-                .execute(&mut *$tx)
-                .await?;
-            for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
-                sqlx::query($crate::store::UPSERT_CRASH_HOUR)
-                    .bind(hour)
-                    .bind(&r.app_version)
-                    .bind(sig)
-                    .bind(kind)
-                    .bind(location)
-                    .bind(count)
-                    .execute(&mut *$tx)
-                    .await?;
-                sqlx::query($crate::store::UPSERT_CRASH_DEVICE)
-                    .bind(day)
-                    .bind(&r.app_version)
-                    .bind(sig)
-                    .bind(message)
-                    .bind(&r.pseudonym)
-                    .bind(network)
-                    .bind(end)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            Ok::<(), sqlx::Error>(())
-        }
-        .await
-    };
-}
-
+#[macro_use]
+mod bulk;
 mod batch;
 mod postgres;
 mod sqlite;
@@ -354,13 +242,6 @@ pub struct DayRow {
     pub networks: i64,
 }
 
-const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_version, platform, \
-     os_family, period_start, period_end, received_at, exited, crashed, abnormal, network) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-     WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $1) \
-     AND NOT EXISTS (SELECT 1 FROM deleted_pseudonyms WHERE pseudonym_hash = $13) \
-     ON CONFLICT (report_id) DO NOTHING";
-
 /// 1 when an unwritten report was refused because its pseudonym was deleted (and it is
 /// not a retry of a stored or forgotten report), else 0.
 const REFUSED: &str = "SELECT COUNT(*) FROM deleted_pseudonyms WHERE pseudonym_hash = $1 \
@@ -378,9 +259,6 @@ const LOCK_PSEUDONYM: &str = "SELECT pg_advisory_xact_lock($1)";
 const LOCK_PSEUDONYMS_SHARED: &str =
     "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k)";
 
-const INSERT_CRASH: &str = "INSERT INTO crashes (report_id, signature, kind, message, location, \
-     count) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, signature) DO NOTHING";
-
 const FORGET_IDS: &str = "INSERT INTO forgotten (report_id, forgotten_at) \
      SELECT report_id, $2 FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
 const DELETE_CRASHES: &str =
@@ -391,37 +269,6 @@ const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
 
 // Rollup upserts (see migrations/0003_rollups.sql). Maxima and minima are taken by the
 // database (`CASE`), so they follow its collation exactly as `MIN` over rows did.
-const UPSERT_VERSION_HOUR: &str = "INSERT INTO version_hours \
-     (hour, version, reports, sessions, crashed, abnormal) VALUES ($1, $2, 1, $3, $4, $5) \
-     ON CONFLICT (hour, version) DO UPDATE SET reports = version_hours.reports + 1, \
-     sessions = version_hours.sessions + excluded.sessions, \
-     crashed = version_hours.crashed + excluded.crashed, \
-     abnormal = version_hours.abnormal + excluded.abnormal";
-
-const UPSERT_VERSION_DEVICE: &str = "INSERT INTO version_devices \
-     (day, version, pseudonym, network, last_end, last_crash_end) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (day, version, pseudonym, network) DO UPDATE SET \
-     last_end = CASE WHEN excluded.last_end > version_devices.last_end \
-     THEN excluded.last_end ELSE version_devices.last_end END, \
-     last_crash_end = CASE WHEN version_devices.last_crash_end IS NULL \
-     OR excluded.last_crash_end > version_devices.last_crash_end \
-     THEN excluded.last_crash_end ELSE version_devices.last_crash_end END";
-
-const UPSERT_CRASH_HOUR: &str = "INSERT INTO crash_hours \
-     (hour, version, signature, kind, location, count) VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (hour, version, signature) DO UPDATE SET \
-     kind = CASE WHEN excluded.kind < crash_hours.kind THEN excluded.kind ELSE crash_hours.kind END, \
-     location = CASE WHEN excluded.location < crash_hours.location \
-     THEN excluded.location ELSE crash_hours.location END, \
-     count = crash_hours.count + excluded.count";
-
-const UPSERT_CRASH_DEVICE: &str = "INSERT INTO crash_devices \
-     (day, version, signature, template, pseudonym, network, last_end) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-     ON CONFLICT (day, version, signature, template, pseudonym, network) DO UPDATE SET \
-     last_end = CASE WHEN excluded.last_end > crash_devices.last_end \
-     THEN excluded.last_end ELSE crash_devices.last_end END";
 
 // Deletion: the rollup rows a pseudonym's reports touched are recomputed from the other
 // reports of the same hour (exact for sums and minima alike); its device rows go.

@@ -186,10 +186,27 @@ async fn rollups_equal_the_raw_aggregates(b: Backend) {
     let mut g = Lcg(20);
     let mut offered = Vec::new();
     for _ in 0..300 {
-        let (r, network) = random_report(&mut g, now);
-        store.insert(r.clone(), now, network.clone()).await.unwrap();
-        offered.push((r, network));
+        offered.push(random_report(&mut g, now));
     }
+    // Offered all at once (so batches hold many reports, one statement per table each),
+    // the first 30 twice: each report id is stored exactly once.
+    let mut tasks = Vec::new();
+    for (r, network) in offered.iter().chain(offered.iter().take(30)) {
+        let (store, r, network) = (store.clone(), r.clone(), network.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = r.report_id.clone();
+            (id, store.insert(r, now, network).await.unwrap())
+        }));
+    }
+    let mut stored = std::collections::HashMap::new();
+    for t in tasks {
+        let (id, outcome) = t.await.unwrap();
+        if outcome == locus_community::store::Insert::Stored {
+            *stored.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(stored.len(), 300);
+    assert!(stored.values().all(|&n| n == 1), "each report stored once");
     // Retries of stored reports change nothing.
     for (r, network) in offered.iter().take(20) {
         let again = store.insert(r.clone(), now, network.clone()).await.unwrap();
