@@ -2,11 +2,12 @@
 //! `?days=N`) and `GET /healthz`. A withheld version answers exactly like an unknown
 //! one (404), so probing a version name tells nothing about fewer than k devices.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -91,8 +92,11 @@ async fn compute(
 /// `GET /v1/versions`.
 pub async fn list_versions(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionsReport>, ApiError> {
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
     let days = window_days(&st, q)?;
     Ok(Json(load(&st, days, false, None).await?.0.clone()))
 }
@@ -114,9 +118,12 @@ pub struct VersionAnswer {
 /// `GET /v1/versions/{version}`.
 pub async fn get_version(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(version): Path<String>,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionAnswer>, ApiError> {
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
     let days = window_days(&st, q)?;
     let loaded = load(&st, days, false, Some(&version)).await?;
     let report = &loaded.0;

@@ -67,6 +67,13 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The client address of a request from `peer` (see `proxy`).
+    pub fn client_ip(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        crate::proxy::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+    }
+}
+
 /// How often retention runs (and once at start).
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -48,6 +48,11 @@ pub struct Config {
     /// Default window of the aggregates and dashboard, in days (`?days=N` overrides).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub window_days: u32,
+    /// A proxy (address or ADDRESS/PREFIX; repeatable) whose `X-Forwarded-For` gives the
+    /// client address for rate limits and client networks. Without it the header is
+    /// ignored.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
     /// Longest window served (`?days=N` up to this). Reports are kept this long plus
     /// [`RETENTION_MARGIN_DAYS`], then pruned; older reports are refused.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
@@ -81,6 +86,7 @@ impl Config {
             rate_limit_per_pseudonym: 60,
             window_days: 30,
             max_window_days: 90,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! day (see `network`); neither is stored.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,7 +57,8 @@ pub async fn post_report(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = ingest_report(&st, peer, &headers, body).await;
+    let client = st.client_ip(peer, &headers);
+    let result = ingest_report(&st, client, &headers, body).await;
     match result {
         Ok(Insert::Stored) => {
             st.read_cache.invalidate();
@@ -88,8 +89,9 @@ pub async fn post_deletion(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let client = st.client_ip(peer, &headers);
     let result = async {
-        limit_client(&st, peer)?;
+        limit_client(&st, client)?;
         let bytes = read_json_body(&headers, body, st.config.max_body).await?;
         let req: DeletionRequest = parse(&bytes)?;
         req.validate()?;
@@ -124,11 +126,11 @@ fn rejected(st: &AppState, e: ApiError) -> Response {
 
 async fn ingest_report(
     st: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Insert, ApiError> {
-    limit_client(st, peer)?;
+    limit_client(st, client)?;
     let bytes = read_json_body(headers, body, st.config.max_body).await?;
     let report: HealthReport = parse(&bytes)?;
     report.validate()?;
@@ -165,7 +167,7 @@ async fn ingest_report(
     }
     let network = st
         .network_keys
-        .hash(&st.store, peer.ip(), now)
+        .hash(&st.store, client, now)
         .await
         .map_err(|e| match e {
             NetworkError::Store(e) => ApiError::Store(e),
@@ -210,9 +212,10 @@ pub fn hidden_field(r: &HealthReport) -> Option<&'static str> {
     None
 }
 
-fn limit_client(st: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
+/// Takes a token of the per-client limit (ingest, deletions and reads alike).
+pub fn limit_client(st: &AppState, client: IpAddr) -> Result<(), ApiError> {
     st.client_limiter
-        .check(&client_key(peer.ip()), Instant::now())
+        .check(&client_key(client), Instant::now())
         .map_err(rate_limited)
 }
 

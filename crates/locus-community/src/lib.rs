@@ -15,6 +15,7 @@ pub mod error;
 pub mod html;
 pub mod ingest;
 pub mod network;
+pub mod proxy;
 pub mod ratelimit;
 pub mod stats;
 pub mod store;

@@ -8,6 +8,7 @@ mod dashboard_browser;
 mod deletion;
 mod ingest;
 mod outage;
+mod proxy;
 mod retention;
 mod rollups;
 mod sybils;
