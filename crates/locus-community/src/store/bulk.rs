@@ -2,7 +2,9 @@
 //! the reports (returning which ids were new), their crashes, and each rollup — instead
 //! of one statement per row. Rollup rows are grouped inside the statement (`GROUP BY`
 //! over the batch's `VALUES`), so one statement never touches a row twice and minima
-//! follow the database's collation exactly as before.
+//! follow the database's collation exactly as before. Rows are upserted in key order, so
+//! concurrent batches on PostgreSQL lock shared rollup rows in the same order and wait
+//! for each other briefly instead of deadlocking (measured before: 1 s deadlock timeouts).
 
 /// Most rows in one statement: far below SQLite's 32,766 and PostgreSQL's 65,535 bound
 /// parameters at the widest table (13 columns). A valid batch (64 reports of at most 32
@@ -56,7 +58,7 @@ pub(super) fn upsert_version_hours(rows: usize) -> String {
         "INSERT INTO version_hours (hour, version, reports, sessions, crashed, abnormal) \
          SELECT column1, column2, COUNT(*), SUM(column3), SUM(column4), SUM(column5) \
          FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2 \
-         ON CONFLICT (hour, version) DO UPDATE SET \
+         ORDER BY column1, column2 ON CONFLICT (hour, version) DO UPDATE SET \
          reports = version_hours.reports + excluded.reports, \
          sessions = version_hours.sessions + excluded.sessions, \
          crashed = version_hours.crashed + excluded.crashed, \
@@ -71,6 +73,7 @@ pub(super) fn upsert_version_devices(rows: usize) -> String {
          last_crash_end) \
          SELECT column1, column2, column3, column4, MAX(column5), MAX(column6) \
          FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2, column3, column4 \
+         ORDER BY column1, column2, column3, column4 \
          ON CONFLICT (day, version, pseudonym, network) DO UPDATE SET \
          last_end = CASE WHEN excluded.last_end > version_devices.last_end \
          THEN excluded.last_end ELSE version_devices.last_end END, \
@@ -86,6 +89,7 @@ pub(super) fn upsert_crash_hours(rows: usize) -> String {
         "INSERT INTO crash_hours (hour, version, signature, kind, location, count) \
          SELECT column1, column2, column3, MIN(column4), MIN(column5), SUM(column6) \
          FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2, column3 \
+         ORDER BY column1, column2, column3 \
          ON CONFLICT (hour, version, signature) DO UPDATE SET \
          kind = CASE WHEN excluded.kind < crash_hours.kind \
          THEN excluded.kind ELSE crash_hours.kind END, \
@@ -103,6 +107,7 @@ pub(super) fn upsert_crash_devices(rows: usize) -> String {
          SELECT column1, column2, column3, column4, column5, column6, MAX(column7) \
          FROM (VALUES {}) AS v WHERE true \
          GROUP BY column1, column2, column3, column4, column5, column6 \
+         ORDER BY column1, column2, column3, column4, column5, column6 \
          ON CONFLICT (day, version, signature, template, pseudonym, network) DO UPDATE SET \
          last_end = CASE WHEN excluded.last_end > crash_devices.last_end \
          THEN excluded.last_end ELSE crash_devices.last_end END",
