@@ -2,11 +2,12 @@
 //! `?days=N`) and `GET /healthz`. A withheld version answers exactly like an unknown
 //! one (404), so probing a version name tells nothing about fewer than k devices.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,7 @@ use crate::stats::Snapshot;
 /// Query parameters of the aggregate views.
 #[derive(Debug, Deserialize)]
 pub struct WindowParams {
-    /// Window in days (1..=3650), default `--window-days`.
+    /// Window in days (1..=`--max-window-days`), default `--window-days`.
     pub days: Option<String>,
 }
 
@@ -30,29 +31,47 @@ pub fn window_days(
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<u32, ApiError> {
     let Query(params) = q.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let max = st.config.max_window_days.max(st.config.window_days);
     match params.days {
         None => Ok(st.config.window_days),
         Some(d) => match d.trim().parse::<u32>() {
-            Ok(n) if (1..=3650).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadQuery(
-                "days must be a whole number from 1 to 3650".into(),
-            )),
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadQuery(format!(
+                "days must be a whole number from 1 to {max}"
+            ))),
         },
     }
 }
 
 /// Loads the window's aggregates; with `with_series`, the chart's daily series too.
+/// With `only`, crash signatures and templates are read for that version alone (every
+/// version's totals are still read: k and the comparison with the previous shown
+/// version need them).
+/// Served from the instance's short read cache (see `cache`).
 pub async fn load(
     st: &AppState,
     days: u32,
     with_series: bool,
+    only: Option<&str>,
+) -> Result<Arc<(VersionsReport, Vec<Series>)>, ApiError> {
+    let key = (days, with_series, only.map(str::to_string));
+    st.read_cache
+        .get_or_compute(key, || compute(st, days, with_series, only))
+        .await
+}
+
+async fn compute(
+    st: &AppState,
+    days: u32,
+    with_series: bool,
+    only: Option<&str>,
 ) -> Result<(VersionsReport, Vec<Series>), ApiError> {
     let now = Utc::now();
     let since_ts = now.timestamp() - i64::from(days) * 86_400;
     let since = DateTime::from_timestamp(since_ts, 0).unwrap_or(now);
-    let versions = st.store.versions(since_ts).await?;
-    let signatures = st.store.signatures(since_ts).await?;
-    let templates = st.store.templates(since_ts, st.config.k).await?;
+    let versions = st.store.versions(since_ts, None).await?;
+    let signatures = st.store.signatures(since_ts, only).await?;
+    let templates = st.store.templates(since_ts, st.config.k, only).await?;
     let report = aggregate::build(
         versions,
         signatures,
@@ -73,10 +92,13 @@ pub async fn load(
 /// `GET /v1/versions`.
 pub async fn list_versions(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionsReport>, ApiError> {
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
     let days = window_days(&st, q)?;
-    Ok(Json(load(&st, days, false).await?.0))
+    Ok(Json(load(&st, days, false, None).await?.0.clone()))
 }
 
 /// The answer of `GET /v1/versions/{version}`.
@@ -96,17 +118,22 @@ pub struct VersionAnswer {
 /// `GET /v1/versions/{version}`.
 pub async fn get_version(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(version): Path<String>,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionAnswer>, ApiError> {
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
     let days = window_days(&st, q)?;
-    let (report, _) = load(&st, days, false).await?;
+    let loaded = load(&st, days, false, Some(&version)).await?;
+    let report = &loaded.0;
     let k = report.k;
     let since = report.since;
     let health = report
         .versions
-        .into_iter()
+        .iter()
         .find(|v| v.version == version)
+        .cloned()
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "no data to show for this version in the last {days} days \

@@ -12,6 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
+use crate::aggregate::{Series, VersionsReport};
+use crate::cache::ReadCache;
 use crate::config::Config;
 use crate::network::{NetworkKeys, QuotaLocks};
 use crate::ratelimit::RateLimiter;
@@ -36,13 +38,22 @@ pub struct AppState {
     pub network_keys: NetworkKeys,
     /// Serialise the quota check and the insert of new pseudonyms per network.
     pub quota_locks: QuotaLocks,
+    /// Recently computed aggregate answers.
+    pub read_cache: ReadCache<(VersionsReport, Vec<Series>)>,
 }
 
 impl AppState {
     /// Opens the database of `config` and builds the state.
     pub async fn open(config: Config) -> Result<Arc<AppState>, StoreError> {
-        let store =
-            Store::connect(&config.db, config.db_max_connections, config.db_writers).await?;
+        let store = Store::connect_pools(
+            &config.db,
+            config.db_max_connections,
+            config.db_read_connections,
+            config.db_writers,
+        )
+        .await?;
+        tokio::spawn(prune_loop(store.clone(), config.retention_days()));
+        let read_cache = ReadCache::new(std::time::Duration::from_millis(config.read_cache_ms));
         Ok(Arc::new(AppState {
             client_limiter: RateLimiter::new(config.rate_limit_per_client),
             pseudonym_limiter: RateLimiter::new(config.rate_limit_per_pseudonym),
@@ -51,7 +62,35 @@ impl AppState {
             counters: Counters::default(),
             network_keys: NetworkKeys::default(),
             quota_locks: QuotaLocks::default(),
+            read_cache,
         }))
+    }
+}
+
+impl AppState {
+    /// The client address of a request from `peer` (see `proxy`).
+    pub fn client_ip(&self, peer: SocketAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        crate::proxy::client_ip(peer.ip(), headers, &self.config.trusted_proxies)
+    }
+}
+
+/// How often retention runs (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Retention: every [`PRUNE_EVERY`], deletes reports (and rollup rows) older than
+/// `retention_days`, and forgotten ids a day older still (a retry of their report is then
+/// refused as too old anyway). Ends when the store closes.
+async fn prune_loop(store: Store, retention_days: u32) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now().timestamp();
+        let cutoff = now - i64::from(retention_days) * 86_400;
+        match store.prune(cutoff, cutoff - 86_400).await {
+            Ok(n) => tracing::info!(deleted = n, "retention: old reports pruned"),
+            Err(StoreError::Db(sqlx::Error::PoolClosed)) => return,
+            Err(e) => tracing::warn!(error = %e, "retention: pruning failed; will retry"),
+        }
     }
 }
 

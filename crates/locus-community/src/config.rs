@@ -15,6 +15,15 @@ pub struct Config {
     /// Most database connections this process opens.
     #[arg(long, default_value_t = 8)]
     pub db_max_connections: u32,
+    /// PostgreSQL: connections of the separate read pool (aggregates, dashboard), so
+    /// readers can never take the connections ingest needs. SQLite's readers use
+    /// `--db-max-connections`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_read_connections: u32,
+    /// How long (milliseconds) this instance reuses a computed aggregate answer; 0 = off.
+    /// Writes through this instance clear it at once.
+    #[arg(long, default_value_t = 1000)]
+    pub read_cache_ms: u64,
     /// PostgreSQL: writer tasks committing queued reports in batches (each holds one
     /// connection while it writes). SQLite always has one writer.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
@@ -39,6 +48,25 @@ pub struct Config {
     /// Default window of the aggregates and dashboard, in days (`?days=N` overrides).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub window_days: u32,
+    /// A proxy (address or ADDRESS/PREFIX; repeatable) whose `X-Forwarded-For` gives the
+    /// client address for rate limits and client networks. Without it the header is
+    /// ignored.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<crate::proxy::Cidr>,
+    /// Longest window served (`?days=N` up to this). Reports are kept this long plus
+    /// [`RETENTION_MARGIN_DAYS`], then pruned; older reports are refused.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub max_window_days: u32,
+}
+
+/// Days kept beyond the longest window served.
+pub const RETENTION_MARGIN_DAYS: u32 = 7;
+
+impl Config {
+    /// How long reports are kept, in days: the longest window served plus the margin.
+    pub fn retention_days(&self) -> u32 {
+        self.max_window_days.max(self.window_days) + RETENTION_MARGIN_DAYS
+    }
 }
 
 impl Config {
@@ -48,6 +76,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             db: db.into(),
             db_max_connections: 8,
+            db_read_connections: 4,
+            read_cache_ms: 1000,
             db_writers: 4,
             k: 5,
             new_pseudonyms_per_network: 20,
@@ -55,6 +85,8 @@ impl Config {
             rate_limit_per_client: 600,
             rate_limit_per_pseudonym: 60,
             window_days: 30,
+            max_window_days: 90,
+            trusted_proxies: Vec::new(),
         }
     }
 }

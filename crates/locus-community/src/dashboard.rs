@@ -4,11 +4,12 @@
 //! escaped; a Content-Security-Policy forbids loading anything else.
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::aggregate::{Series, VersionHealth, VersionsReport};
@@ -23,11 +24,14 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 /// `GET /` (`?days=N` sets the window).
 pub async fn page(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
     let days = api::window_days(&st, q)?;
-    let (report, series) = api::load(&st, days, true).await?;
-    let mut resp = Html(render(&report, &series)).into_response();
+    let loaded = api::load(&st, days, true, None).await?;
+    let mut resp = Html(render(&loaded.0, &loaded.1)).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

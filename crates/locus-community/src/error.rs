@@ -55,6 +55,9 @@ pub enum ApiError {
     /// A rate limit refused the request.
     #[error("rate limit exceeded; retry in {0} s")]
     RateLimited(u64),
+    /// The report's pseudonym was deleted: its reports are refused for good.
+    #[error("this pseudonym was deleted; its reports are no longer accepted (opt in again for a new one)")]
+    PseudonymDeleted,
     /// A query parameter is out of range.
     #[error("bad query: {0}")]
     BadQuery(String),
@@ -96,6 +99,7 @@ impl ApiError {
             Hidden(_) => (StatusCode::UNPROCESSABLE_ENTITY, "control_character"),
             NetworkQuota(_) => (StatusCode::TOO_MANY_REQUESTS, "network_quota"),
             RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            PseudonymDeleted => (StatusCode::GONE, "pseudonym_deleted"),
             BadQuery(_) => (StatusCode::BAD_REQUEST, "bad_query"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),

@@ -12,7 +12,7 @@
 //! day (see `network`); neither is stored.
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,9 +57,11 @@ pub async fn post_report(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let result = ingest_report(&st, peer, &headers, body).await;
+    let client = st.client_ip(peer, &headers);
+    let result = ingest_report(&st, client, &headers, body).await;
     match result {
         Ok(Insert::Stored) => {
+            st.read_cache.invalidate();
             Counters::bump(&st.counters.accepted);
             let body = Accepted {
                 accepted: true,
@@ -67,6 +69,7 @@ pub async fn post_report(
             };
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
+        Ok(Insert::Refused) => rejected(&st, ApiError::PseudonymDeleted),
         Ok(Insert::Duplicate) => {
             Counters::bump(&st.counters.duplicates);
             let body = Accepted {
@@ -86,8 +89,9 @@ pub async fn post_deletion(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let client = st.client_ip(peer, &headers);
     let result = async {
-        limit_client(&st, peer)?;
+        limit_client(&st, client)?;
         let bytes = read_json_body(&headers, body, st.config.max_body).await?;
         let req: DeletionRequest = parse(&bytes)?;
         req.validate()?;
@@ -96,6 +100,7 @@ pub async fn post_deletion(
     .await;
     match result {
         Ok(deleted) => {
+            st.read_cache.invalidate();
             Counters::bump(&st.counters.deletions);
             tracing::info!(deleted, "pseudonym forgotten");
             (StatusCode::OK, Json(Deleted { deleted })).into_response()
@@ -121,11 +126,11 @@ fn rejected(st: &AppState, e: ApiError) -> Response {
 
 async fn ingest_report(
     st: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Insert, ApiError> {
-    limit_client(st, peer)?;
+    limit_client(st, client)?;
     let bytes = read_json_body(headers, body, st.config.max_body).await?;
     let report: HealthReport = parse(&bytes)?;
     report.validate()?;
@@ -146,15 +151,23 @@ async fn ingest_report(
         return Err(ApiError::NotATemplate);
     }
     let now = chrono::Utc::now();
-    if report.period_end > now + chrono::Duration::days(1) {
+    // A period in the future (beyond an hour of clock skew) or older than the retention
+    // would be stored for nothing, or pruned at once (issue 20).
+    if report.period_end > now + chrono::Duration::hours(1) {
         return Err(ApiError::Invalid(locus_report::ReportError::Field {
             field: "period_end",
-            why: "is more than a day in the future",
+            why: "is in the future",
+        }));
+    }
+    if report.period_end < now - chrono::Duration::days(i64::from(st.config.retention_days())) {
+        return Err(ApiError::Invalid(locus_report::ReportError::Field {
+            field: "period_end",
+            why: "is older than the collector keeps reports",
         }));
     }
     let network = st
         .network_keys
-        .hash(&st.store, peer.ip(), now)
+        .hash(&st.store, client, now)
         .await
         .map_err(|e| match e {
             NetworkError::Store(e) => ApiError::Store(e),
@@ -199,9 +212,10 @@ pub fn hidden_field(r: &HealthReport) -> Option<&'static str> {
     None
 }
 
-fn limit_client(st: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
+/// Takes a token of the per-client limit (ingest, deletions and reads alike).
+pub fn limit_client(st: &AppState, client: IpAddr) -> Result<(), ApiError> {
     st.client_limiter
-        .check(&client_key(peer.ip()), Instant::now())
+        .check(&client_key(client), Instant::now())
         .map_err(rate_limited)
 }
 

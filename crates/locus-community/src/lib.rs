@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod api;
 pub mod app;
+pub mod cache;
 pub mod chart;
 pub mod config;
 pub mod dashboard;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod html;
 pub mod ingest;
 pub mod network;
+pub mod proxy;
 pub mod ratelimit;
 pub mod stats;
 pub mod store;

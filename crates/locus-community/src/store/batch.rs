@@ -1,8 +1,14 @@
 //! Group commit: every report is written through a [`Batcher`]. Requests queue their
 //! report; writer tasks take whatever has queued (up to [`MAX_BATCH`]) and write it in one
 //! transaction, so concurrent requests share one commit (one fsync on PostgreSQL, one
-//! write lock on SQLite) instead of each paying for its own. If a batch fails, its reports
-//! are retried one per transaction so one bad report cannot fail the others.
+//! write lock on SQLite) instead of each paying for its own. If a batch fails on a
+//! statement (the database answered, refusing something), its reports are retried one per
+//! transaction so one bad report cannot fail the others. If it fails because the database
+//! is unreachable (pool timeout, I/O, closed connection), nothing is retried: the batch
+//! and every report already queued behind it fail at once with
+//! [`StoreError::Unavailable`] (answered 503), so an outage costs each request about one
+//! pool acquire timeout, not one per report. A batch is one transaction: a failure leaves
+//! nothing of it written.
 
 use std::sync::Arc;
 
@@ -18,7 +24,7 @@ pub const MAX_BATCH: usize = 64;
 /// Reports waiting for a writer; beyond this, `insert` waits for room.
 const QUEUE: usize = 1024;
 
-struct Job {
+pub(super) struct Job {
     report: HealthReport,
     received_at: i64,
     network: String,
@@ -94,6 +100,17 @@ async fn run(pool: WritePool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     let _ = job.reply.send(Ok(outcome));
                 }
             }
+            Err(e) if unreachable(&e) => {
+                tracing::warn!(error = %e, "database unreachable: failing the queued reports");
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable));
+                }
+                // Whatever queued meanwhile would wait for the same timeout: fail it now.
+                let mut queue = rx.lock().await;
+                while let Ok(job) = queue.try_recv() {
+                    let _ = job.reply.send(Err(StoreError::Unavailable));
+                }
+            }
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
                     let result = write(&pool, std::slice::from_ref(&job))
@@ -118,34 +135,45 @@ async fn run(pool: WritePool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
     }
 }
 
+/// Whether `e` means the database could not be reached (as opposed to a statement the
+/// database refused).
+pub(super) fn unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
 /// Writes `jobs` in one transaction; one outcome per job, in order.
 async fn write(pool: &WritePool, jobs: &[Job]) -> Result<Vec<Insert>, sqlx::Error> {
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    match pool {
+    let outcomes = match pool {
         WritePool::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
-            for job in jobs {
-                outcomes.push(insert_in_tx!(
-                    tx,
-                    &job.report,
-                    job.received_at,
-                    &job.network
-                )?);
-            }
+            let outcomes = write_batch_in_tx!(tx, jobs)?;
             tx.commit().await?;
+            outcomes
         }
         WritePool::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            for job in jobs {
-                outcomes.push(insert_in_tx!(
-                    tx,
-                    &job.report,
-                    job.received_at,
-                    &job.network
-                )?);
-            }
+            let mut keys: Vec<i64> = jobs
+                .iter()
+                .map(|j| super::pseudonym_hash(&j.report.pseudonym).1)
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            sqlx::query(super::LOCK_PSEUDONYMS_SHARED)
+                .bind(keys)
+                .execute(&mut *tx)
+                .await?;
+            let outcomes = write_batch_in_tx!(tx, jobs)?;
             tx.commit().await?;
+            outcomes
         }
-    }
+    };
     Ok(outcomes)
 }

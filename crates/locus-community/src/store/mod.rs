@@ -3,67 +3,14 @@
 //! two, and run on whichever pool the URL chose: [`on_pool!`] expands a body once per
 //! backend so each copy is type-checked against its own driver.
 //!
-//! Reports are written through `batch` (group commit); deletions and reads go to the
-//! pools directly. Everything here is plain data in, plain rows out; the rules about what
+//! Reports are written through `batch` (group commit), which also maintains the rollups
+//! (migrations/0003_rollups.sql): per-hour sums and per-day device sets, so reads cost
+//! O(hours × versions) plus the device sets, never O(reports). Deletions and reads go to
+//! the pools directly. Everything here is plain data in, plain rows out; the rules about what
 //! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
-/// Writes one report inside the open transaction `$tx` (a `Transaction` variable):
-/// evaluates to `Result<Insert, sqlx::Error>`. The first statement writes, so SQLite takes
-/// its write lock up front (a read-then-write transaction could fail to upgrade).
-macro_rules! insert_in_tx {
-    ($tx:ident, $report:expr, $received_at:expr, $network:expr) => {
-        async {
-            let r: &::locus_report::HealthReport = $report;
-            let received_at: i64 = $received_at;
-            let network: &str = $network;
-            let done = sqlx::query($crate::store::INSERT_REPORT)
-                .bind(&r.report_id)
-                .bind(&r.pseudonym)
-                .bind(&r.app_version)
-                .bind(&r.platform)
-                .bind(&r.os_family)
-                .bind(r.period_start.timestamp())
-                .bind(r.period_end.timestamp())
-                .bind(received_at)
-                .bind(i64::from(r.sessions.exited))
-                .bind(i64::from(r.sessions.crashed))
-                .bind(i64::from(r.sessions.abnormal))
-                .bind(network)
-                .execute(&mut *$tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok::<_, sqlx::Error>($crate::store::Insert::Duplicate);
-            }
-            for (sig, (kind, message, location, count)) in $crate::store::merged_crashes(r) {
-                sqlx::query($crate::store::INSERT_CRASH)
-                    .bind(&r.report_id)
-                    .bind(sig)
-                    .bind(kind)
-                    .bind(message)
-                    .bind(location)
-                    .bind(count)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            for m in &r.metrics {
-                sqlx::query($crate::store::INSERT_METRIC)
-                    .bind(&r.report_id)
-                    .bind(&m.name)
-                    .bind(&m.kind)
-                    // BIGINT is signed: clamp the (absurd) counts above i64::MAX.
-                    .bind(i64::try_from(m.count).unwrap_or(i64::MAX))
-                    .bind(m.sum)
-                    .bind(m.min)
-                    .bind(m.max)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            Ok($crate::store::Insert::Stored)
-        }
-        .await
-    };
-}
-
+#[macro_use]
+mod bulk;
 mod batch;
 mod postgres;
 mod sqlite;
@@ -89,6 +36,17 @@ fn merged_crashes(r: &HealthReport) -> BTreeMap<&str, (&str, &str, &str, i64)> {
     crashes
 }
 
+/// The SHA-256 of a pseudonym (hex, as kept for deleted pseudonyms) and the advisory lock
+/// key taken from it.
+pub(crate) fn pseudonym_hash(pseudonym: &str) -> (String, i64) {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(pseudonym.as_bytes());
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    (hex, i64::from_be_bytes(key))
+}
+
 /// The schema, built into the binary and applied on start (idempotent).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -101,6 +59,10 @@ pub enum StoreError {
     /// The driver failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The database could not be reached (pool acquire timeout, connection lost):
+    /// nothing of the request was written.
+    #[error("the database is unreachable")]
+    Unavailable,
     /// The SQLite writer task is gone (the store is shutting down).
     #[error("the database writer has stopped")]
     WriterGone,
@@ -137,10 +99,13 @@ enum Inner {
         /// Queues reports for the writer, which commits them in batches.
         batcher: batch::Batcher,
     },
-    /// PostgreSQL.
+    /// PostgreSQL: separate pools, so readers (aggregates, dashboard) can never take
+    /// the connections ingest and deletions need.
     Postgres {
-        /// Readers and writers.
-        pool: PgPool,
+        /// Writers (the batch writer tasks, deletions, the ingest-path lookups).
+        write: PgPool,
+        /// Aggregate reads.
+        read: PgPool,
         /// Queues reports for the writer tasks, which commit them in batches.
         batcher: batch::Batcher,
     },
@@ -156,14 +121,23 @@ impl Store {
     fn writer(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { write, .. } => Pool::Sqlite(write),
-            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
+            Inner::Postgres { write, .. } => Pool::Postgres(write),
+        }
+    }
+
+    /// Small reads on the ingest path: on PostgreSQL the write pool, which aggregate
+    /// readers cannot exhaust; on SQLite a reader (WAL), not the one writer connection.
+    fn lookup(&self) -> Pool<'_> {
+        match &self.inner {
+            Inner::Sqlite { read, .. } => Pool::Sqlite(read),
+            Inner::Postgres { write, .. } => Pool::Postgres(write),
         }
     }
 
     fn reader(&self) -> Pool<'_> {
         match &self.inner {
             Inner::Sqlite { read, .. } => Pool::Sqlite(read),
-            Inner::Postgres { pool, .. } => Pool::Postgres(pool),
+            Inner::Postgres { read, .. } => Pool::Postgres(read),
         }
     }
 }
@@ -192,12 +166,14 @@ macro_rules! on_pool {
 pub enum Insert {
     /// Stored now.
     Stored,
+    /// Refused: the pseudonym was deleted (deletion is final).
+    Refused,
     /// Already stored, or forgotten by a deletion: nothing written.
     Duplicate,
 }
 
 /// Per-version totals over a window.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct VersionRow {
     /// App version.
     pub version: String,
@@ -216,7 +192,7 @@ pub struct VersionRow {
 }
 
 /// One crash signature of one version over a window.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct SignatureRow {
     /// App version.
     pub version: String,
@@ -235,7 +211,7 @@ pub struct SignatureRow {
 /// A crash signature's message template that at least k distinct pseudonyms reported
 /// (identically) for one version. Templates reported by fewer are never read out of the
 /// database: the `HAVING` clause drops them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct TemplateRow {
     /// App version.
     pub version: String,
@@ -250,7 +226,7 @@ pub struct TemplateRow {
 }
 
 /// One version's sessions on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
 pub struct DayRow {
     /// App version.
     pub version: String,
@@ -266,53 +242,144 @@ pub struct DayRow {
     pub networks: i64,
 }
 
-const INSERT_REPORT: &str = "INSERT INTO reports (report_id, pseudonym, app_version, platform, \
-     os_family, period_start, period_end, received_at, exited, crashed, abnormal, network) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
-     WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $1) \
-     ON CONFLICT (report_id) DO NOTHING";
+/// 1 when an unwritten report was refused because its pseudonym was deleted (and it is
+/// not a retry of a stored or forgotten report), else 0.
+const REFUSED: &str = "SELECT COUNT(*) FROM deleted_pseudonyms WHERE pseudonym_hash = $1 \
+     AND NOT EXISTS (SELECT 1 FROM forgotten WHERE report_id = $2) \
+     AND NOT EXISTS (SELECT 1 FROM reports WHERE report_id = $2)";
 
-const INSERT_CRASH: &str = "INSERT INTO crashes (report_id, signature, kind, message, location, \
-     count) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, signature) DO NOTHING";
+const MARK_DELETED: &str = "INSERT INTO deleted_pseudonyms (pseudonym_hash, deleted_at) \
+     VALUES ($1, $2) ON CONFLICT (pseudonym_hash) DO NOTHING";
 
-const INSERT_METRIC: &str = "INSERT INTO metrics (report_id, name, kind, count, sum, min, max) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id, name) DO NOTHING";
+/// PostgreSQL: a deletion and the batches writing reports of the same pseudonym exclude
+/// each other (transaction-scoped advisory locks: exclusive for the deletion, shared for
+/// the batches), so a report acknowledged while a deletion runs is either deleted by it
+/// or refused after it. SQLite has one writer connection: the same holds by construction.
+const LOCK_PSEUDONYM: &str = "SELECT pg_advisory_xact_lock($1)";
+const LOCK_PSEUDONYMS_SHARED: &str =
+    "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS t(k)";
 
-const FORGET_IDS: &str = "INSERT INTO forgotten (report_id) \
-     SELECT report_id FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
+const FORGET_IDS: &str = "INSERT INTO forgotten (report_id, forgotten_at) \
+     SELECT report_id, $2 FROM reports WHERE pseudonym = $1 ON CONFLICT (report_id) DO NOTHING";
 const DELETE_CRASHES: &str =
     "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
 const DELETE_METRICS: &str =
     "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE pseudonym = $1)";
 const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
 
-const VERSIONS: &str = "SELECT app_version AS version, \
-     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, \
-     CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
-     COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices, \
-     COUNT(DISTINCT network) AS networks \
-     FROM reports WHERE period_end >= $1 GROUP BY app_version";
+// Rollup upserts (see migrations/0003_rollups.sql). Maxima and minima are taken by the
+// database (`CASE`), so they follow its collation exactly as `MIN` over rows did.
 
-const SIGNATURES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     MIN(c.kind) AS kind, MIN(c.location) AS location, \
-     CAST(SUM(c.count) AS BIGINT) AS count, COUNT(DISTINCT r.pseudonym) AS devices \
+// Deletion: the rollup rows a pseudonym's reports touched are recomputed from the other
+// reports of the same hour (exact for sums and minima alike); its device rows go.
+const DELETE_VERSION_HOURS: &str = "DELETE FROM version_hours WHERE (hour, version) IN \
+     (SELECT period_end / 3600, app_version FROM reports WHERE pseudonym = $1)";
+const RECOMPUTE_VERSION_HOURS: &str = "INSERT INTO version_hours \
+     (hour, version, reports, sessions, crashed, abnormal) \
+     SELECT k.h, k.v, COUNT(*), CAST(SUM(r.exited + r.crashed + r.abnormal) AS BIGINT), \
+     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT) \
+     FROM (SELECT DISTINCT period_end / 3600 AS h, app_version AS v \
+     FROM reports WHERE pseudonym = $1) k \
+     JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
+     AND r.period_end < (k.h + 1) * 3600 \
+     WHERE r.pseudonym <> $1 GROUP BY k.h, k.v";
+const DELETE_CRASH_HOURS: &str = "DELETE FROM crash_hours WHERE (hour, version, signature) IN \
+     (SELECT r.period_end / 3600, r.app_version, c.signature \
+     FROM reports r JOIN crashes c ON c.report_id = r.report_id WHERE r.pseudonym = $1)";
+const RECOMPUTE_CRASH_HOURS: &str = "INSERT INTO crash_hours \
+     (hour, version, signature, kind, location, count) \
+     SELECT k.h, k.v, k.s, MIN(c.kind), MIN(c.location), CAST(SUM(c.count) AS BIGINT) \
+     FROM (SELECT DISTINCT r.period_end / 3600 AS h, r.app_version AS v, c.signature AS s \
+     FROM reports r JOIN crashes c ON c.report_id = r.report_id WHERE r.pseudonym = $1) k \
+     JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
+     AND r.period_end < (k.h + 1) * 3600 \
+     JOIN crashes c ON c.report_id = r.report_id AND c.signature = k.s \
+     WHERE r.pseudonym <> $1 GROUP BY k.h, k.v, k.s";
+const DELETE_VERSION_DEVICES: &str = "DELETE FROM version_devices WHERE pseudonym = $1";
+const DELETE_CRASH_DEVICES: &str = "DELETE FROM crash_devices WHERE pseudonym = $1";
+
+// Reads. `$1` = window start (Unix s), `$2` = the hour it falls in, `$3` = its day, `$4` =
+// one version or NULL for all. Sums come from the rollups for the hours after `$2` plus
+// the reports of hour `$2` itself from `$1` on (exact at any window start); distinct
+// counts come from the device sets, whose `last_end` places each device exactly.
+const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
+     s.crashed AS crashed, s.abnormal AS abnormal, d.devices AS devices, \
+     d.crashed_devices AS crashed_devices, d.networks AS networks FROM \
+     (SELECT version, CAST(SUM(sessions) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal FROM \
+     (SELECT version, sessions, crashed, abnormal FROM version_hours \
+     WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal \
+     FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600 \
+     AND ($4 IS NULL OR app_version = $4)) u GROUP BY version) s \
+     JOIN (SELECT version, COUNT(DISTINCT pseudonym) AS devices, \
+     COUNT(DISTINCT CASE WHEN last_crash_end >= $1 THEN pseudonym END) AS crashed_devices, \
+     COUNT(DISTINCT network) AS networks FROM version_devices \
+     WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     GROUP BY version) d ON d.version = s.version";
+
+const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature, \
+     s.kind AS kind, s.location AS location, s.count AS count, d.devices AS devices FROM \
+     (SELECT version, signature, MIN(kind) AS kind, MIN(location) AS location, \
+     CAST(SUM(count) AS BIGINT) AS count FROM \
+     (SELECT version, signature, kind, location, count FROM crash_hours \
+     WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT r.app_version, c.signature, c.kind, c.location, c.count \
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
-     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature";
+     WHERE r.period_end >= $1 AND r.period_end < ($2 + 1) * 3600 \
+     AND ($4 IS NULL OR r.app_version = $4)) u GROUP BY version, signature) s \
+     JOIN (SELECT version, signature, COUNT(DISTINCT pseudonym) AS devices \
+     FROM crash_devices WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     GROUP BY version, signature) d ON d.version = s.version AND d.signature = s.signature";
 
-const TEMPLATES: &str = "SELECT r.app_version AS version, c.signature AS signature, \
-     c.message AS template, COUNT(DISTINCT r.pseudonym) AS devices, \
-     COUNT(DISTINCT r.network) AS networks \
-     FROM crashes c JOIN reports r ON r.report_id = c.report_id \
-     WHERE r.period_end >= $1 GROUP BY r.app_version, c.signature, c.message \
-     HAVING COUNT(DISTINCT r.pseudonym) >= $2 AND COUNT(DISTINCT r.network) >= $2";
-
-const DAYS: &str = "SELECT app_version AS version, period_end / 86400 AS day, \
-     CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, \
+const TEMPLATES: &str = "SELECT version, signature, template, \
      COUNT(DISTINCT pseudonym) AS devices, COUNT(DISTINCT network) AS networks \
-     FROM reports WHERE period_end >= $1 GROUP BY app_version, period_end / 86400";
+     FROM crash_devices WHERE day >= $2 AND last_end >= $1 AND ($3 IS NULL OR version = $3) \
+     GROUP BY version, signature, template \
+     HAVING COUNT(DISTINCT pseudonym) >= $4 AND COUNT(DISTINCT network) >= $4";
+
+const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS sessions, \
+     s.crashed AS crashed, d.devices AS devices, d.networks AS networks FROM \
+     (SELECT version, day, CAST(SUM(sessions) AS BIGINT) AS sessions, \
+     CAST(SUM(crashed) AS BIGINT) AS crashed FROM \
+     (SELECT version, hour / 24 AS day, sessions, crashed FROM version_hours WHERE hour > $2 \
+     UNION ALL SELECT app_version, period_end / 86400, exited + crashed + abnormal, crashed \
+     FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600) u \
+     GROUP BY version, day) s \
+     JOIN (SELECT version, day, COUNT(DISTINCT pseudonym) AS devices, \
+     COUNT(DISTINCT network) AS networks FROM version_devices \
+     WHERE day >= $3 AND last_end >= $1 GROUP BY version, day) d \
+     ON d.version = s.version AND d.day = s.day";
+
+// Retention, in order: `$1` is the cutoff (Unix s) for the first three, its hour for the
+// next two, its day for the next two, and the cutoff of forgotten ids for the last.
+const PRUNE: [&str; 8] = [
+    "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
+    "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
+    "DELETE FROM reports WHERE period_end < $1",
+    "DELETE FROM version_hours WHERE hour < $1",
+    "DELETE FROM crash_hours WHERE hour < $1",
+    "DELETE FROM version_devices WHERE day < $1",
+    "DELETE FROM crash_devices WHERE day < $1",
+    "DELETE FROM forgotten WHERE forgotten_at < $1",
+];
+
+/// A window start and the hour and day it falls in.
+struct Window {
+    since: i64,
+    hour: i64,
+    day: i64,
+}
+
+impl Window {
+    fn new(since: i64) -> Window {
+        Window {
+            since,
+            hour: since.div_euclid(3600),
+            day: since.div_euclid(86_400),
+        }
+    }
+}
 
 /// Today's network key: made once (the first collector to get here wins), read by all.
 const NEW_NETWORK_KEY: &str =
@@ -335,6 +402,17 @@ impl Store {
         max_connections: u32,
         writers: u32,
     ) -> Result<Store, StoreError> {
+        Store::connect_pools(url, max_connections, max_connections, writers).await
+    }
+
+    /// As [`Store::connect`], with PostgreSQL's read pool of its own size
+    /// `read_connections` (SQLite's readers take `max_connections`).
+    pub async fn connect_pools(
+        url: &str,
+        max_connections: u32,
+        read_connections: u32,
+        writers: u32,
+    ) -> Result<Store, StoreError> {
         let inner = if url.starts_with("sqlite:") {
             let (write, read) = sqlite::connect(url, max_connections).await?;
             let batcher = batch::Batcher::start(batch::WritePool::Sqlite(write.clone()), 1);
@@ -344,11 +422,16 @@ impl Store {
                 batcher,
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = postgres::connect(url, max_connections).await?;
+            let write = postgres::connect(url, max_connections).await?;
+            let read = postgres::connect(url, read_connections).await?;
             // Several writers, so one slow commit (fsync) does not stall the queue.
             let writers = writers.max(1) as usize;
-            let batcher = batch::Batcher::start(batch::WritePool::Postgres(pool.clone()), writers);
-            Inner::Postgres { pool, batcher }
+            let batcher = batch::Batcher::start(batch::WritePool::Postgres(write.clone()), writers);
+            Inner::Postgres {
+                write,
+                read,
+                batcher,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
@@ -424,7 +507,7 @@ impl Store {
         network: &str,
         pseudonym: &str,
     ) -> Result<(i64, bool), StoreError> {
-        let (count, known): (i64, i64) = on_pool!(self.reader(), |pool, _Db| {
+        let (count, known): (i64, i64) = on_pool!(self.lookup(), |pool, _Db| {
             sqlx::query_as(NETWORK_PSEUDONYMS)
                 .bind(network)
                 .bind(pseudonym)
@@ -435,15 +518,38 @@ impl Store {
     }
 
     /// Forgets every report of `pseudonym`; their ids are remembered so a late retry is
-    /// not stored again. Returns how many reports were deleted.
+    /// not stored again, and the pseudonym's later reports are refused. Returns how many reports were deleted.
     pub async fn delete_pseudonym(&self, pseudonym: &str) -> Result<u64, StoreError> {
+        let (hash, key) = pseudonym_hash(pseudonym);
+        let postgres = self.backend() == Backend::Postgres;
         on_pool!(self.writer(), |pool, _Db| {
             let mut tx = pool.begin().await?;
-            sqlx::query(FORGET_IDS)
-                .bind(pseudonym)
+            if postgres {
+                sqlx::query(LOCK_PSEUDONYM)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(MARK_DELETED)
+                .bind(&hash)
+                .bind(chrono::Utc::now().timestamp())
                 .execute(&mut *tx)
                 .await?;
-            for sql in [DELETE_CRASHES, DELETE_METRICS] {
+            sqlx::query(FORGET_IDS)
+                .bind(pseudonym)
+                .bind(chrono::Utc::now().timestamp())
+                .execute(&mut *tx)
+                .await?;
+            for sql in [
+                DELETE_VERSION_HOURS,
+                RECOMPUTE_VERSION_HOURS,
+                DELETE_CRASH_HOURS,
+                RECOMPUTE_CRASH_HOURS,
+                DELETE_VERSION_DEVICES,
+                DELETE_CRASH_DEVICES,
+                DELETE_CRASHES,
+                DELETE_METRICS,
+            ] {
                 sqlx::query(sql).bind(pseudonym).execute(&mut *tx).await?;
             }
             let done = sqlx::query(DELETE_REPORTS)
@@ -455,22 +561,39 @@ impl Store {
         })
     }
 
-    /// Totals per version for reports whose period ended at or after `since` (Unix s).
-    pub async fn versions(&self, since: i64) -> Result<Vec<VersionRow>, StoreError> {
+    /// Totals per version for reports whose period ended at or after `since` (Unix s);
+    /// only `version` when given.
+    pub async fn versions(
+        &self,
+        since: i64,
+        version: Option<&str>,
+    ) -> Result<Vec<VersionRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, VersionRow>(VERSIONS)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
+                .bind(version)
                 .fetch_all(pool)
                 .await
         })?;
         Ok(rows)
     }
 
-    /// Crash signatures per version since `since`.
-    pub async fn signatures(&self, since: i64) -> Result<Vec<SignatureRow>, StoreError> {
+    /// Crash signatures per version since `since`; only `version`'s when given.
+    pub async fn signatures(
+        &self,
+        since: i64,
+        version: Option<&str>,
+    ) -> Result<Vec<SignatureRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, SignatureRow>(SIGNATURES)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
+                .bind(version)
                 .fetch_all(pool)
                 .await
         })?;
@@ -478,12 +601,21 @@ impl Store {
     }
 
     /// Message templates per version and signature since `since` that at least `k`
-    /// distinct pseudonyms reported identically; no other template is read.
-    pub async fn templates(&self, since: i64, k: u32) -> Result<Vec<TemplateRow>, StoreError> {
+    /// distinct pseudonyms from `k` networks reported identically; no other template is
+    /// read. Only `version`'s when given.
+    pub async fn templates(
+        &self,
+        since: i64,
+        k: u32,
+        version: Option<&str>,
+    ) -> Result<Vec<TemplateRow>, StoreError> {
         let k = i64::from(k.max(1));
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, TemplateRow>(TEMPLATES)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.day)
+                .bind(version)
                 .bind(k)
                 .fetch_all(pool)
                 .await
@@ -493,13 +625,44 @@ impl Store {
 
     /// Sessions per version per UTC day since `since`.
     pub async fn days(&self, since: i64) -> Result<Vec<DayRow>, StoreError> {
+        let w = Window::new(since);
         let rows = on_pool!(self.reader(), |pool, Db| {
             sqlx::query_as::<Db, DayRow>(DAYS)
-                .bind(since)
+                .bind(w.since)
+                .bind(w.hour)
+                .bind(w.day)
                 .fetch_all(pool)
                 .await
         })?;
         Ok(rows)
+    }
+
+    /// Retention: deletes reports whose period ended before `cutoff` (Unix s) and the
+    /// rollup rows of hours and days before it, and forgotten ids forgotten before
+    /// `forgotten_cutoff`. One transaction; returns the number of reports deleted.
+    pub async fn prune(&self, cutoff: i64, forgotten_cutoff: i64) -> Result<u64, StoreError> {
+        // Whole hours and days only: the rollup rows of the cutoff's own hour and day
+        // also hold reports after it, and stay.
+        let w = Window::new(cutoff);
+        on_pool!(self.writer(), |pool, _Db| {
+            let mut tx = pool.begin().await?;
+            let mut reports = 0;
+            for (i, sql) in PRUNE.iter().enumerate() {
+                let bound = match i {
+                    0..=2 => cutoff,
+                    3 | 4 => w.hour,
+                    5 | 6 => w.day,
+                    _ => forgotten_cutoff,
+                };
+                let done = sqlx::query(sql).bind(bound).execute(&mut *tx).await?;
+                if i == 2 {
+                    reports = done.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(reports)
+        })
+        .map_err(StoreError::from)
     }
 
     /// How many reports are stored (all time); for tests and `/healthz`.
@@ -519,7 +682,10 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Inner::Postgres { pool, .. } => pool.close().await,
+            Inner::Postgres { write, read, .. } => {
+                read.close().await;
+                write.close().await;
+            }
         }
     }
 }

@@ -127,8 +127,13 @@ pub struct Server {
 impl Server {
     /// Starts `locus-community serve --db URL` with `args` added.
     pub fn start(db: &TestDb, args: &[&str]) -> Server {
+        Server::start_url(&db.url, args)
+    }
+
+    /// Starts `locus-community serve --db URL` on any database URL.
+    pub fn start_url(url: &str, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locus-community"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db.url])
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", url])
             .args(args)
             .env("LOCUS_LOG", "warn")
             .stdout(Stdio::piped())

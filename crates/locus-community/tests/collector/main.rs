@@ -5,6 +5,11 @@
 #[macro_use]
 mod common;
 mod dashboard_browser;
+mod deletion;
 mod ingest;
+mod outage;
+mod proxy;
+mod retention;
+mod rollups;
 mod sybils;
 mod templates;
