@@ -70,6 +70,18 @@ pub(crate) fn spawn(
     stack_size: usize,
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
+    spawn_with_pool(name, stack_size, 0, body)
+}
+
+/// [`spawn`] for a thread that will itself start up to `pool_threads` helper threads
+/// (the upload runtime's blocking pool): the address space is checked for all of them.
+pub(crate) fn spawn_with_pool(
+    name: &'static str,
+    stack_size: usize,
+    pool_threads: usize,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    address_space::room_for(stack_size, pool_threads)?;
     std::thread::Builder::new()
         .name(name.into())
         .stack_size(stack_size)
@@ -85,6 +97,114 @@ pub(crate) fn spawn(
             }
         })
         .map(drop)
+}
+
+/// Whether telemetry's threads fit in the address space the process may use.
+///
+/// Why: under an address-space limit (`RLIMIT_AS`, set by some sandboxes, batch systems
+/// and `ulimit -v`), a thread costs far more than its stack. glibc gives every thread
+/// that allocates its own malloc arena: 64 MiB of address space reserved, and 128 MiB
+/// mapped for a moment while it is aligned. When that cannot be mapped, the thread's
+/// allocations fall back to one `mmap` each (a page for a 192-byte allocation), the
+/// space runs out, and Rust aborts the whole process on the next failed allocation
+/// ("memory allocation of 192 bytes failed": seen by `scripts/fault-sweep` at
+/// `RLIMIT_AS` = 96 MiB, where the story's process needs 23 MB and its four threads
+/// reserve 219 MB). The app's own threads would have fitted. So telemetry starts a
+/// thread only when the space left under the limit holds it and its arena with room to
+/// spare; otherwise it says so in `status()` and leaves the space to the app (recording
+/// goes on into the ring; uploads, the keeper, or the background start step do not
+/// run). Without a limit (the usual case, Android included) this reads nothing.
+pub(crate) mod address_space {
+    use std::io;
+
+    /// What a thread of telemetry's may reserve besides its stack: the 128 MiB that
+    /// glibc maps while it aligns a new 64 MiB malloc arena, and 32 MiB for what the
+    /// thread then allocates.
+    pub(crate) const PER_THREAD: u64 = (128 + 32) << 20;
+    /// What each further thread of a pool may reserve besides its stack: its arena
+    /// (64 MiB) and a 2 MiB stack.
+    pub(crate) const PER_POOL_THREAD: u64 = (64 + 2) << 20;
+
+    /// Why a thread of telemetry's was not started.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[error(
+        "the address-space limit (RLIMIT_AS, {} MiB) leaves {} MiB free and telemetry's \
+         thread needs up to {} MiB (its stack and a malloc arena): not started, the \
+         space is left to the app",
+        limit >> 20, free >> 20, needed >> 20
+    )]
+    pub struct AddressSpaceShort {
+        /// The limit, in bytes.
+        pub limit: u64,
+        /// What the limit leaves free now, in bytes.
+        pub free: u64,
+        /// What the thread (and its pool) may reserve, in bytes.
+        pub needed: u64,
+    }
+
+    /// `Ok` when a thread with `stack` bytes of stack and `pool_threads` helpers fits.
+    pub(crate) fn room_for(stack: usize, pool_threads: usize) -> io::Result<()> {
+        let Some(limit) = limit() else {
+            return Ok(());
+        };
+        let needed = (stack as u64)
+            .saturating_add(PER_THREAD)
+            .saturating_add(PER_POOL_THREAD.saturating_mul(pool_threads as u64));
+        // The process's size now; unreadable (no /proc) counts as nothing used, so the
+        // limit alone decides.
+        let free = limit.saturating_sub(used().unwrap_or(0));
+        if free >= needed {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                AddressSpaceShort {
+                    limit,
+                    free,
+                    needed,
+                },
+            ))
+        }
+    }
+
+    /// The soft `RLIMIT_AS`, when there is one.
+    fn limit() -> Option<u64> {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own; it takes no other pointer.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut l) } == 0;
+        #[allow(clippy::unnecessary_cast)] // rlim_t is 32 bits on 32-bit Android
+        let cur = l.rlim_cur as u64;
+        (ok && l.rlim_cur != libc::RLIM_INFINITY).then_some(cur)
+    }
+
+    /// The process's virtual size in bytes (`/proc/self/statm`, first field, in pages),
+    /// read into a stack buffer: nothing allocated while space may be short.
+    fn used() -> Option<u64> {
+        use std::io::Read;
+        let mut buf = [0u8; 128];
+        let mut file = std::fs::File::open("/proc/self/statm").ok()?;
+        let n = file.read(&mut buf).ok()?;
+        let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+        let pages: u64 = text.split_ascii_whitespace().next()?.parse().ok()?;
+        // SAFETY: sysconf takes no pointers.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        pages.checked_mul(u64::try_from(page).ok()?)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_process_size_is_read_and_no_limit_means_room() {
+            let used = super::used().expect("/proc/self/statm");
+            assert!(used > 1 << 20, "{used}");
+            if super::limit().is_none() {
+                assert!(super::room_for(2 << 20, 8).is_ok());
+            }
+        }
+    }
 }
 
 /// Telemetry failures kept at most (the newest win).

@@ -33,12 +33,21 @@ pub(super) struct TelemetryThread {
     pub stopped: Arc<std::sync::Mutex<Option<String>>>,
 }
 
+/// Threads of the upload runtime's blocking pool at most (file:// writes, DNS lookups):
+/// tokio's default is 512, each with a stack and, with glibc, a malloc arena.
+const BLOCKING_THREADS: usize = 2;
+
 impl TelemetryThread {
     /// Starts the thread `locus-telemetry`.
     pub fn spawn(self) -> std::io::Result<()> {
         // Marked as telemetry's and at background priority by the one way telemetry
         // starts a thread; `run` catches its own panics to release every waiter.
-        crate::background::spawn("locus-telemetry", 2 * 1024 * 1024, move || self.run())
+        crate::background::spawn_with_pool(
+            "locus-telemetry",
+            2 * 1024 * 1024,
+            BLOCKING_THREADS,
+            move || self.run(),
+        )
     }
 
     fn run(self) {
@@ -66,6 +75,7 @@ impl TelemetryThread {
             // panic there is telemetry's failure, never a crash of the app.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .max_blocking_threads(BLOCKING_THREADS)
                 .on_thread_start(|| {
                     crate::background::mark_telemetry_thread();
                     crate::background::lower_current_thread_priority();

@@ -454,3 +454,60 @@ fn files_are_private_and_a_ring_of_another_user_is_refused() {
         "left alone"
     );
 }
+
+/// Under an address-space limit (`RLIMIT_AS`) too tight for telemetry's threads (each
+/// may reserve a 64 MiB glibc malloc arena), telemetry starts none and says so: the app
+/// neither aborts on a failed allocation (seen in the fault sweep at 96 MiB) nor loses
+/// its recording.
+#[test]
+fn a_tight_address_space_limit_starts_no_thread_and_says_so() {
+    const NAME: &str = "fail_open::a_tight_address_space_limit_starts_no_thread_and_says_so";
+    let Some(base) = child_role(NAME) else {
+        let base = tempfile::tempdir().unwrap();
+        let out = run_child(NAME, ChildTest::new(NAME), base.path());
+        assert!(out.contains("problem: "), "{out}");
+        let data = base.path().join("data");
+        let snap = read_ring_file(&data.join("recorder.ring")).unwrap();
+        let fixes = snap
+            .records
+            .iter()
+            .filter(|r| matches!(&r.body, Body::Log(l) if l.message == "fix"))
+            .count();
+        assert_eq!(fixes, 500, "every record of the limited run kept");
+        assert_eq!(next_verdict(&data), Outcome::Exited);
+        return;
+    };
+    // The limit: what the process uses now and 96 MiB more (the size the sweep failed
+    // at, whatever this test binary's own size).
+    let pages: u64 = std::fs::read_to_string("/proc/self/statm")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: sysconf and setrlimit take no pointers but the struct we own.
+    let limit = pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64 + (96 << 20);
+    let l = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &l) }, 0);
+    let t = Telemetry::start(settings(&base.join("data")));
+    for i in 0..500 {
+        t.log(Level::Info, "tracking", "fix", &[("i", FieldValue::I64(i))]);
+    }
+    let status = t.status();
+    let problem = status
+        .problems
+        .iter()
+        .find(|p| p.area == ProblemArea::Dispatcher && p.message.contains("RLIMIT_AS"))
+        .unwrap_or_else(|| panic!("no address-space problem in {:?}", status.problems));
+    println!("problem: {}", problem.message);
+    assert!(
+        status.dispatch.as_ref().is_none_or(|d| !d.running),
+        "no upload thread under the limit"
+    );
+    t.shutdown(Duration::from_secs(10));
+    println!("{DONE}");
+}
