@@ -10,7 +10,8 @@
 //! and, in the group `verbosity`, what a level the recorder filters out costs against one
 //! it records (issue 14: filtering must cost less than recording): a `debug` line at the
 //! default `info` verbosity vs the same line at `info`, through `Telemetry::log` and
-//! through `tracing` with our layer.
+//! through `tracing` with our layer; and, in the group `front_door`, what the public
+//! call's guards add to the recorder's own `log` (issue 18).
 //!
 //! `cargo bench -p locus-telemetry --bench hot_path`
 
@@ -203,9 +204,37 @@ fn verbosity(c: &mut Criterion) {
     t.shutdown(Duration::from_millis(500));
 }
 
+/// What the front door adds to a record (issue 18: the `catch_unwind` guard every
+/// recording call runs in, the fork check, the verbosity check): `Telemetry::log` against
+/// the recorder's own `log` into a ring of the same size, side by side.
+fn front_door(c: &mut Criterion) {
+    let mut g = c.benchmark_group("front_door");
+    let dir = tempfile::tempdir().unwrap();
+    let rec = ring(&dir);
+    g.bench_function("recorder_log", |b| b.iter(|| record_direct(&rec)));
+    // The guard alone, around the same call into the same ring.
+    g.bench_function("recorder_log_in_catch_unwind", |b| {
+        b.iter(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record_direct(&rec)))
+                .unwrap_or(())
+        })
+    });
+    let t = locus_telemetry::Telemetry::start(locus_telemetry::Settings {
+        data_dir: dir.path().join("app"),
+        enable_s3_diagnostics: false,
+        ring_bytes: 1024 * 1024,
+        ..Default::default()
+    });
+    g.bench_function("telemetry_log_guarded", |b| {
+        b.iter(|| t.log(Level::Info, "locus::gps", "gps fix", &fix_fields()))
+    });
+    g.finish();
+    t.shutdown(Duration::from_millis(500));
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = hot_path, verbosity
+    targets = hot_path, verbosity, front_door
 }
 criterion_main!(benches);
