@@ -130,3 +130,16 @@ pub use status::{
 };
 pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder, RELEASE_WAIT};
 pub use worker::community::{CommunityChoiceError, CommunityPreview};
+
+/// The HTTP transport seam: telemetry builds each upload as an [`HttpRequest`](transport::HttpRequest)
+/// (S3 requests SigV4-signed) and a [`Transport`](transport::Transport) performs it — the
+/// built-in one (feature `default-transport`), or the app's, given to
+/// [`TelemetryBuilder::transport`]. See the module docs of `sink::transport`.
+pub mod transport {
+    #[cfg(feature = "default-transport")]
+    pub use crate::sink::default_transport::DefaultTransport;
+    pub use crate::sink::transport::{
+        read_ca_file, CaFileError, HttpClient, HttpRequest, HttpResponse, Method, Transport,
+        TransportError,
+    };
+}
