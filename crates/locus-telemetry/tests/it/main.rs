@@ -32,3 +32,4 @@ mod s3_store;
 mod share;
 mod start;
 mod transport_seam;
+mod transport_tls;
