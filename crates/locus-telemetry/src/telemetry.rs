@@ -126,7 +126,7 @@ impl TelemetryBuilder {
     }
 
     /// The HTTP transport both destinations send through instead of the built-in one
-    /// (see [`crate::sink::transport`]); the Kotlin binding installs the platform's.
+    /// (see [`crate::transport`]); the Kotlin binding installs the platform's.
     pub fn transport(mut self, transport: Arc<dyn crate::sink::transport::Transport>) -> Self {
         self.overrides.transport = Some(transport);
         self
