@@ -14,8 +14,10 @@ uniffi::setup_scaffolding!();
 
 pub mod fast;
 mod status;
+mod transport;
 
 pub use status::*;
+pub use transport::*;
 
 // The library's types, named in one place: when they move, only these lines change.
 use locus_telemetry::record::Body as CoreBody;

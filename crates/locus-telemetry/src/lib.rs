@@ -130,3 +130,20 @@ pub use status::{
 };
 pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder, RELEASE_WAIT};
 pub use worker::community::{CommunityChoiceError, CommunityPreview};
+
+/// The HTTP transport seam: telemetry builds each upload as an [`HttpRequest`](transport::HttpRequest)
+/// (S3 requests SigV4-signed by `rusty-s3`, community reports as gzip'd JSON) and a
+/// [`Transport`](transport::Transport) performs it — the built-in one (feature
+/// `default-transport`: ureq over rustls, the platform verifier or `Settings::ca_file`),
+/// or the app's, given to [`TelemetryBuilder::transport`]. Each destination calls it
+/// through an [`HttpClient`](transport::HttpClient): one thread of its own, one call at a
+/// time, each bounded by its timeout; while a call is stuck past its deadline no second
+/// one starts, and every failed or refused call counts for the breaker.
+pub mod transport {
+    #[cfg(feature = "default-transport")]
+    pub use crate::sink::default_transport::DefaultTransport;
+    pub use crate::sink::transport::{
+        read_ca_file, CaFileError, HttpClient, HttpRequest, HttpResponse, Method, Transport,
+        TransportError,
+    };
+}

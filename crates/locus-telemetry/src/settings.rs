@@ -101,6 +101,14 @@ pub struct Settings {
     /// `[field_categories]` then `battery_pct = "technical"`. Valid: keys of 1-64
     /// printable characters, values one of the four names.
     pub field_categories: std::collections::BTreeMap<String, String>,
+    /// A PEM file of CA certificates that the built-in HTTP transport trusts instead of
+    /// the platform's roots, for a self-hosted S3 or collector with a private CA
+    /// (default none: the platform verifier). Valid: a readable file of at most 4 MiB
+    /// holding at least one `-----BEGIN CERTIFICATE-----` block, every such block
+    /// base64 DER ([`SettingsError::CaFile`] otherwise; an invalid file is dropped and the
+    /// platform's roots used). Unused when the app supplies the transport (the Kotlin
+    /// binding: there the phone's trust store and network security config decide).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -131,6 +139,7 @@ impl Default for Settings {
             community_period_secs: 86_400,
             community_report_at_shutdown: false,
             field_categories: std::collections::BTreeMap::new(),
+            ca_file: None,
         }
     }
 }
@@ -176,6 +185,7 @@ impl std::fmt::Debug for Settings {
                 &self.community_report_at_shutdown,
             )
             .field("field_categories", &self.field_categories)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -217,6 +227,9 @@ pub enum SettingsError {
         /// The key's valid range.
         range: ValidRange,
     },
+    /// `ca_file` is unreadable or not PEM certificates.
+    #[error("invalid setting `ca_file`: {0}")]
+    CaFile(#[source] crate::sink::transport::CaFileError),
 }
 
 impl SettingsError {
@@ -224,6 +237,7 @@ impl SettingsError {
     pub fn key(&self) -> Option<&'static str> {
         match self {
             SettingsError::Value { key, .. } | SettingsError::OutOfRange { key, .. } => Some(key),
+            SettingsError::CaFile(_) => Some("ca_file"),
             SettingsError::Read { .. } | SettingsError::Parse { .. } => None,
         }
     }
@@ -475,6 +489,7 @@ impl Settings {
             force_path_style: self.s3_path_style,
             connect_timeout: timeout.min(Duration::from_secs(5)),
             operation_timeout: timeout,
+            ca_file: self.ca_file.clone(),
             ..S3Options::default()
         }
         .or_env()
@@ -489,6 +504,18 @@ struct Check {
 
 /// Every setting that can be invalid, in the order `validate` reports them.
 const CHECKS: &[Check] = &[
+    Check {
+        check: |s| match &s.ca_file {
+            Some(p) => crate::sink::transport::read_ca_file(p)
+                .map(drop)
+                .map_err(SettingsError::CaFile),
+            None => Ok(()),
+        },
+        reset: |s, _| {
+            s.ca_file = None;
+            "none: the platform's trust store".to_owned()
+        },
+    },
     Check {
         check: Settings::check_diagnostics_recipients,
         // Fail closed: never upload unencrypted what the user asked to be encrypted.

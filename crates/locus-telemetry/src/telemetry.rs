@@ -125,6 +125,13 @@ impl TelemetryBuilder {
         self
     }
 
+    /// The HTTP transport both destinations send through instead of the built-in one
+    /// (see [`crate::transport`]); the Kotlin binding installs the platform's.
+    pub fn transport(mut self, transport: Arc<dyn crate::sink::transport::Transport>) -> Self {
+        self.overrides.transport = Some(transport);
+        self
+    }
+
     /// Starts telemetry; never fails (see [`Telemetry::start`]).
     pub fn start(self) -> Telemetry {
         Telemetry::start_with(self.settings, self.overrides)

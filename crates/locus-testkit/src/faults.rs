@@ -79,7 +79,8 @@ pub struct Request {
 
 impl Request {
     /// A `PutObject`: a `PUT` of an object key (`/bucket/key`, no sub-resource query
-    /// such as `?lifecycle`; the SDK's own `x-id=PutObject` marker is allowed).
+    /// such as `?lifecycle`; the SDK's own `x-id=PutObject` marker and a presigned URL's
+    /// `X-Amz-*` signature parameters are allowed).
     pub fn is_put_object(&self) -> bool {
         let (path, query) = match self.target.split_once('?') {
             Some((p, q)) => (p, q),
@@ -93,7 +94,7 @@ impl Request {
             && object_path
             && query
                 .split('&')
-                .all(|p| p.is_empty() || p.starts_with("x-id="))
+                .all(|p| p.is_empty() || p.starts_with("x-id=") || p.starts_with("X-Amz-"))
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod faults;
 pub mod net;
 pub mod seaweed;
+pub mod tls;
 
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false): for
 /// tests that wait on another thread or process without a fixed sleep.

@@ -36,6 +36,11 @@ pub(crate) struct Overrides {
     /// A community sink used instead of the service `community_url` names (community
     /// telemetry still runs only as the opt-in allows).
     pub community_sink: Option<Arc<dyn CommunitySink>>,
+    /// The HTTP transport both destinations use instead of the built-in one. Each
+    /// destination calls it through an [`HttpClient`](crate::sink::transport::HttpClient)
+    /// of its own (one thread, one call at a time), so a hung community endpoint cannot
+    /// hold up the bucket's uploads.
+    pub transport: Option<Arc<dyn crate::sink::transport::Transport>>,
 }
 
 /// Work the telemetry thread does first, before it opens any destination: what `start`
@@ -70,7 +75,10 @@ impl Dispatcher {
     ) -> Option<Dispatcher> {
         let sink = overrides.community_sink.clone();
         let community = community
-            .and_then(|shared| Some((CommunityWorker::client(settings, sink, problems)?, shared)));
+            .and_then(|shared| {
+                let http = overrides.transport.clone().map(crate::sink::transport::HttpClient::new);
+                Some((CommunityWorker::client(settings, sink, http, problems)?, shared))
+            });
         let clock = overrides
             .clock
             .clone()
@@ -78,8 +86,9 @@ impl Dispatcher {
         let mut destinations = Vec::new();
         if settings.enable_s3_diagnostics {
             let sink = overrides.diagnostics_sink.clone();
+            let http = overrides.transport.clone().map(crate::sink::transport::HttpClient::new);
             destinations.push(S3Worker::pending(
-                settings, recorder, device_id, sink, &clock, problems,
+                settings, recorder, device_id, sink, http, &clock, problems,
             ));
         }
         if let Some((client, shared)) = community {

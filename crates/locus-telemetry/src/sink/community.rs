@@ -1,7 +1,9 @@
 //! The community service's HTTP client (spec §3.2): gzip'd JSON health reports and
-//! deletion requests, one attempt per call. HTTPS with rustls; plain HTTP is accepted
-//! only for loopback addresses (tests and local collectors).
+//! deletion requests, one attempt per call, each a POST handed to the
+//! [`Transport`](super::transport::Transport) seam (the built-in one by default). HTTPS
+//! only; plain HTTP is accepted only for loopback addresses (tests and local collectors).
 
+use super::transport::{HttpClient, HttpRequest, Method, TransportError};
 use super::{SinkError, SinkFuture};
 use locus_report::{DeletionRequest, HealthReport};
 use std::io::Write;
@@ -10,8 +12,9 @@ use std::time::Duration;
 /// A client for one community endpoint.
 #[derive(Debug, Clone)]
 pub struct CommunityClient {
-    base: reqwest::Url,
-    http: reqwest::Client,
+    base: url::Url,
+    http: HttpClient,
+    timeout: Duration,
 }
 
 /// Whether `host` is a loopback address or name.
@@ -24,22 +27,54 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 }
 
 impl CommunityClient {
-    /// A client for `url` (e.g. `https://community.example.org`), each call bounded by
-    /// `timeout`.
+    /// A client for `url` (e.g. `https://community.example.org`) over the built-in
+    /// transport trusting `ca_file` (or the platform's roots), each call bounded by
+    /// `timeout`; without the built-in transport in this build, an error.
     ///
     /// ```
     /// use locus_telemetry::sink::community::CommunityClient;
     /// use std::time::Duration;
-    /// assert!(CommunityClient::new("https://community.example.org", Duration::from_secs(5)).is_ok());
-    /// assert!(CommunityClient::new("http://127.0.0.1:8080", Duration::from_secs(5)).is_ok());
-    /// assert!(CommunityClient::new("http://community.example.org", Duration::from_secs(5)).is_err());
+    /// let t = Duration::from_secs(5);
+    /// assert!(CommunityClient::with_default_transport("https://community.example.org", t, None).is_ok());
+    /// assert!(CommunityClient::with_default_transport("http://127.0.0.1:8080", t, None).is_ok());
+    /// assert!(CommunityClient::with_default_transport("http://community.example.org", t, None).is_err());
     /// ```
-    pub fn new(url: &str, timeout: Duration) -> Result<CommunityClient, SinkError> {
+    pub fn with_default_transport(
+        url: &str,
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<CommunityClient, SinkError> {
+        #[cfg(feature = "default-transport")]
+        {
+            let http = HttpClient::default_transport(ca_file).map_err(|e| {
+                SinkError::InvalidDestination {
+                    url: url.to_owned(),
+                    why: e.to_string(),
+                }
+            })?;
+            CommunityClient::with_transport(url, timeout, http)
+        }
+        #[cfg(not(feature = "default-transport"))]
+        {
+            let _ = (timeout, ca_file);
+            Err(SinkError::InvalidDestination {
+                url: url.to_owned(),
+                why: "this build has no built-in HTTP transport: the app must install one".into(),
+            })
+        }
+    }
+
+    /// A client for `url` sending through `http`, each call bounded by `timeout`.
+    pub fn with_transport(
+        url: &str,
+        timeout: Duration,
+        http: HttpClient,
+    ) -> Result<CommunityClient, SinkError> {
         let invalid = |why: &str| SinkError::InvalidDestination {
             url: url.to_owned(),
             why: why.to_owned(),
         };
-        let mut base = reqwest::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        let mut base = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         let host = base.host().ok_or_else(|| invalid("no host"))?;
         match base.scheme() {
             "https" => {}
@@ -54,14 +89,11 @@ impl CommunityClient {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("locus-telemetry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid(&e.to_string()))?;
-        Ok(CommunityClient { base, http })
+        Ok(CommunityClient {
+            base,
+            http,
+            timeout,
+        })
     }
 
     /// The endpoint, for status.
@@ -84,32 +116,34 @@ impl CommunityClient {
                     message: e.to_string(),
                 }
             })?;
-            let resp = self
-                .http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| SinkError::Transport {
+            let req = HttpRequest::new(Method::Post, url.to_string(), self.timeout)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .header(
+                    "user-agent",
+                    concat!("locus-telemetry/", env!("CARGO_PKG_VERSION")),
+                )
+                .body(body);
+            let resp = self.http.call(req).await.map_err(|e| match e {
+                TransportError::Timeout { after_ms } => SinkError::Timeout {
                     destination: dest.clone(),
-                    message: describe_reqwest(&e),
-                })?;
-            let status = resp.status();
-            if status.is_success() {
+                    after_ms,
+                },
+                other => SinkError::Transport {
+                    destination: dest.clone(),
+                    message: other.to_string(),
+                },
+            })?;
+            if (200..300).contains(&resp.status) {
                 Ok(())
             } else {
-                let text: String = resp
-                    .text()
-                    .await
-                    .unwrap_or_default()
+                let text: String = String::from_utf8_lossy(&resp.body)
                     .chars()
                     .take(200)
                     .collect();
                 Err(SinkError::Transport {
                     destination: dest,
-                    message: format!("HTTP {}: {}", status.as_u16(), text.trim()),
+                    message: format!("HTTP {}: {}", resp.status, text.trim()),
                 })
             }
         })
@@ -142,29 +176,5 @@ impl CommunityClient {
             pseudonym: pseudonym.to_owned(),
         };
         self.post_json("v1/deletions", &req)
-    }
-}
-
-/// reqwest's message without the URL's query (where a token could sit).
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "bad response body"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {detail}")
     }
 }

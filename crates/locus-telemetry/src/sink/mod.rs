@@ -4,8 +4,11 @@
 //! place and testable without a network.
 
 pub mod community;
+#[cfg(feature = "default-transport")]
+pub mod default_transport;
 mod error;
 pub mod s3;
+pub mod transport;
 
 pub use error::SinkError;
 use std::future::Future;

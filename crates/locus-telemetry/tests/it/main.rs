@@ -31,3 +31,5 @@ mod s3_file_store;
 mod s3_store;
 mod share;
 mod start;
+mod transport_seam;
+mod transport_tls;

@@ -60,6 +60,8 @@ pub struct SeaweedS3 {
     dir: PathBuf,
     ports: Vec<u16>,
     child: Mutex<Option<Child>>,
+    /// `https://127.0.0.1:PORT` of the S3 API over TLS, when started with a certificate.
+    https_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for SeaweedS3 {
@@ -95,12 +97,31 @@ impl SeaweedS3 {
 
     /// Like [`SeaweedS3::start`], with the failure as a value.
     pub fn try_start() -> Result<SeaweedS3, String> {
+        SeaweedS3::try_start_with(None)
+    }
+
+    /// Starts a private instance whose S3 API also answers over HTTPS with `ca`'s server
+    /// certificate ([`SeaweedS3::https_endpoint`]); plain HTTP stays on
+    /// [`SeaweedS3::endpoint`] (set-up and read-back use it).
+    ///
+    /// # Panics
+    /// As [`SeaweedS3::start`].
+    pub fn start_tls(ca: &crate::tls::PrivateCa) -> SeaweedS3 {
+        SeaweedS3::try_start_with(Some(ca)).unwrap_or_else(|e| panic!("SeaweedFS (TLS): {e}"))
+    }
+
+    /// `https://127.0.0.1:PORT` of the S3 API over TLS (only for [`SeaweedS3::start_tls`]).
+    pub fn https_endpoint(&self) -> Option<&str> {
+        self.https_endpoint.as_deref()
+    }
+
+    fn try_start_with(tls: Option<&crate::tls::PrivateCa>) -> Result<SeaweedS3, String> {
         process::sweep_stale();
         let weed = find_weed()?;
         let mut last_err = String::new();
         for _attempt in 0..5 {
             let base = pick_base().ok_or("no free block of loopback ports for SeaweedFS")?;
-            match SeaweedS3::start_on(&weed, base) {
+            match SeaweedS3::start_on(&weed, base, tls) {
                 Ok(s) => return Ok(s),
                 Err((e, retry)) => {
                     last_err = e;
@@ -114,7 +135,11 @@ impl SeaweedS3 {
     }
 
     /// One attempt on ports `base..base+5`; `Err((why, worth retrying elsewhere))`.
-    fn start_on(weed: &Path, base: u16) -> Result<SeaweedS3, (String, bool)> {
+    fn start_on(
+        weed: &Path,
+        base: u16,
+        tls: Option<&crate::tls::PrivateCa>,
+    ) -> Result<SeaweedS3, (String, bool)> {
         let started = Instant::now();
         let http: Vec<u16> = (0..PORT_COUNT).map(|i| base + i).collect();
         let dir = std::env::temp_dir().join(format!(
@@ -156,6 +181,15 @@ impl SeaweedS3 {
                 "-master.telemetry=false",
             ])
             .arg(format!("-s3.config={}", config.display()))
+            .args(tls.map_or_else(Vec::new, |ca| {
+                // Over HTTPS too, on the port after the block (a taken port fails the
+                // start with a bind error, and the start is retried elsewhere).
+                vec![
+                    format!("-s3.port.https={}", base + PORT_COUNT),
+                    format!("-s3.cert.file={}", ca.server_cert.display()),
+                    format!("-s3.key.file={}", ca.server_key.display()),
+                ]
+            }))
             // weed's own log files go to $TMPDIR: keep them in our dir, not in /tmp.
             .env("TMPDIR", dir.join("tmp"))
             .stdin(Stdio::null())
@@ -179,8 +213,13 @@ impl SeaweedS3 {
             dir,
             ports: cleanup.ports.clone(),
             child: Mutex::new(Some(child)),
+            https_endpoint: tls.map(|_| format!("https://127.0.0.1:{}", base + PORT_COUNT)),
         };
-        match s.wait_ready(started) {
+        let ready = s.wait_ready(started).and_then(|()| match tls {
+            Some(_) => s.wait_https(started, base + PORT_COUNT),
+            None => Ok(()),
+        });
+        match ready {
             Ok(()) => Ok(s),
             Err(why) => {
                 let tail = s.log_tail(30);
@@ -227,6 +266,23 @@ impl SeaweedS3 {
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(format!("not ready after {READY_DEADLINE:?}: {last}"))
+    }
+
+    /// Polls until the HTTPS port accepts connections (it opens after the HTTP one).
+    fn wait_https(&self, started: Instant, port: u16) -> Result<(), String> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        while started.elapsed() < READY_DEADLINE {
+            if let Some(status) = self.exited() {
+                return Err(format!("weed exited early ({status})"));
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "HTTPS port {port} not open after {READY_DEADLINE:?}"
+        ))
     }
 
     fn exited(&self) -> Option<std::process::ExitStatus> {

@@ -4,8 +4,8 @@
 //! S3 replaces a bucket's whole lifecycle configuration on every PUT, so
 //! [`DiagnosticsStore::lifecycle_apply`](super::DiagnosticsStore::lifecycle_apply) reads
 //! it (a 404 `NoSuchLifecycleConfiguration` is an empty one), replaces or appends our
-//! rule — every other rule (the Tracks rules) is carried over as the SDK parsed it, all
-//! fields, in its place — writes it, and reads it back to verify. The PUT has no version
+//! rule — every other rule (the Tracks rules) is carried over byte for byte, as the
+//! `<Rule>` element the server sent, in its place — writes it, and reads it back to verify. The PUT has no version
 //! token, so the read-modify-write window is kept to three back-to-back calls.
 //!
 //! For `file://` destinations the rule lives in `<root>/.locus-lifecycle.json` (other
@@ -13,9 +13,6 @@
 //! whose modification time is older than `days`: the directory has no server to expire
 //! objects, so `apply` is its lifecycle run.
 
-use aws_sdk_s3::types::{
-    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-};
 use serde::{Deserialize, Serialize};
 
 /// The ID of our rule. Rules with other IDs are never altered.
@@ -113,79 +110,145 @@ impl std::fmt::Display for LifecycleOutcome {
     }
 }
 
-/// Our rule as the SDK's type.
-pub(crate) fn to_sdk_rule(rule: &RetentionRule) -> Result<LifecycleRule, String> {
-    let days = i32::try_from(rule.days).map_err(|_| format!("{} days is too many", rule.days))?;
-    LifecycleRule::builder()
-        .id(&rule.id)
-        .filter(LifecycleRuleFilter::builder().prefix(&rule.prefix).build())
-        .status(if rule.enabled {
-            ExpirationStatus::Enabled
-        } else {
-            ExpirationStatus::Disabled
-        })
-        .expiration(LifecycleExpiration::builder().days(days).build())
-        .build()
-        .map_err(|e| e.to_string())
+/// One `<Rule>…</Rule>` element of a bucket's lifecycle configuration, kept as the
+/// server sent it (so rules that are not ours are written back exactly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawRule(pub(crate) String);
+
+impl RawRule {
+    /// The rule's `<ID>`, unescaped.
+    pub(crate) fn id(&self) -> Option<String> {
+        element(&self.0, "ID").map(unescape)
+    }
 }
 
-/// Reads an SDK rule as ours (any rule works; callers match the ID first).
-pub(crate) fn from_sdk_rule(r: &LifecycleRule) -> RetentionRule {
-    #[allow(deprecated)] // the rule-level Prefix is legacy but still seen in the wild
-    let prefix = r
-        .filter()
-        .and_then(|f| f.prefix())
-        .or(r.prefix())
-        .unwrap_or("")
-        .to_owned();
+/// The text inside the first `<tag>…</tag>` of `xml` (no attributes expected: S3's
+/// lifecycle elements have none).
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(&xml[start..end])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The `<Rule>` elements of a `<LifecycleConfiguration>` document, in order.
+pub(crate) fn parse_rules(xml: &str) -> Result<Vec<RawRule>, String> {
+    if !xml.contains("<LifecycleConfiguration") {
+        return Err("not a LifecycleConfiguration document".into());
+    }
+    let mut rules = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<Rule>") {
+        let Some(len) = rest[start..].find("</Rule>") else {
+            return Err("a <Rule> element is not closed".into());
+        };
+        let end = start + len + "</Rule>".len();
+        rules.push(RawRule(rest[start..end].to_owned()));
+        rest = &rest[end..];
+    }
+    Ok(rules)
+}
+
+/// The document to PUT: `rules` in order.
+pub(crate) fn render_rules(rules: &[RawRule]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+    );
+    for r in rules {
+        xml.push_str(&r.0);
+    }
+    xml.push_str("</LifecycleConfiguration>");
+    xml
+}
+
+/// Our rule as a `<Rule>` element.
+pub(crate) fn to_raw_rule(rule: &RetentionRule) -> RawRule {
+    RawRule(format!(
+        "<Rule><ID>{}</ID><Filter><Prefix>{}</Prefix></Filter><Status>{}</Status>\
+         <Expiration><Days>{}</Days></Expiration></Rule>",
+        escape(&rule.id),
+        escape(&rule.prefix),
+        if rule.enabled { "Enabled" } else { "Disabled" },
+        rule.days
+    ))
+}
+
+/// Reads a rule as ours (any rule works; callers match the ID first).
+pub(crate) fn from_raw_rule(r: &RawRule) -> RetentionRule {
+    // The rule-level Prefix is legacy but still seen in the wild.
+    let prefix = element(&r.0, "Filter")
+        .and_then(|f| element(f, "Prefix"))
+        .or_else(|| element(&r.0, "Prefix"))
+        .map(unescape)
+        .unwrap_or_default();
     RetentionRule {
-        id: r.id().unwrap_or("").to_owned(),
+        id: r.id().unwrap_or_default(),
         prefix,
-        days: r
-            .expiration()
-            .and_then(|e| e.days())
-            .and_then(|d| u32::try_from(d).ok())
+        days: element(&r.0, "Expiration")
+            .and_then(|e| element(e, "Days"))
+            .and_then(|d| d.trim().parse().ok())
             .unwrap_or(0),
-        enabled: *r.status() == ExpirationStatus::Enabled,
+        enabled: element(&r.0, "Status").map(str::trim) == Some("Enabled"),
     }
 }
 
 /// True if `r` is exactly `want` with nothing else attached.
-fn is_exactly(r: &LifecycleRule, want: &RetentionRule) -> bool {
-    from_sdk_rule(r) == *want
-        && r.transitions().is_empty()
-        && r.noncurrent_version_transitions().is_empty()
-        && r.noncurrent_version_expiration().is_none()
-        && r.abort_incomplete_multipart_upload().is_none()
-        && r.expiration()
-            .is_some_and(|e| e.date().is_none() && e.expired_object_delete_marker().is_none())
-        && r.filter().is_some_and(|f| {
-            f.tag().is_none()
-                && f.and().is_none()
-                && f.object_size_greater_than().is_none()
-                && f.object_size_less_than().is_none()
-        })
+fn is_exactly(r: &RawRule, want: &RetentionRule) -> bool {
+    const EXTRAS: [&str; 9] = [
+        "<Transition",
+        "<NoncurrentVersion",
+        "<AbortIncompleteMultipartUpload",
+        "<Date>",
+        "<ExpiredObjectDeleteMarker",
+        "<Tag>",
+        "<And>",
+        "<ObjectSize",
+        "<Transitions",
+    ];
+    from_raw_rule(r) == *want
+        && element(&r.0, "Filter").is_some()
+        && !EXTRAS.iter().any(|x| r.0.contains(x))
 }
 
 /// The configuration to write: `existing` with our rule replaced in place (or appended),
 /// every other rule untouched and in order. Also says what changed and what was there.
 pub(crate) fn upsert(
-    existing: &[LifecycleRule],
+    existing: &[RawRule],
     want: &RetentionRule,
-) -> Result<(Vec<LifecycleRule>, LifecycleChange, Option<RetentionRule>), String> {
-    let ours = existing.iter().position(|r| r.id() == Some(RULE_ID));
-    let previous = ours.map(|i| from_sdk_rule(&existing[i]));
-    let duplicates = existing.iter().filter(|r| r.id() == Some(RULE_ID)).count() > 1;
+) -> Result<(Vec<RawRule>, LifecycleChange, Option<RetentionRule>), String> {
+    let is_ours = |r: &RawRule| r.id().as_deref() == Some(RULE_ID);
+    let ours = existing.iter().position(is_ours);
+    let previous = ours.map(|i| from_raw_rule(&existing[i]));
+    let duplicates = existing.iter().filter(|r| is_ours(r)).count() > 1;
     if let Some(i) = ours {
         if !duplicates && is_exactly(&existing[i], want) {
             return Ok((existing.to_vec(), LifecycleChange::Unchanged, previous));
         }
     }
-    let new_rule = to_sdk_rule(want)?;
+    if i32::try_from(want.days).is_err() {
+        return Err(format!("{} days is too many", want.days));
+    }
+    let new_rule = to_raw_rule(want);
     let mut rules = Vec::with_capacity(existing.len() + 1);
     let mut placed = false;
     for r in existing {
-        if r.id() == Some(RULE_ID) {
+        if is_ours(r) {
             if !placed {
                 rules.push(new_rule.clone());
                 placed = true;
@@ -208,22 +271,15 @@ pub(crate) fn upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_s3::types::{Transition, TransitionStorageClass};
 
-    fn tracks() -> LifecycleRule {
-        LifecycleRule::builder()
-            .id("tracks-archive")
-            .filter(LifecycleRuleFilter::builder().prefix("tracks/").build())
-            .status(ExpirationStatus::Enabled)
-            .expiration(LifecycleExpiration::builder().days(365).build())
-            .transitions(
-                Transition::builder()
-                    .days(90)
-                    .storage_class(TransitionStorageClass::Glacier)
-                    .build(),
-            )
-            .build()
-            .unwrap()
+    fn tracks() -> RawRule {
+        RawRule(
+            "<Rule><ID>tracks-archive</ID><Filter><Prefix>tracks/</Prefix></Filter>\
+             <Status>Enabled</Status><Transition><Days>90</Days>\
+             <StorageClass>GLACIER</StorageClass></Transition>\
+             <Expiration><Days>365</Days></Expiration></Rule>"
+                .into(),
+        )
     }
 
     #[test]
@@ -233,7 +289,7 @@ mod tests {
         assert_eq!((change, prev), (LifecycleChange::Created, None));
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0], tracks());
-        assert_eq!(from_sdk_rule(&rules[1]), want30);
+        assert_eq!(from_raw_rule(&rules[1]), want30);
 
         // Ours first, then tracks: an update keeps the order.
         let existing = vec![rules[1].clone(), tracks()];
@@ -241,7 +297,7 @@ mod tests {
         let (rules, change, prev) = upsert(&existing, &want7).unwrap();
         assert_eq!(change, LifecycleChange::Updated);
         assert_eq!(prev, Some(want30));
-        assert_eq!(from_sdk_rule(&rules[0]), want7);
+        assert_eq!(from_raw_rule(&rules[0]), want7);
         assert_eq!(rules[1], tracks());
 
         let (same, change, _) = upsert(&rules, &want7).unwrap();
@@ -251,14 +307,28 @@ mod tests {
 
     #[test]
     fn a_rule_of_ours_with_extras_or_duplicates_is_normalised() {
-        let mut extra = to_sdk_rule(&RetentionRule::new("diagnostics/", 30)).unwrap();
-        extra.transitions = Some(vec![Transition::builder().days(1).build()]);
+        let plain = to_raw_rule(&RetentionRule::new("diagnostics/", 30)).0;
+        let extra = RawRule(plain.replace(
+            "</Rule>",
+            "<Transition><Days>1</Days><StorageClass>GLACIER</StorageClass></Transition></Rule>",
+        ));
         let want = RetentionRule::new("diagnostics/", 30);
         let (rules, change, _) = upsert(&[extra.clone(), tracks(), extra], &want).unwrap();
         assert_eq!(change, LifecycleChange::Updated);
         assert_eq!(rules.len(), 2);
-        assert!(rules[0].transitions().is_empty());
+        assert!(!rules[0].0.contains("<Transition>"));
         assert_eq!(rules[1], tracks());
+    }
+
+    #[test]
+    fn documents_round_trip_and_escape() {
+        let ours = to_raw_rule(&RetentionRule::new("a&b/diagnostics/", 3));
+        let doc = render_rules(&[tracks(), ours.clone()]);
+        let back = parse_rules(&doc).unwrap();
+        assert_eq!(back, vec![tracks(), ours]);
+        assert_eq!(from_raw_rule(&back[1]).prefix, "a&b/diagnostics/");
+        assert!(parse_rules("<Error/>").is_err());
+        assert!(parse_rules("<LifecycleConfiguration><Rule><ID>x</ID>").is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! assert!(!format!("{opts:?}").contains("wJalrXUtnFEMI")); // secrets never in Debug
 //! ```
 
+use crate::sink::transport::HttpClient;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A secret (S3 secret key, session token) that never shows in `Debug` or `Display`.
@@ -75,8 +77,14 @@ pub struct S3Options {
     pub force_path_style: bool,
     /// Limit for establishing a connection.
     pub connect_timeout: Duration,
-    /// Limit for a whole call (one attempt: the SDK's own retries are off).
+    /// Limit for a whole call (one attempt, no retry inside it).
     pub operation_timeout: Duration,
+    /// The transport that performs the requests; `None` = the built-in one (feature
+    /// `default-transport`; without it an `s3://` destination cannot be opened).
+    pub transport: Option<HttpClient>,
+    /// A PEM file of the CA certificates the built-in transport trusts instead of the
+    /// platform's (a private CA); unused with a `transport` of the app's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for S3Options {
@@ -92,6 +100,8 @@ impl Default for S3Options {
             force_path_style: false,
             connect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(30),
+            transport: None,
+            ca_file: None,
         }
     }
 }
@@ -110,6 +120,8 @@ impl std::fmt::Debug for S3Options {
             .field("force_path_style", &self.force_path_style)
             .field("connect_timeout", &self.connect_timeout)
             .field("operation_timeout", &self.operation_timeout)
+            .field("transport", &self.transport)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

@@ -1,34 +1,40 @@
-//! The `s3://` backend: `aws-sdk-s3` over rustls (ring), static credentials, one attempt
-//! per call (the dispatcher retries, so its breaker sees every attempt), connect and
-//! operation timeouts, checksums only where the API requires them.
+//! The `s3://` backend: each call is built here as an HTTP request, SigV4-signed by
+//! `rusty-s3` (sans-IO: it signs, it never connects), and performed by the
+//! [`Transport`](crate::sink::transport::Transport) the options carry (the built-in one
+//! by default, the platform's through the FFI). One attempt per call (the dispatcher
+//! retries, so its breaker sees every attempt), bounded by the operation timeout.
 //!
 //! Errors become [`SinkError`]s that name the call and the server's answer, e.g.
 //! `s3://b: PutObject: SignatureDoesNotMatch (403): ...`; a timeout is
 //! [`SinkError::Timeout`]; a refused connection is a [`SinkError::Transport`]. No message
-//! carries a credential: the secret is scrubbed from anything the server sends back.
+//! carries a credential: the secret is scrubbed from anything the server sends back, and
+//! the presigned query never appears in an error.
 
 use super::lifecycle::{self, LifecycleChange, LifecycleOutcome, RetentionRule, RULE_ID};
 use super::{Destination, ObjectInfo, S3Options, SinkError};
-use aws_sdk_s3::config::{
-    retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Credentials, Region,
-    RequestChecksumCalculation, ResponseChecksumValidation,
-};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::BucketLifecycleConfiguration;
-use aws_sdk_s3::Client;
+use crate::sink::transport::{HttpClient, HttpRequest, HttpResponse, Method, TransportError};
 use chrono::{DateTime, Utc};
-use std::future::Future;
+use rusty_s3::actions::{GetObject, ListObjectsV2, PutObject, S3Action};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
 use std::time::Duration;
+
+/// How long a presigned URL stays valid: the request is sent at once, so this only
+/// needs to cover the call itself and some clock skew between our signing and sending.
+const PRESIGN_VALIDITY: Duration = Duration::from_secs(15 * 60);
+
+/// The response header S3 uses for a lifecycle configuration's transition default.
+const MIN_SIZE_HEADER: &str = "x-amz-transition-default-minimum-object-size";
 
 /// A bucket (and prefix) reached through the S3 API.
 pub(crate) struct S3Store {
-    client: Client,
-    bucket: String,
+    http: HttpClient,
+    bucket: Bucket,
+    credentials: Credentials,
     label: String,
     diag_prefix: String,
     secrets: Vec<String>,
-    /// Hard stop around each call, a little above the SDK's own operation timeout.
-    deadline: Duration,
+    /// Limit of each call (the transport's own).
+    timeout: Duration,
     /// `max-keys` of listing calls (`None` = the server's default).
     pub(crate) page_size: Option<i32>,
 }
@@ -53,75 +59,54 @@ impl S3Store {
         if key_id.is_empty() || secret.is_empty() {
             return Err(invalid("empty S3 access key id or secret".into()));
         }
-        if let Some(ep) = &opts.endpoint {
-            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "endpoint `{ep}` must start with http:// or https://"
-                )));
-            }
-        }
         if opts.connect_timeout.is_zero() || opts.operation_timeout.is_zero() {
             return Err(invalid("timeouts must be greater than zero".into()));
         }
-
-        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(opts.region_or_default().to_owned()))
-            .credentials_provider(Credentials::new(
-                key_id,
-                secret.expose(),
-                opts.session_token.as_ref().map(|t| t.expose().to_owned()),
-                None,
-                "locus-settings",
-            ))
-            .force_path_style(opts.force_path_style)
-            .http_client(http)
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(opts.connect_timeout)
-                    .operation_timeout(opts.operation_timeout)
-                    .operation_attempt_timeout(opts.operation_timeout)
-                    .build(),
-            )
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-        if let Some(ep) = &opts.endpoint {
-            conf = conf.endpoint_url(ep);
-        }
+        let region = opts.region_or_default().to_owned();
+        let endpoint = match &opts.endpoint {
+            Some(ep) if ep.starts_with("http://") || ep.starts_with("https://") => ep.clone(),
+            Some(ep) => {
+                return Err(invalid(format!(
+                    "endpoint `{ep}` must start with http:// or https://"
+                )))
+            }
+            None if region.starts_with("cn-") => {
+                format!("https://s3.{region}.amazonaws.com.cn")
+            }
+            None => format!("https://s3.{region}.amazonaws.com"),
+        };
+        let endpoint: url::Url = endpoint
+            .parse()
+            .map_err(|e| invalid(format!("endpoint: {e}")))?;
+        let style = if opts.force_path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket_handle = Bucket::new(endpoint, style, bucket.clone(), region)
+            .map_err(|e| invalid(format!("bucket `{bucket}`: {e}")))?;
+        let credentials = match &opts.session_token {
+            Some(t) => Credentials::new_with_token(key_id, secret.expose(), t.expose()),
+            None => Credentials::new(key_id, secret.expose()),
+        };
+        let http = match &opts.transport {
+            Some(http) => http.clone(),
+            None => default_client(opts).map_err(invalid)?,
+        };
         let mut secrets = vec![secret.expose().to_owned()];
         if let Some(t) = &opts.session_token {
             secrets.push(t.expose().to_owned());
         }
         Ok(S3Store {
-            client: Client::from_conf(conf.build()),
-            bucket: bucket.clone(),
+            http,
+            bucket: bucket_handle,
+            credentials,
             label: dest.to_string(),
             diag_prefix: dest.diagnostics_prefix(),
             secrets,
-            deadline: opts.operation_timeout + Duration::from_secs(1),
+            timeout: opts.operation_timeout,
             page_size: None,
         })
-    }
-
-    /// Runs one SDK call with the hard deadline and maps its error.
-    async fn call<T, E, F>(&self, op: &'static str, f: F) -> Result<T, SinkError>
-    where
-        F: Future<Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>>,
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        match tokio::time::timeout(self.deadline, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.map_err(op, &e)),
-            Err(_) => Err(SinkError::Timeout {
-                destination: self.label.clone(),
-                after_ms: self.deadline.as_millis() as u64,
-            }),
-        }
     }
 
     fn scrub(&self, s: &str) -> String {
@@ -134,95 +119,66 @@ impl S3Store {
         s
     }
 
-    fn map_err<E>(
-        &self,
-        op: &'static str,
-        e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> SinkError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let destination = self.label.clone();
-        let timeout_ms = (self.deadline - Duration::from_secs(1)).as_millis() as u64;
-        match e {
-            SdkError::TimeoutError(_) => SinkError::Timeout {
-                destination,
-                after_ms: timeout_ms,
+    /// Performs `req`: a 2xx answer is `Ok`, anything else a typed error naming `op`.
+    async fn call(&self, op: &'static str, req: HttpRequest) -> Result<HttpResponse, SinkError> {
+        let resp = self.http.call(req).await.map_err(|e| match e {
+            TransportError::Timeout { after_ms } => SinkError::Timeout {
+                destination: self.label.clone(),
+                after_ms,
             },
-            SdkError::DispatchFailure(d) if d.is_timeout() => SinkError::Timeout {
-                destination,
-                after_ms: timeout_ms,
+            other => SinkError::Transport {
+                destination: self.label.clone(),
+                message: self.scrub(&format!("{op}: {other}")),
             },
-            SdkError::DispatchFailure(_) => SinkError::Transport {
-                destination,
-                message: self.scrub(&format!("{op}: cannot reach the server: {}", chain(e))),
-            },
-            SdkError::ServiceError(s) => {
-                let status = s.raw().status().as_u16();
-                let err = s.err();
-                SinkError::Service {
-                    destination,
-                    operation: op,
-                    code: err.code().unwrap_or("UnknownError").to_owned(),
-                    status,
-                    message: self.scrub(err.message().unwrap_or("")),
-                }
-            }
-            SdkError::ResponseError(r) => SinkError::Transport {
-                destination,
-                message: self.scrub(&format!(
-                    "{op}: unreadable response (HTTP {}): {}",
-                    r.raw().status().as_u16(),
-                    chain(e)
-                )),
-            },
-            _ => SinkError::Transport {
-                destination,
-                message: self.scrub(&format!("{op}: {}", chain(e))),
-            },
+        })?;
+        if (200..300).contains(&resp.status) {
+            return Ok(resp);
         }
+        let text = String::from_utf8_lossy(&resp.body);
+        let code = xml_text(&text, "Code").unwrap_or_else(|| match resp.status {
+            404 => "NotFound".to_owned(),
+            403 => "Forbidden".to_owned(),
+            _ => "UnknownError".to_owned(),
+        });
+        Err(SinkError::Service {
+            destination: self.label.clone(),
+            operation: op,
+            code,
+            status: resp.status,
+            message: self.scrub(&xml_text(&text, "Message").unwrap_or_default()),
+        })
+    }
+
+    fn request(&self, method: Method, url: url::Url) -> HttpRequest {
+        HttpRequest::new(method, url.to_string(), self.timeout)
     }
 
     pub(crate) async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SinkError> {
         validate_key(key)?;
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        action
+            .headers_mut()
+            .insert("content-type", "application/gzip");
         let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/gzip")
-            .body(body.into())
-            .send();
-        self.call("PutObject", req).await.map(|_| ())
+            .request(Method::Put, action.sign(PRESIGN_VALIDITY))
+            .header("content-type", "application/gzip")
+            .body(body);
+        self.call("PutObject", req).await.map(drop)
     }
 
     pub(crate) async fn get(&self, key: &str) -> Result<Vec<u8>, SinkError> {
         validate_key(key)?;
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send();
-        let out = match self.call("GetObject", req).await {
-            Err(SinkError::Service { code, .. }) if code == "NoSuchKey" => {
-                return Err(SinkError::NotFound {
+        let action = GetObject::new(&self.bucket, Some(&self.credentials), key);
+        let req = self.request(Method::Get, action.sign(PRESIGN_VALIDITY));
+        match self.call("GetObject", req).await {
+            Ok(resp) => Ok(resp.body),
+            Err(SinkError::Service { code, .. }) if code == "NoSuchKey" || code == "NotFound" => {
+                Err(SinkError::NotFound {
                     destination: self.label.clone(),
                     key: key.to_owned(),
                 })
             }
-            other => other?,
-        };
-        match tokio::time::timeout(self.deadline, out.body.collect()).await {
-            Ok(Ok(bytes)) => Ok(bytes.into_bytes().to_vec()),
-            Ok(Err(e)) => Err(SinkError::Transport {
-                destination: self.label.clone(),
-                message: self.scrub(&format!("GetObject: body cut off: {e}")),
-            }),
-            Err(_) => Err(SinkError::Timeout {
-                destination: self.label.clone(),
-                after_ms: self.deadline.as_millis() as u64,
-            }),
+            Err(e) => Err(e),
         }
     }
 
@@ -230,28 +186,34 @@ impl S3Store {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let req = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token.take())
-                .set_max_keys(self.page_size)
-                .send();
-            let page = self.call("ListObjectsV2", req).await?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
+            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+            action.with_prefix(prefix);
+            if let Some(t) = token.take() {
+                action.with_continuation_token(t);
+            }
+            if let Some(n) = self.page_size {
+                action.with_max_keys(usize::try_from(n).unwrap_or(1000));
+            }
+            let req = self.request(Method::Get, action.sign(PRESIGN_VALIDITY));
+            let resp = self.call("ListObjectsV2", req).await?;
+            let text = String::from_utf8_lossy(&resp.body);
+            let page = ListObjectsV2::parse_response(text.as_bytes()).map_err(|e| {
+                SinkError::Decode {
+                    what: format!("{}: ListObjectsV2 response", self.label),
+                    why: e.to_string(),
+                }
+            })?;
+            for o in &page.contents {
                 out.push(ObjectInfo {
-                    key: key.to_owned(),
-                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                    last_modified: o
-                        .last_modified()
-                        .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+                    key: o.key.clone(),
+                    size: o.size,
+                    last_modified: DateTime::parse_from_rfc3339(&o.last_modified)
+                        .map(|t| t.with_timezone(&Utc))
                         .unwrap_or_default(),
                 });
             }
-            match (page.is_truncated(), page.next_continuation_token()) {
-                (Some(true), Some(next)) if !next.is_empty() => token = Some(next.to_owned()),
+            match page.next_continuation_token {
+                Some(next) if !next.is_empty() => token = Some(next),
                 _ => break,
             }
         }
@@ -260,26 +222,55 @@ impl S3Store {
         Ok(out)
     }
 
-    /// The bucket's rules; an absent configuration is an empty one.
+    /// A signed request for the bucket's `?lifecycle` subresource, with `headers` signed.
+    fn lifecycle_request(&self, method: Method, headers: &[(&str, &str)]) -> HttpRequest {
+        let mut url = self.bucket.base_url().clone();
+        // Path style: `/bucket/` → `/bucket` (the bucket itself, not an empty key).
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(if path.is_empty() { "/" } else { &path });
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            match method {
+                Method::Get => rusty_s3::Method::Get,
+                Method::Put => rusty_s3::Method::Put,
+                Method::Post => rusty_s3::Method::Post,
+            },
+            url,
+            self.credentials.key(),
+            self.credentials.secret(),
+            self.credentials.token(),
+            self.bucket.region(),
+            PRESIGN_VALIDITY.as_secs(),
+            std::iter::once(("lifecycle", "")),
+            headers.iter().copied(),
+        );
+        let mut req = self.request(method, url);
+        for (name, value) in headers {
+            req = req.header(name, *value);
+        }
+        req
+    }
+
+    /// The bucket's rules and its transition default; an absent configuration is an
+    /// empty one.
     async fn lifecycle_rules(
         &self,
-    ) -> Result<
-        (
-            Vec<aws_sdk_s3::types::LifecycleRule>,
-            Option<aws_sdk_s3::types::TransitionDefaultMinimumObjectSize>,
-        ),
-        SinkError,
-    > {
-        let req = self
-            .client
-            .get_bucket_lifecycle_configuration()
-            .bucket(&self.bucket)
-            .send();
+    ) -> Result<(Vec<lifecycle::RawRule>, Option<String>), SinkError> {
+        let req = self.lifecycle_request(Method::Get, &[]);
         match self.call("GetBucketLifecycleConfiguration", req).await {
-            Ok(out) => Ok((
-                out.rules().to_vec(),
-                out.transition_default_minimum_object_size().cloned(),
-            )),
+            Ok(resp) => {
+                let text = String::from_utf8_lossy(&resp.body);
+                let rules = lifecycle::parse_rules(&text).map_err(|why| SinkError::Decode {
+                    what: format!("{}: lifecycle configuration", self.label),
+                    why,
+                })?;
+                let min_size = resp
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(MIN_SIZE_HEADER))
+                    .map(|(_, v)| v.clone());
+                Ok((rules, min_size))
+            }
             Err(SinkError::Service { code, .. }) if code == "NoSuchLifecycleConfiguration" => {
                 Ok((Vec::new(), None))
             }
@@ -291,8 +282,8 @@ impl S3Store {
         let (rules, _) = self.lifecycle_rules().await?;
         Ok(rules
             .iter()
-            .find(|r| r.id() == Some(RULE_ID))
-            .map(lifecycle::from_sdk_rule))
+            .find(|r| r.id().as_deref() == Some(RULE_ID))
+            .map(lifecycle::from_raw_rule))
     }
 
     pub(crate) async fn lifecycle_apply(&self, days: u32) -> Result<LifecycleOutcome, SinkError> {
@@ -308,27 +299,24 @@ impl S3Store {
         let after = if change == LifecycleChange::Unchanged {
             existing
         } else {
-            let config = BucketLifecycleConfiguration::builder()
-                .set_rules(Some(rules))
-                .build()
-                .map_err(|e| SinkError::Lifecycle {
-                    destination: self.label.clone(),
-                    why: e.to_string(),
-                })?;
-            let req = self
-                .client
-                .put_bucket_lifecycle_configuration()
-                .bucket(&self.bucket)
-                .lifecycle_configuration(config)
-                .set_transition_default_minimum_object_size(min_size)
-                .send();
+            let body = lifecycle::render_rules(&rules).into_bytes();
+            let md5 = {
+                use base64::Engine;
+                use md5::Digest;
+                base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body))
+            };
+            let mut headers = vec![("content-md5", md5.as_str())];
+            if let Some(m) = &min_size {
+                headers.push((MIN_SIZE_HEADER, m.as_str()));
+            }
+            let req = self.lifecycle_request(Method::Put, &headers).body(body);
             self.call("PutBucketLifecycleConfiguration", req).await?;
             self.lifecycle_rules().await?.0
         };
         let ours: Vec<RetentionRule> = after
             .iter()
-            .filter(|r| r.id() == Some(RULE_ID))
-            .map(lifecycle::from_sdk_rule)
+            .filter(|r| r.id().as_deref() == Some(RULE_ID))
+            .map(lifecycle::from_raw_rule)
             .collect();
         match ours.as_slice() {
             [rule] if *rule == want => Ok(LifecycleOutcome {
@@ -357,6 +345,35 @@ impl S3Store {
     }
 }
 
+/// The built-in transport, or why there is none in this build.
+#[cfg(feature = "default-transport")]
+fn default_client(opts: &S3Options) -> Result<HttpClient, String> {
+    HttpClient::default_transport(opts.ca_file.as_deref()).map_err(|e| e.to_string())
+}
+
+/// The built-in transport, or why there is none in this build.
+#[cfg(not(feature = "default-transport"))]
+fn default_client(_opts: &S3Options) -> Result<HttpClient, String> {
+    Err("this build has no built-in HTTP transport (feature `default-transport` is off): \
+         the app must install one"
+        .into())
+}
+
+/// The text of the first `<tag>` element of an S3 XML document, unescaped.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(
+        xml[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
 /// S3 keys: non-empty, at most 1024 bytes, no leading `/`.
 fn validate_key(key: &str) -> Result<(), SinkError> {
     let why = if key.is_empty() {
@@ -372,19 +389,4 @@ fn validate_key(key: &str) -> Result<(), SinkError> {
         key: key.to_owned(),
         why: why.into(),
     })
-}
-
-/// An error and its sources, `: `-joined (the SDK's top-level text alone is vague).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        src = s.source();
-    }
-    out
 }

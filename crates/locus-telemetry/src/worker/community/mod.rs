@@ -212,13 +212,19 @@ impl CommunityWorker {
     pub fn client(
         settings: &Settings,
         sink: Option<Arc<dyn CommunitySink>>,
+        http: Option<crate::sink::transport::HttpClient>,
         problems: &mut Vec<Problem>,
     ) -> Option<Arc<dyn CommunitySink>> {
         if sink.is_some() {
             return sink;
         }
         let url = settings.community_url.as_deref()?;
-        match CommunityClient::new(url, Duration::from_secs(settings.attempt_timeout_secs)) {
+        let timeout = Duration::from_secs(settings.attempt_timeout_secs);
+        let client = match http {
+            Some(http) => CommunityClient::with_transport(url, timeout, http),
+            None => CommunityClient::with_default_transport(url, timeout, settings.ca_file.as_deref()),
+        };
+        match client {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 problems.push(Problem::new(

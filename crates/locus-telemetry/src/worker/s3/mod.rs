@@ -62,6 +62,7 @@ impl S3Worker {
         recorder: &FlightRecorder,
         device_id: &str,
         sink: Option<Arc<dyn DiagnosticsSink>>,
+        http: Option<crate::sink::transport::HttpClient>,
         clock: &Arc<dyn Clock>,
         problems: &mut Vec<Problem>,
     ) -> Pending {
@@ -94,7 +95,10 @@ impl S3Worker {
             };
             let sink = match sink {
                 Some(sink) => sink,
-                None => open_sink_or_report(&settings, &recorder, &breaker, &worker_status).await?,
+                None => {
+                    open_sink_or_report(&settings, http, &recorder, &breaker, &worker_status)
+                        .await?
+                }
             };
             let worker = S3Worker {
                 cursor: Cursor::load(&settings.data_dir, "s3"),
@@ -302,11 +306,12 @@ impl Destination for S3Worker {
 /// is a configuration error: retrying cannot fix it).
 async fn open_sink_or_report(
     settings: &Settings,
+    http: Option<crate::sink::transport::HttpClient>,
     recorder: &FlightRecorder,
     breaker: &CircuitBreaker,
     status: &StatusCell,
 ) -> Option<Arc<dyn DiagnosticsSink>> {
-    match open_sink(settings).await {
+    match open_sink(settings, http).await {
         Ok(sink) => Some(sink),
         Err(e) => {
             let msg = format!("diagnostics destination unusable, uploads disabled: {e}");
@@ -319,8 +324,15 @@ async fn open_sink_or_report(
 
 /// Opens the diagnostics destination the settings name (default: the embedded local
 /// bucket under the data dir), with S3 options from the settings and the environment.
-pub(crate) async fn open_sink(settings: &Settings) -> Result<Arc<dyn DiagnosticsSink>, SinkError> {
+pub(crate) async fn open_sink(
+    settings: &Settings,
+    http: Option<crate::sink::transport::HttpClient>,
+) -> Result<Arc<dyn DiagnosticsSink>, SinkError> {
     let dest = crate::sink::s3::Destination::parse(&settings.destination_url())?;
-    let store = DiagnosticsStore::open(&dest, &settings.s3_options()).await?;
+    let opts = crate::sink::s3::S3Options {
+        transport: http,
+        ..settings.s3_options()
+    };
+    let store = DiagnosticsStore::open(&dest, &opts).await?;
     Ok(Arc::new(store))
 }

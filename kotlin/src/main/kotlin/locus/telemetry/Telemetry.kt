@@ -54,16 +54,22 @@ class Telemetry private constructor(
 
     companion object {
         /**
-         * Starts telemetry. Throws [InvalidSettingsException] for settings the library
+         * Starts telemetry, its uploads going through [transport] (the platform's
+         * `HttpURLConnection` by default). Throws [InvalidSettingsException] for settings the library
          * refuses, nothing else: an unusable data dir or a failed start give a degraded
          * handle that records in memory (Rust's `status()` says why).
          */
         @JvmStatic
-        fun start(settings: TelemetrySettings): Telemetry {
+        @JvmOverloads
+        fun start(
+            settings: TelemetrySettings,
+            /** What uploads go through: the platform's [UrlConnectionTransport] unless given. */
+            transport: locus.telemetry.ffi.HttpTransport = UrlConnectionTransport(),
+        ): Telemetry {
             settings.check()
             val ffiSettings = settings.toFfi()
             return try {
-                Telemetry(LocusTelemetry(ffiSettings), settings, null).also {
+                Telemetry(LocusTelemetry.withTransport(ffiSettings, transport), settings, null).also {
                     if (settings.captureUncaughtExceptions) CrashCapture.attach(it)
                 }
             } catch (e: SettingsException.Invalid) {
