@@ -305,7 +305,7 @@ pub struct RecordView {
     pub timestamp_ms: i64,
     /// Its severity.
     pub level: Level,
-    /// `log`, `crash`, `metric`, `histogram` or `session`.
+    /// `log`, `crash`, `metric`, `histogram`, `session` or `hang`.
     pub kind: String,
     /// A log line's target; empty for other kinds.
     pub target: String,
@@ -325,6 +325,8 @@ impl From<&CoreRecord> for RecordView {
             CoreBody::Metric(m) => (String::new(), m.name.clone()),
             CoreBody::Histogram(h) => (String::new(), h.name.clone()),
             CoreBody::Session(_) => (String::new(), String::new()),
+            // The loop, and its stalled thread's stack when the record carries one.
+            CoreBody::Hang(h) => (h.loop_name.clone(), h.stack.clone().unwrap_or_default()),
         };
         RecordView {
             seq: r.seq,

@@ -79,6 +79,7 @@ mod state_file;
 mod status;
 mod telemetry;
 pub mod testing;
+mod watchdog;
 
 /// The library's internal modules: private, or `pub` and hidden from the docs with the
 /// `internals` feature, which only this workspace's own tests and benches enable.
@@ -129,4 +130,5 @@ pub use status::{
     ProblemArea, Status,
 };
 pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder, RELEASE_WAIT};
+pub use watchdog::{Watch, WatchError, MAX_MAX_GAP, MAX_WATCHES, MAX_WATCH_NAME, MIN_MAX_GAP};
 pub use worker::community::{CommunityChoiceError, CommunityPreview};

@@ -31,3 +31,4 @@ mod s3_file_store;
 mod s3_store;
 mod share;
 mod start;
+mod watchdog;
