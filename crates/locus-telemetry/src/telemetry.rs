@@ -927,6 +927,8 @@ impl Inner {
         }
         let started = Instant::now();
         self.recorder.flush_metrics();
+        // A hang whose loop beat again since the keeper's last look ends in this session.
+        self.recorder.look_for_hangs();
         // The previous session's marker must be read before this one's is marked exited.
         self.previous.settle();
         if let Some(mut s) = lock(&self.session).take() {

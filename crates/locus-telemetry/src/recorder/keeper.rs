@@ -50,12 +50,7 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
                     return;
                 };
                 shared.ring.pretouch(AHEAD_BYTES);
-                shared.watchdog.look(
-                    crate::clock::fast::monotonic_stamp(),
-                    &mut |phase, name, expected, measured, start| {
-                        shared.hang(phase, name, expected, measured, start, "")
-                    },
-                );
+                shared.look_for_hangs();
                 looks += 1;
                 if looks.is_multiple_of(FLUSH_EVERY) {
                     shared.flush_metrics();

@@ -214,6 +214,16 @@ impl Shared {
         )
     }
 
+    /// One look of the watchdog at the watched loops, now (see [`crate::watchdog`]).
+    fn look_for_hangs(&self) {
+        self.watchdog.look(
+            crate::clock::fast::monotonic_stamp(),
+            &mut |phase, name, expected, measured, start| {
+                self.hang(phase, name, expected, measured, start, "")
+            },
+        );
+    }
+
     /// Records one moment of a hang (see [`crate::watchdog`]); `stack` is cut to fit the
     /// record buffer. Allocation-free: the keeper calls it from its tick.
     fn hang(
@@ -638,6 +648,12 @@ impl FlightRecorder {
         self.shared
             .watchdog
             .register(name, max_gap, self.downgrade())
+    }
+
+    /// Looks at the watched loops now, as the keeper does four times a second:
+    /// `shutdown` records the end of a hang whose loop beat again since the last look.
+    pub(crate) fn look_for_hangs(&self) {
+        self.shared.look_for_hangs();
     }
 
     /// The watched loops.
