@@ -17,6 +17,9 @@ mod status;
 
 pub use status::*;
 
+mod watch;
+pub use watch::*;
+
 // The library's types, named in one place: when they move, only these lines change.
 use locus_telemetry::record::Body as CoreBody;
 use locus_telemetry::{
