@@ -25,7 +25,8 @@
 //! recording calls with [`Level`] and [`FieldValue`], the [`TelemetryLayer`] for
 //! `tracing`, [`Status`] and its parts, device [`Conditions`], and the opt-in switch
 //! with its [`CommunityPreview`], the share bundle ([`Telemetry::export`],
-//! [`ExportOptions`]) and the verbosity switch ([`Telemetry::set_verbosity`]). Tools that read a data dir or the user's bucket
+//! [`ExportOptions`]), the verbosity switch ([`Telemetry::set_verbosity`]) and the hang
+//! watchdog ([`Telemetry::watch`] returning a [`Watch`] to beat from a loop). Tools that read a data dir or the user's bucket
 //! without running telemetry (`locus-diag`) use [`inspect`]. Everything else is
 //! internal (this workspace's own tests reach it through the `internals` feature,
 //! which is not an API).
