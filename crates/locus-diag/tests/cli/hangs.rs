@@ -1,7 +1,7 @@
 //! The hang watchdog as a user meets it (issue 22, part 2): `locus-diag demo` watches its
 //! tracking loop; `--stall-ms 1500` stalls it once and the flight recorder holds exactly
 //! one hang of about that length (start and end records, `buffer --json`), the summary
-//! and `preview` count it; a normal demo records none. `--stall-ms` is validated.
+//! `preview` and `status` count it; a normal demo records none. `--stall-ms` is validated.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -73,6 +73,13 @@ fn a_stalled_tracking_loop_is_one_hang_of_about_the_stall() {
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["hangs"], 1, "{report}");
+    let (status, _) = diag(&["status"], dir.path());
+    assert!(
+        status.contains(&format!(
+            "hangs:            1 in the ring (latest: loop 'tracking' stalled {measured} ms)"
+        )),
+        "{status}"
+    );
 }
 
 #[test]
@@ -85,6 +92,11 @@ fn a_normal_demo_records_no_hang() {
     let (report, _) = diag(&["preview"], dir.path());
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["hangs"], 0, "{report}");
+    let (status, _) = diag(&["status"], dir.path());
+    assert!(
+        status.contains("hangs:            none in the ring"),
+        "{status}"
+    );
 }
 
 #[test]
