@@ -259,7 +259,7 @@ fn hangs_words(records: &[locus_telemetry::Record]) -> String {
         })
     };
     let started = hangs().filter(|h| h.phase == HangPhase::Start).count();
-    match hangs().filter(|h| h.phase == HangPhase::End).next_back() {
+    match hangs().rfind(|h| h.phase == HangPhase::End) {
         _ if started == 0 => "none in the ring".into(),
         Some(h) => format!(
             "{started} in the ring (latest: loop '{}' stalled {} ms)",
