@@ -19,6 +19,9 @@ mod transport;
 pub use status::*;
 pub use transport::*;
 
+mod watch;
+pub use watch::*;
+
 // The library's types, named in one place: when they move, only these lines change.
 use locus_telemetry::record::Body as CoreBody;
 use locus_telemetry::{
@@ -307,7 +310,7 @@ pub struct RecordView {
     pub timestamp_ms: i64,
     /// Its severity.
     pub level: Level,
-    /// `log`, `crash`, `metric`, `histogram` or `session`.
+    /// `log`, `crash`, `metric`, `histogram`, `session` or `hang`.
     pub kind: String,
     /// A log line's target; empty for other kinds.
     pub target: String,
@@ -327,6 +330,8 @@ impl From<&CoreRecord> for RecordView {
             CoreBody::Metric(m) => (String::new(), m.name.clone()),
             CoreBody::Histogram(h) => (String::new(), h.name.clone()),
             CoreBody::Session(_) => (String::new(), String::new()),
+            // The loop, and its stalled thread's stack when the record carries one.
+            CoreBody::Hang(h) => (h.loop_name.clone(), h.stack.clone().unwrap_or_default()),
         };
         RecordView {
             seq: r.seq,

@@ -38,6 +38,12 @@ pub struct Conditions {
     pub battery_low: bool,
     /// Power-save mode: uploads wait unless charging.
     pub power_save: bool,
+    /// The app is in the background: gaps of watched loops are not hangs.
+    #[uniffi(default = false)]
+    pub background: bool,
+    /// The device dozes: gaps of watched loops are not hangs.
+    #[uniffi(default = false)]
+    pub doze: bool,
 }
 
 impl From<Conditions> for CoreConditions {
@@ -51,6 +57,8 @@ impl From<Conditions> for CoreConditions {
             charging: c.charging,
             battery_low: c.battery_low,
             power_save: c.power_save,
+            background: c.background,
+            doze: c.doze,
         }
     }
 }
@@ -66,6 +74,8 @@ impl From<CoreConditions> for Conditions {
             charging: c.charging,
             battery_low: c.battery_low,
             power_save: c.power_save,
+            background: c.background,
+            doze: c.doze,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! - `sentry::add_breadcrumb` with a client whose transport drops envelopes,
 //! - and our direct API with two threads recording at once (time per record per thread);
 //!
+//! - and, beside them, `watch_beat`: the hang watchdog's `Watch::beat()` (issue 22:
+//!   one relaxed atomic store of a monotonic stamp; target ≤ 5 ns);
+//!
 //! and, in the group `verbosity`, what a level the recorder filters out costs against one
 //! it records (issue 14: filtering must cost less than recording): a `debug` line at the
 //! default `info` verbosity vs the same line at `info`, through `Telemetry::log` and
@@ -74,6 +77,14 @@ fn hot_path(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let rec = ring(&dir);
     g.bench_function("locus_direct", |b| b.iter(|| record_direct(&rec)));
+
+    // The watched loop's beat, beside the log line it usually comes with. The keeper
+    // calibrates the TSC within milliseconds of the ring's open; criterion's warm-up is
+    // longer, so the measured beat is the calibrated one where the TSC is trusted.
+    let watch = rec
+        .watch("tracking", Duration::from_millis(500))
+        .expect("one watch is allowed");
+    g.bench_function("watch_beat", |b| b.iter(|| black_box(&watch).beat()));
 
     let layer_dir = tempfile::tempdir().unwrap();
     let layer_rec = ring(&layer_dir);

@@ -42,6 +42,12 @@ pub struct Conditions {
     pub battery_low: bool,
     /// Whether power-save mode is on.
     pub power_save: bool,
+    /// Whether the app is in the background (no activity visible): gaps of watched
+    /// loops are not hangs then (see `Telemetry::watch`). Uploads do not depend on it.
+    pub background: bool,
+    /// Whether the device dozes (Android's idle mode): gaps of watched loops are not
+    /// hangs then. Uploads do not depend on it.
+    pub doze: bool,
 }
 
 /// Why uploads are waiting.
@@ -99,6 +105,8 @@ impl Conditions {
         net | (u8::from(self.charging) << 2)
             | (u8::from(self.battery_low) << 3)
             | (u8::from(self.power_save) << 4)
+            | (u8::from(self.background) << 5)
+            | (u8::from(self.doze) << 6)
     }
 
     fn unpack(bits: u8) -> Conditions {
@@ -111,7 +119,14 @@ impl Conditions {
             charging: bits & (1 << 2) != 0,
             battery_low: bits & (1 << 3) != 0,
             power_save: bits & (1 << 4) != 0,
+            background: bits & (1 << 5) != 0,
+            doze: bits & (1 << 6) != 0,
         }
+    }
+
+    /// Whether gaps of watched loops are not hangs now: background or doze.
+    pub fn hangs_paused(&self) -> bool {
+        self.background || self.doze
     }
 }
 
@@ -134,6 +149,18 @@ impl UploadGate {
     /// Records what the app reports; returns whether anything changed.
     pub fn set(&self, conditions: Conditions) -> bool {
         self.bits.swap(conditions.pack(), Ordering::AcqRel) != conditions.pack()
+    }
+
+    /// Sets whether the app is in the background, leaving the other conditions as they
+    /// are; returns the conditions now in effect.
+    pub fn set_background(&self, background: bool) -> Conditions {
+        let bit = 1u8 << 5;
+        let old = if background {
+            self.bits.fetch_or(bit, Ordering::AcqRel)
+        } else {
+            self.bits.fetch_and(!bit, Ordering::AcqRel)
+        };
+        Conditions::unpack(if background { old | bit } else { old & !bit })
     }
 
     pub fn get(&self) -> Conditions {
@@ -165,6 +192,7 @@ mod tests {
             charging,
             battery_low,
             power_save,
+            ..Conditions::default()
         }
     }
 
@@ -175,6 +203,17 @@ mod tests {
             for bits in 0..8u8 {
                 let x = c(net, bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
                 assert_eq!(Conditions::unpack(x.pack()), x);
+                for (background, doze) in [(true, false), (false, true), (true, true)] {
+                    let y = Conditions {
+                        background,
+                        doze,
+                        ..x
+                    };
+                    assert_eq!(Conditions::unpack(y.pack()), y);
+                    assert!(y.hangs_paused());
+                    // Neither holds uploads back.
+                    assert_eq!(y.wait_for(S3, true), x.wait_for(S3, true));
+                }
             }
         }
     }
@@ -218,5 +257,9 @@ mod tests {
         assert!(!gate.set(Conditions::default()));
         assert!(gate.set(c(Network::Metered, false, false, false)));
         assert_eq!(gate.wait_for(S3), Some(UploadWait::MeteredNetwork));
+        let now = gate.set_background(true);
+        assert!(now.background && now.network == Network::Metered);
+        assert_eq!(gate.get(), now);
+        assert!(!gate.set_background(false).background);
     }
 }

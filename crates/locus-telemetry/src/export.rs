@@ -625,6 +625,12 @@ fn redact(r: &mut Record, options: &ExportOptions, sessions: &mut Vec<String>, t
             tally.changed += 1;
             tally.text("session.app_version", &mut s.app_version);
         }
+        Body::Hang(h) => {
+            // The loop's name is a validated identifier; the stack is free text.
+            if let Some(stack) = &mut h.stack {
+                tally.text("hang.stack", stack);
+            }
+        }
     }
 }
 
@@ -635,7 +641,7 @@ fn summarize(records: &[Record]) -> ExportSummary {
             .first()
             .zip(records.last())
             .map(|(a, b)| (a.ts, b.ts)),
-        by_kind: ["log", "metric", "histogram", "session", "crash"]
+        by_kind: ["log", "metric", "histogram", "session", "crash", "hang"]
             .into_iter()
             .map(|k| (k, 0))
             .collect(),

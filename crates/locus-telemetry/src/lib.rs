@@ -25,7 +25,8 @@
 //! recording calls with [`Level`] and [`FieldValue`], the [`TelemetryLayer`] for
 //! `tracing`, [`Status`] and its parts, device [`Conditions`], and the opt-in switch
 //! with its [`CommunityPreview`], the share bundle ([`Telemetry::export`],
-//! [`ExportOptions`]) and the verbosity switch ([`Telemetry::set_verbosity`]). Tools that read a data dir or the user's bucket
+//! [`ExportOptions`]), the verbosity switch ([`Telemetry::set_verbosity`]) and the hang
+//! watchdog ([`Telemetry::watch`] returning a [`Watch`] to beat from a loop). Tools that read a data dir or the user's bucket
 //! without running telemetry (`locus-diag`) use [`inspect`]. Everything else is
 //! internal (this workspace's own tests reach it through the `internals` feature,
 //! which is not an API).
@@ -79,6 +80,7 @@ mod state_file;
 mod status;
 mod telemetry;
 pub mod testing;
+mod watchdog;
 
 /// The library's internal modules: private, or `pub` and hidden from the docs with the
 /// `internals` feature, which only this workspace's own tests and benches enable.
@@ -129,6 +131,7 @@ pub use status::{
     ProblemArea, Status,
 };
 pub use telemetry::{ShutdownReport, Telemetry, TelemetryBuilder, RELEASE_WAIT};
+pub use watchdog::{Watch, WatchError, MAX_MAX_GAP, MAX_WATCHES, MAX_WATCH_NAME, MIN_MAX_GAP};
 pub use worker::community::{CommunityChoiceError, CommunityPreview};
 
 /// The HTTP transport seam: telemetry builds each upload as an [`HttpRequest`](transport::HttpRequest)

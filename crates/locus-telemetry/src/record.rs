@@ -262,6 +262,53 @@ pub struct SessionRecord {
     pub app_version: String,
 }
 
+/// Which moment of a hang a [`HangRecord`] marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HangPhase {
+    /// The watchdog noticed the loop's gap passing its `max_gap`.
+    Start,
+    /// The stalled thread's stack, taken by a binding (Kotlin: `Thread.getStackTrace`)
+    /// while the hang was in progress.
+    Stack,
+    /// The loop beat again: the hang is over.
+    End,
+}
+
+impl HangPhase {
+    /// Lower-case name, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangPhase::Start => "start",
+            HangPhase::Stack => "stack",
+            HangPhase::End => "end",
+        }
+    }
+}
+
+/// A hang of a watched loop (see `Telemetry::watch`): a gap between its beats longer
+/// than its `max_gap`, seen by telemetry's own thread. One hang is a `start` record, at
+/// most one `stack` record and an `end` record (none if the process died stalled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HangRecord {
+    /// Start, stack or end.
+    pub phase: HangPhase,
+    /// The watched loop's name, e.g. `tracking`.
+    #[serde(rename = "loop")]
+    pub loop_name: String,
+    /// The loop's `max_gap`, in milliseconds.
+    pub expected_gap_ms: u64,
+    /// The gap between beats, in milliseconds: so far (start, stack), or the whole
+    /// gap from the last beat before the hang to the first after it (end).
+    pub measured_ms: u64,
+    /// The sequence number of the hang's `start` record (stack and end records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_seq: Option<u64>,
+    /// The stalled thread's stack as text (stack records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+}
+
 /// What a record says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -277,6 +324,8 @@ pub enum Body {
     Histogram(HistogramSummary),
     /// A session marker.
     Session(SessionRecord),
+    /// A hang of a watched loop.
+    Hang(HangRecord),
 }
 
 impl Body {
@@ -285,11 +334,12 @@ impl Body {
         match self {
             Body::Log(l) => l.level,
             Body::Crash(_) => Level::Fatal,
+            Body::Hang(_) => Level::Warn,
             Body::Metric(_) | Body::Histogram(_) | Body::Session(_) => Level::Info,
         }
     }
 
-    /// `log`, `crash`, `metric`, `histogram` or `session`.
+    /// `log`, `crash`, `metric`, `histogram`, `session` or `hang`.
     pub fn kind(&self) -> &'static str {
         match self {
             Body::Log(_) => "log",
@@ -297,6 +347,7 @@ impl Body {
             Body::Metric(_) => "metric",
             Body::Histogram(_) => "histogram",
             Body::Session(_) => "session",
+            Body::Hang(_) => "hang",
         }
     }
 }
@@ -376,6 +427,28 @@ impl Record {
                     "{head} session {event} {} (app {})",
                     s.session_id, s.app_version
                 )
+            }
+            Body::Hang(h) => {
+                let mut s = match h.phase {
+                    HangPhase::Start => format!(
+                        "{head} HANG start: loop '{}' has not beaten for {} ms (max gap {} ms)",
+                        h.loop_name, h.measured_ms, h.expected_gap_ms
+                    ),
+                    HangPhase::Stack => format!(
+                        "{head} HANG stack of loop '{}' after {} ms:",
+                        h.loop_name, h.measured_ms
+                    ),
+                    HangPhase::End => format!(
+                        "{head} HANG end: loop '{}' stalled {} ms (max gap {} ms)",
+                        h.loop_name, h.measured_ms, h.expected_gap_ms
+                    ),
+                };
+                if let Some(stack) = &h.stack {
+                    // One line: the frames, separated.
+                    s.push(' ');
+                    s.push_str(&stack.trim_end().replace('\n', " | "));
+                }
+                s
             }
         }
     }
@@ -514,6 +587,38 @@ mod tests {
             }
             assert_eq!(Record::from_json_line(&line).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn a_hang_round_trips_and_reads_as_a_warning() {
+        let r = Record::new(
+            9,
+            2,
+            Body::Hang(HangRecord {
+                phase: HangPhase::Stack,
+                loop_name: "tracking".into(),
+                expected_gap_ms: 500,
+                measured_ms: 1234,
+                start_seq: Some(8),
+                stack: Some("at Track.poll(Track.kt:3)\nat Track.run(Track.kt:9)".into()),
+            }),
+        );
+        let line = r.to_json_line();
+        assert!(
+            line.contains(r#""kind":"hang","phase":"stack","loop":"tracking""#),
+            "{line}"
+        );
+        assert!(line.contains(r#""level":"warn""#), "{line}");
+        assert_eq!(Record::from_json_line(&line).unwrap(), r);
+        let text = r.to_text_line();
+        assert!(
+            text.contains("HANG stack of loop 'tracking' after 1234 ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Track.poll(Track.kt:3) | at Track.run"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::recorder::verbosity::{Verbosity, VerbosityError};
 use crate::recorder::{Backend, FieldValue, FlightRecorder};
 use crate::settings::Settings;
 use crate::status::{Problem, ProblemArea, Status};
+use crate::watchdog::{Watch, WatchError};
 use crate::worker::community::{CommunityChoiceError, CommunityPreview, CommunityShared};
 use crate::TelemetryLayer;
 #[cfg(doc)]
@@ -673,11 +674,72 @@ impl Telemetry {
             "set_conditions",
             || (),
             || {
+                self.inner
+                    .recorder
+                    .watchdog()
+                    .set_paused(conditions.hangs_paused());
                 if self.inner.gate.set(conditions) {
                     if let Some(d) = &self.inner.dispatcher {
                         d.wake();
                     }
                 }
+            },
+        )
+    }
+
+    /// Watches the loop `name` for hangs: beat the returned [`Watch`] once per iteration
+    /// of the loop, and telemetry's own thread records a `hang` record when the gap
+    /// between beats passes `max_gap` (phase `start`, seen within 250 ms) and another
+    /// when the loop beats again (phase `end`, the gap measured between the two beats),
+    /// never touching the loop's thread. While the app is in the background or the
+    /// device dozes ([`Telemetry::set_in_foreground`], [`Conditions`]) gaps are not hangs.
+    /// The community report counts the hangs that started in its period.
+    ///
+    /// `name`: `[a-z][a-z0-9_.-]{0,31}` (it reaches the community's counts: no free
+    /// text); `max_gap`: [`crate::MIN_MAX_GAP`]`..=`[`crate::MAX_MAX_GAP`] (250 ms to ten
+    /// minutes); at most [`crate::MAX_WATCHES`] loops at once, each name once. Dropping
+    /// the last clone of the [`Watch`] stops watching. Fail-open: a refusal is a
+    /// [`WatchError`], never a panic, and the app goes on without the watch.
+    ///
+    /// ```
+    /// use locus_telemetry::{Settings, Telemetry, WatchError};
+    /// use std::time::Duration;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let t = Telemetry::start(Settings { data_dir: dir.path().into(), ..Settings::default() });
+    /// let tracking = t.watch("tracking", Duration::from_millis(500)).unwrap();
+    /// tracking.beat();
+    /// assert!(matches!(
+    ///     t.watch("tracking", Duration::from_millis(10)),
+    ///     Err(WatchError::MaxGapOutOfRange { ms: 10 })
+    /// ));
+    /// # t.shutdown(Duration::from_millis(500));
+    /// ```
+    pub fn watch(&self, name: &str, max_gap: Duration) -> Result<Watch, WatchError> {
+        self.guard(
+            "watch",
+            || Err(WatchError::Internal),
+            || {
+                if self.inner.shut_down.get().is_some() {
+                    return Err(WatchError::ShutDown);
+                }
+                self.inner.recorder.watch(name, max_gap)
+            },
+        )
+    }
+
+    /// Whether the app is in the foreground (default: yes). In the background gaps of
+    /// watched loops are not hangs (see [`Telemetry::watch`]); the other device
+    /// conditions stay as they are, and uploads do not depend on it. Never blocks.
+    pub fn set_in_foreground(&self, foreground: bool) {
+        self.guard(
+            "set_in_foreground",
+            || (),
+            || {
+                let now = self.inner.gate.set_background(!foreground);
+                self.inner
+                    .recorder
+                    .watchdog()
+                    .set_paused(now.hangs_paused());
             },
         )
     }
@@ -872,6 +934,8 @@ impl Inner {
         }
         let started = Instant::now();
         self.recorder.flush_metrics();
+        // A hang whose loop beat again since the keeper's last look ends in this session.
+        self.recorder.look_for_hangs();
         // The previous session's marker must be read before this one's is marked exited.
         self.previous.settle();
         if let Some(mut s) = lock(&self.session).take() {

@@ -68,6 +68,24 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     pub upload_interval: Option<u64>,
+    /// Stall the tracking loop once, half-way through, for this many milliseconds
+    /// (1 to 60000): the hang watchdog records it as one hang (`locus-diag buffer`).
+    #[arg(
+        long,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(STALL_MS),
+        allow_negative_numbers = true
+    )]
+    pub stall_ms: Option<u64>,
+}
+
+/// Valid `--stall-ms`: a millisecond to a minute.
+pub const STALL_MS: RangeInclusive<u64> = 1..=60_000;
+/// The tracking loop's `max_gap`: half a second, or three iterations at a low `--hz`.
+fn tracking_max_gap(hz: u32) -> Duration {
+    (Duration::from_secs(3) / hz.max(1))
+        .max(Duration::from_millis(500))
+        .min(locus_telemetry::MAX_MAX_GAP)
 }
 
 /// Longest `--seconds`: a day.
@@ -264,6 +282,17 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
 
     let hz = args.hz.clamp(*HZ.start(), *HZ.end());
     let iterations = (seconds * f64::from(hz)).max(1.0) as usize;
+    // The loop that matters is watched: a stall there is a hang (issue 22).
+    let watch = match telemetry.watch("tracking", tracking_max_gap(hz)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let _ = writeln!(out, "warning: the tracking loop is not watched: {e}");
+            None
+        }
+    };
+    let stall_at = args
+        .stall_ms
+        .map(|ms| (iterations / 2, Duration::from_millis(ms)));
     let mut rng = Walk(0x9E37_79B9_7F4A_7C15);
     let mut pick = Walk(0x2545_F491_4F6C_DD1D);
     let mut max = Duration::ZERO;
@@ -272,7 +301,16 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
     let mut samples = Vec::with_capacity(iterations.min(MAX_SAMPLES));
     let start = Instant::now();
     for i in 0..iterations {
+        if let Some(w) = &watch {
+            w.beat();
+        }
         let t0 = Instant::now();
+        if let Some((at, stall)) = stall_at {
+            if i == at {
+                // `--stall-ms`: the deliberate stall (a blocking call gone slow).
+                std::thread::sleep(stall);
+            }
+        }
         lat += (rng.next() - 0.5) * 1e-4;
         lon += (rng.next() - 0.5) * 1e-4;
         let accuracy = 3.0 + rng.next() * 9.0;
@@ -319,6 +357,10 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
+    }
+    // The loop's last beat: a stall in its last iteration ends too.
+    if let Some(w) = &watch {
+        w.beat();
     }
     let worker_outcome = worker.map(|w| match w {
         Ok(handle) => handle.join().is_err(),
@@ -376,6 +418,32 @@ pub fn run_demo(args: &Args, out: &mut impl std::io::Write) -> LoopStats {
             }
         );
     }
+    let hangs: Vec<String> = telemetry
+        .recent(usize::MAX)
+        .iter()
+        .filter(|r| r.seq >= first_seq)
+        .filter_map(|r| match &r.body {
+            locus_telemetry::record::Body::Hang(h)
+                if h.phase == locus_telemetry::record::HangPhase::End =>
+            {
+                Some(format!("{} ms", h.measured_ms))
+            }
+            _ => None,
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "  hangs:             {}",
+        if hangs.is_empty() {
+            "none (the tracking loop is watched)".to_owned()
+        } else {
+            format!(
+                "{} (tracking loop stalled {})",
+                hangs.len(),
+                hangs.join(", ")
+            )
+        }
+    );
     let _ = writeln!(out, "  records written:   {written}");
     let _ = writeln!(
         out,

@@ -186,6 +186,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?,
         Err(e) => writeln!(out, "flight recorder:  unreadable: {}", v(e))?,
     }
+    if let Ok(s) = &ring {
+        writeln!(out, "hangs:            {}", hangs_words(&s.records))?;
+    }
     for d in &damaged {
         writeln!(out, "  salvaged:       {} ({} bytes)", v(&d.name), d.size)?;
     }
@@ -246,6 +249,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The damaged ring copies salvage kept aside, the newest [`MAX_LISTED_DAMAGED`] by name
 /// (they sort by time), and how many more there are.
+/// The hangs of watched loops in the ring: how many started, and the latest one's end.
+fn hangs_words(records: &[locus_telemetry::Record]) -> String {
+    use locus_telemetry::record::{Body, HangPhase};
+    let hangs = || {
+        records.iter().filter_map(|r| match &r.body {
+            Body::Hang(h) => Some(h),
+            _ => None,
+        })
+    };
+    let started = hangs().filter(|h| h.phase == HangPhase::Start).count();
+    match hangs().rfind(|h| h.phase == HangPhase::End) {
+        _ if started == 0 => "none in the ring".into(),
+        Some(h) => format!(
+            "{started} in the ring (latest: loop '{}' stalled {} ms)",
+            h.loop_name, h.measured_ms
+        ),
+        None => format!("{started} in the ring (still in progress)"),
+    }
+}
+
 fn damaged_copies(data: &DataDir) -> (Vec<Damaged>, usize) {
     let all = data.damaged_rings();
     let more = all.len().saturating_sub(MAX_LISTED_DAMAGED);

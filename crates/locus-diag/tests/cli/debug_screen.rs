@@ -523,3 +523,34 @@ fn without_a_terminal_it_says_what_to_use_instead() {
         "{err}"
     );
 }
+
+/// Issue 22: the Debug screen shows hangs — a count and the latest in the status panel,
+/// the records themselves under the kind filter `hang`, and a hang's detail.
+#[test]
+fn hangs_are_counted_in_the_panel_and_listed_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diag()
+        .args(["demo", "--data-dir"])
+        .arg(dir.path())
+        .args(["--seconds", "2", "--no-upload", "--stall-ms", "1500"])
+        .output()
+        .expect("locus-diag runs");
+    assert!(out.status.success());
+    let t = Tmux::start(dir.path(), 100, 30);
+    let screen = t.wait_for("session clean exit");
+    assert!(
+        screen.contains("1 in the ring · latest: tracking "),
+        "the panel counts the hang:\n{screen}"
+    );
+    // Kind: all → log → crash → metric → session → hang.
+    t.keys(&["k", "k", "k", "k", "k"]);
+    let hangs = t.wait_for("kind=hang");
+    let rows = rows(&hangs);
+    assert_eq!(rows.len(), 2, "a start and an end:\n{hangs}");
+    assert!(rows[0].contains("HANG start: loop 'tracking'"), "{hangs}");
+    assert!(
+        rows[1].contains("HANG end: loop 'tracking' stalled"),
+        "{hangs}"
+    );
+    t.quit();
+}

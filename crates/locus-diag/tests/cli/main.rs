@@ -10,6 +10,7 @@ mod debug_screen;
 mod demo;
 mod encrypted;
 mod false_stories;
+mod hangs;
 mod hostile_text;
 mod message_template;
 mod redact;

@@ -6,7 +6,7 @@
 use super::encode::tag;
 use super::layout::{self, kind, RecordHead, CHUNK_SLOTS, RECORD_HEAD, RECORD_MAGIC, SLOT};
 use crate::record::{
-    Body, CrashKind, HistogramSummary, Level, LogRecord, MetricKind, MetricSample, Record,
+    Body, CrashKind, HangPhase, HangRecord, HistogramSummary, Level, LogRecord, MetricKind, MetricSample, Record,
     SessionEvent, SessionRecord, Tombstone, Value,
 };
 
@@ -386,6 +386,29 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
                 backtrace: r.str()?,
                 app_version: r.str()?,
                 os: r.str()?,
+            }))
+        }
+        kind::HANG => {
+            let phase = match r.u8()? {
+                0 => HangPhase::Start,
+                1 => HangPhase::Stack,
+                _ => HangPhase::End,
+            };
+            let mut n = || {
+                r.take(8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+            };
+            let (expected_gap_ms, measured_ms, start_seq) = (n()?, n()?, n()?);
+            let loop_name = r.str()?;
+            let stack = r.str()?;
+            Some(Body::Hang(HangRecord {
+                phase,
+                loop_name,
+                expected_gap_ms,
+                measured_ms,
+                start_seq: (start_seq != 0).then_some(start_seq),
+                stack: (!stack.is_empty()).then_some(stack),
             }))
         }
         _ => None,

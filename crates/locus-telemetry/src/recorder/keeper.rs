@@ -11,6 +11,10 @@
 //! - **Verbosity**: once a second it ends an expired raise of the recorded level and
 //!   applies a changed `verbosity.json` (see [`super::verbosity`]): one `stat`.
 //!
+//! - **Watching loops for hangs**: at every look (four a second) it compares each
+//!   watched loop's last beat with its `max_gap` and records hangs as they start and
+//!   end (see [`crate::watchdog`]); allocation-free.
+//!
 //! It wakes four times a second, does nothing when nothing was written, holds only a
 //! weak reference, and ends as soon as the recorder is dropped (the recorder holds the
 //! sending end of a channel the keeper waits on).
@@ -46,6 +50,7 @@ pub(crate) fn spawn(shared: Weak<Shared>, stop: Receiver<()>) {
                     return;
                 };
                 shared.ring.pretouch(AHEAD_BYTES);
+                shared.look_for_hangs();
                 looks += 1;
                 if looks.is_multiple_of(FLUSH_EVERY) {
                     shared.flush_metrics();

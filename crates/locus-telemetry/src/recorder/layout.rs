@@ -51,6 +51,8 @@ pub mod kind {
     pub const SESSION: u8 = 4;
     /// A histogram summary.
     pub const HISTOGRAM: u8 = 5;
+    /// A hang of a watched loop (start, stack or end).
+    pub const HANG: u8 = 6;
 }
 
 /// Where each field of the 32-byte record head lies (little-endian). Every reader and

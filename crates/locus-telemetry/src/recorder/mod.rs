@@ -164,6 +164,9 @@ struct Shared {
     closed: AtomicBool,
     /// Which log levels are recorded (see [`verbosity`]).
     verbosity: verbosity::Control,
+    /// The loops the app watches for hangs; the keeper looks at them (see
+    /// [`crate::watchdog`]).
+    watchdog: crate::watchdog::Watchdog,
     /// Dropped with the recorder, which wakes the keeper thread to end at once.
     _keeper: mpsc::Sender<()>,
 }
@@ -209,6 +212,37 @@ impl Shared {
                 e.u64(value.to_bits());
             }),
         )
+    }
+
+    /// One look of the watchdog at the watched loops, now (see [`crate::watchdog`]).
+    fn look_for_hangs(&self) {
+        self.watchdog.look(
+            crate::clock::fast::monotonic_stamp(),
+            &mut |phase, name, expected, measured, start| {
+                self.hang(phase, name, expected, measured, start, "")
+            },
+        );
+    }
+
+    /// Records one moment of a hang (see [`crate::watchdog`]); `stack` is cut to fit the
+    /// record buffer. Allocation-free: the keeper calls it from its tick.
+    fn hang(
+        &self,
+        phase: crate::record::HangPhase,
+        loop_name: &str,
+        expected_gap_ms: u64,
+        measured_ms: u64,
+        start_seq: u64,
+        stack: &str,
+    ) -> u64 {
+        self.write::<HOT_BUF>(layout::kind::HANG, Level::Warn as u8, false, |e| {
+            e.u8(phase as u8);
+            e.u64(expected_gap_ms);
+            e.u64(measured_ms);
+            e.u64(start_seq);
+            e.str(loop_name.as_bytes(), false);
+            e.str(stack.as_bytes(), true);
+        })
     }
 
     fn flush_metrics(&self) {
@@ -341,6 +375,7 @@ impl FlightRecorder {
             history: Mutex::new(Some(history)),
             closed: AtomicBool::new(false),
             verbosity: verbosity::Control::new(),
+            watchdog: crate::watchdog::Watchdog::new(),
             _keeper: keeper,
         });
         keeper::spawn(Arc::downgrade(&shared), stop);
@@ -601,6 +636,48 @@ impl FlightRecorder {
     /// A reference that does not keep the ring alive (crash hooks hold one).
     pub(crate) fn downgrade(&self) -> WeakRecorder {
         WeakRecorder(Arc::downgrade(&self.shared))
+    }
+
+    /// Watches a loop for hangs (see [`crate::Telemetry::watch`]): the keeper records
+    /// them into this ring.
+    pub fn watch(
+        &self,
+        name: &str,
+        max_gap: std::time::Duration,
+    ) -> Result<crate::watchdog::Watch, crate::watchdog::WatchError> {
+        self.shared
+            .watchdog
+            .register(name, max_gap, self.downgrade())
+    }
+
+    /// Looks at the watched loops now, as the keeper does four times a second:
+    /// `shutdown` records the end of a hang whose loop beat again since the last look.
+    pub(crate) fn look_for_hangs(&self) {
+        self.shared.look_for_hangs();
+    }
+
+    /// The watched loops.
+    pub(crate) fn watchdog(&self) -> &crate::watchdog::Watchdog {
+        &self.shared.watchdog
+    }
+
+    /// Records a stalled thread's stack for the hang whose start record is `start_seq`.
+    pub(crate) fn hang_stack(
+        &self,
+        loop_name: &str,
+        expected_gap_ms: u64,
+        measured_ms: u64,
+        start_seq: u64,
+        stack: &str,
+    ) -> u64 {
+        self.shared.hang(
+            crate::record::HangPhase::Stack,
+            loop_name,
+            expected_gap_ms,
+            measured_ms,
+            start_seq,
+            stack,
+        )
     }
 }
 

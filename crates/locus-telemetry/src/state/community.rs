@@ -59,4 +59,8 @@ pub struct CommunityState {
     pub pending_deletion: Option<String>,
     /// Reports delivered, ever.
     pub reports_sent: u64,
+    /// Hangs of watched loops that started in the period (`hang` records of phase
+    /// `start`). Absent in state written by an older build: 0.
+    #[serde(default)]
+    pub hangs: u32,
 }

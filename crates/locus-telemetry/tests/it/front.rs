@@ -189,6 +189,7 @@ fn metered_uploads_go_when_the_setting_allows_them_and_charging_lifts_battery_ru
         battery_low: true,
         power_save: true,
         charging: false,
+        ..Conditions::default()
     });
     // The first round may have run at start, before the app reported the battery; from
     // the first flush on, the gate holds.
@@ -205,6 +206,7 @@ fn metered_uploads_go_when_the_setting_allows_them_and_charging_lifts_battery_ru
         battery_low: true,
         power_save: true,
         charging: true,
+        ..Conditions::default()
     });
     assert!(t.flush(PATIENCE), "metered allowed, charging: uploads go");
     assert!(shipped(dir.path()).len() >= before.len() + 5);

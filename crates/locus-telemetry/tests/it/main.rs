@@ -33,3 +33,4 @@ mod share;
 mod start;
 mod transport_seam;
 mod transport_tls;
+mod watchdog;

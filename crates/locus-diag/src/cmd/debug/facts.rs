@@ -115,6 +115,7 @@ impl Facts {
         let snapshot = snapshot.ok();
         recorder_lines(data, snapshot, &mut lines);
         session_line(data, snapshot, now, &mut lines);
+        hang_line(snapshot, &mut lines);
         let newest = snapshot.and_then(|s| s.records.last()).map(|r| r.seq);
         for kind in [DestinationKind::S3, DestinationKind::Community] {
             destination_lines(data, kind, newest, now, &mut lines);
@@ -179,6 +180,61 @@ fn recorder_lines(data: &DataDir, snapshot: Option<&Snapshot>, lines: &mut Vec<L
         Tone::Normal
     };
     lines.push(Line::new("", dropped, tone));
+}
+
+/// Hangs of watched loops in the ring: how many, the latest three, and a hang still in
+/// progress (a start with no end yet). The records themselves are in the list (`k`
+/// filters by kind: `hang`).
+fn hang_line(snapshot: Option<&Snapshot>, lines: &mut Vec<Line>) {
+    use locus_telemetry::record::{Body, HangPhase};
+    let Some(s) = snapshot else {
+        return;
+    };
+    let hangs: Vec<(
+        &locus_telemetry::Record,
+        &locus_telemetry::record::HangRecord,
+    )> = s
+        .records
+        .iter()
+        .filter_map(|r| match &r.body {
+            Body::Hang(h) => Some((r, h)),
+            _ => None,
+        })
+        .collect();
+    let started = hangs
+        .iter()
+        .filter(|(_, h)| h.phase == HangPhase::Start)
+        .count();
+    if started == 0 {
+        lines.push(Line::new("hangs", "none in the ring", Tone::Normal));
+        return;
+    }
+    let ended: Vec<u64> = hangs.iter().filter_map(|(_, h)| h.start_seq).collect();
+    let mut latest: Vec<String> = hangs
+        .iter()
+        .rev()
+        .filter_map(|(r, h)| match h.phase {
+            HangPhase::End => Some(format!(
+                "{} {} ms at {}",
+                h.loop_name,
+                h.measured_ms,
+                r.ts.format("%H:%M:%SZ")
+            )),
+            HangPhase::Start if !ended.contains(&r.seq) => Some(format!(
+                "{} hanging since {}",
+                h.loop_name,
+                r.ts.format("%H:%M:%SZ")
+            )),
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    latest.reverse();
+    lines.push(Line::new(
+        "hangs",
+        format!("{started} in the ring · latest: {}", latest.join(", ")),
+        Tone::Warn,
+    ));
 }
 
 fn session_line(

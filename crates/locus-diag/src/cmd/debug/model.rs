@@ -5,7 +5,7 @@
 use super::facts::Facts;
 use chrono::SecondsFormat;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use locus_telemetry::record::{Body, CrashKind, SessionEvent};
+use locus_telemetry::record::{Body, CrashKind, HangPhase, SessionEvent};
 use locus_telemetry::{Level, Record};
 
 /// Which kinds of record the list shows.
@@ -22,6 +22,8 @@ pub enum KindFilter {
     Metric,
     /// Session markers.
     Session,
+    /// Hangs of watched loops.
+    Hang,
 }
 
 impl KindFilter {
@@ -32,7 +34,8 @@ impl KindFilter {
             KindFilter::Log => KindFilter::Crash,
             KindFilter::Crash => KindFilter::Metric,
             KindFilter::Metric => KindFilter::Session,
-            KindFilter::Session => KindFilter::All,
+            KindFilter::Session => KindFilter::Hang,
+            KindFilter::Hang => KindFilter::All,
         }
     }
 
@@ -44,6 +47,7 @@ impl KindFilter {
             KindFilter::Crash => matches!(body, Body::Crash(_)),
             KindFilter::Metric => matches!(body, Body::Metric(_) | Body::Histogram(_)),
             KindFilter::Session => matches!(body, Body::Session(_)),
+            KindFilter::Hang => matches!(body, Body::Hang(_)),
         }
     }
 
@@ -55,6 +59,7 @@ impl KindFilter {
             KindFilter::Crash => "crash",
             KindFilter::Metric => "metric",
             KindFilter::Session => "session",
+            KindFilter::Hang => "hang",
         }
     }
 }
@@ -184,6 +189,27 @@ pub fn row_text(r: &Record) -> String {
             s.session_id,
             s.app_version
         ),
+        Body::Hang(h) => match h.phase {
+            HangPhase::Start => format!(
+                "HANG start: loop '{}' silent {} ms (max gap {} ms)",
+                h.loop_name, h.measured_ms, h.expected_gap_ms
+            ),
+            HangPhase::Stack => format!(
+                "HANG stack of '{}' after {} ms: {}",
+                h.loop_name,
+                h.measured_ms,
+                h.stack
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            ),
+            HangPhase::End => format!(
+                "HANG end: loop '{}' stalled {} ms (max gap {} ms)",
+                h.loop_name, h.measured_ms, h.expected_gap_ms
+            ),
+        },
     };
     // One row is one line: a message with line breaks shows them as spaces; any other
     // control or bidi character is shown as an escape (`crate::term`, as every command
@@ -264,6 +290,24 @@ pub fn detail_lines(r: &Record) -> Vec<(String, String)> {
             );
             add("session", s.session_id.clone());
             add("app version", s.app_version.clone());
+        }
+        Body::Hang(h) => {
+            add("phase", h.phase.as_str().to_owned());
+            add("loop", h.loop_name.clone());
+            add("max gap", format!("{} ms", h.expected_gap_ms));
+            add(
+                match h.phase {
+                    HangPhase::End => "stalled",
+                    _ => "silent so far",
+                },
+                format!("{} ms", h.measured_ms),
+            );
+            if let Some(seq) = h.start_seq {
+                add("start record", seq.to_string());
+            }
+            if let Some(stack) = &h.stack {
+                add("stack", stack.clone());
+            }
         }
     }
     // A backtrace keeps its lines; every other control or bidi character is shown as an

@@ -23,7 +23,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "l",
         "level filter: all, >=debug, >=info, >=warn, >=error, fatal",
     ),
-    ("k", "kind filter: all, log, crash, metric, session"),
+    ("k", "kind filter: all, log, crash, metric, session, hang"),
     ("t", "target filter (log records whose target contains it)"),
     ("/", "search: matches are highlighted"),
     ("n  N", "older / newer match"),

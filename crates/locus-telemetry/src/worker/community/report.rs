@@ -67,8 +67,13 @@ pub fn build(
                 max: m.max,
             })
             .collect(),
+        // The collector's cap per report.
+        hangs: state.hangs.min(MAX_HANGS),
     }
 }
+
+/// The most hangs one report counts (the collector refuses more).
+const MAX_HANGS: u32 = 10_000;
 
 /// `t` rounded down to the whole hour (UTC).
 pub fn to_hour(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -150,6 +155,46 @@ mod tests {
         assert_eq!(r.crashes.len(), 1);
         assert_eq!(r.crashes[0].location, "src/track.rs:42");
         assert_eq!(r.metrics.len(), 1);
+    }
+
+    #[test]
+    fn hangs_started_in_the_period_are_counted_once_and_capped() {
+        use crate::record::{HangPhase, HangRecord};
+        let hang = |seq, phase| {
+            Record::new(
+                seq,
+                0,
+                Body::Hang(HangRecord {
+                    phase,
+                    loop_name: "tracking".into(),
+                    expected_gap_ms: 500,
+                    measured_ms: 1500,
+                    start_seq: None,
+                    stack: Some("at secret.Place(Home.kt:1)".into()),
+                }),
+            )
+        };
+        let mut state = CommunityState::default();
+        state.absorb(
+            &[
+                hang(1, HangPhase::Start),
+                hang(2, HangPhase::Stack),
+                hang(3, HangPhase::End),
+                hang(4, HangPhase::Start),
+            ],
+            &[],
+            &[],
+        );
+        assert!(state.has_data());
+        let r = build(&state, &"ab".repeat(32), "1.2.0", Utc::now());
+        r.validate().unwrap();
+        assert_eq!(r.hangs, 2);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("secret") && !json.contains("tracking"), "{json}");
+        state.hangs = u32::MAX;
+        assert_eq!(build(&state, &"ab".repeat(32), "1.2.0", Utc::now()).hangs, 10_000);
+        state.clear_aggregates(Utc::now());
+        assert_eq!(state.hangs, 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! and a pending deletion.
 
 use crate::data_dir::{DataDir, StateError, StateFile};
-use crate::record::{Body, CrashKind, MetricKind, Record};
+use crate::record::{Body, CrashKind, HangPhase, MetricKind, Record};
 use chrono::{DateTime, Utc};
 use locus_report::limits;
 use sha2::{Digest, Sha256};
@@ -44,13 +44,17 @@ impl CommunityState {
         self.sessions = locus_report::SessionCounts::default();
         self.crashes.clear();
         self.metrics.clear();
+        self.hangs = 0;
         self.send_now = false;
         self.period_start = Some(now);
     }
 
     /// Whether there is anything to report.
     pub fn has_data(&self) -> bool {
-        self.sessions.total() > 0 || !self.crashes.is_empty() || !self.metrics.is_empty()
+        self.sessions.total() > 0
+            || !self.crashes.is_empty()
+            || !self.metrics.is_empty()
+            || self.hangs > 0
     }
 
     /// Folds `more` into the metric's aggregate (a new one while under the limit). A name
@@ -129,6 +133,10 @@ impl CommunityState {
                         max: h.max,
                     };
                     self.merge_metric(&h.name, window);
+                }
+                // A hang counts once, at its start (only foreground gaps start one).
+                Body::Hang(h) if h.phase == HangPhase::Start => {
+                    self.hangs = self.hangs.saturating_add(1);
                 }
                 _ => {}
             }

@@ -56,6 +56,7 @@ fn estimate(r: &Record) -> usize {
         Body::Metric(m) => m.name.len() + 32,
         Body::Histogram(h) => h.name.len() + 96,
         Body::Session(_) => 64,
+        Body::Hang(h) => h.loop_name.len() + h.stack.as_ref().map_or(0, String::len) + 96,
     }
 }
 

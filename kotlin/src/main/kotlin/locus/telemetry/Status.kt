@@ -29,11 +29,16 @@ data class Conditions(
     val charging: Boolean = false,
     val batteryLow: Boolean = false,
     val powerSave: Boolean = false,
+    /** The app is in the background: gaps of watched loops are not hangs ([Telemetry.watch]). */
+    val background: Boolean = false,
+    /** The device dozes: gaps of watched loops are not hangs. */
+    val doze: Boolean = false,
 ) {
-    internal fun toFfi() = FfiConditions(network, charging, batteryLow, powerSave)
+    internal fun toFfi() = FfiConditions(network, charging, batteryLow, powerSave, background, doze)
 
     internal companion object {
-        fun of(c: FfiConditions) = Conditions(c.network, c.charging, c.batteryLow, c.powerSave)
+        fun of(c: FfiConditions) =
+            Conditions(c.network, c.charging, c.batteryLow, c.powerSave, c.background, c.doze)
     }
 }
 

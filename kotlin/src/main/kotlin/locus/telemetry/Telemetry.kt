@@ -407,6 +407,29 @@ class Telemetry private constructor(
         }
     }
 
+    /**
+     * Watches the loop [name] for hangs (issue 22): call [Watch.beat] once per iteration;
+     * when the gap between beats passes [maxGapMs], telemetry records a `hang` record, the
+     * stack of [thread] (by default the calling thread: create the watch on the loop's
+     * thread) taken with `Thread.getStackTrace` while it hangs, and the hang's end with
+     * its length. [name]: `[a-z][a-z0-9_.-]{0,31}`; [maxGapMs]: 250..600000; at most 16
+     * loops. Throws [InvalidWatchException] for what the app asked wrongly; returns null
+     * when telemetry failed or was shut down. [Watch.close] stops watching.
+     */
+    fun watch(name: String, maxGapMs: Long, thread: Thread = Thread.currentThread()): Watch? =
+        Watch.create(ffi, name, maxGapMs, thread)
+
+    /**
+     * Whether the app is in the foreground (default: yes); in the background gaps of
+     * watched loops are not hangs. The other [Conditions] stay as they are. Never blocks.
+     */
+    fun setInForeground(foreground: Boolean) {
+        try {
+            ffi?.setInForeground(foreground)
+        } catch (e: Exception) {
+        }
+    }
+
     private fun shutdownBlocking(deadline: Duration): ShutdownReport {
         val nothing = ShutdownReport(flushed = false, dispatcherFinished = false, took = Duration.ZERO)
         if (!shutDown.compareAndSet(false, true)) return nothing

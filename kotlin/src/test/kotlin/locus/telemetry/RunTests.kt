@@ -25,7 +25,7 @@ object RunTests {
                 if (description !in failed) println("ok   ${description.methodName}")
             }
         })
-        val classes = arrayOf(TelemetryTest::class.java, StoryTest::class.java, JvmSideTest::class.java, TransportTest::class.java)
+        val classes = arrayOf(TelemetryTest::class.java, StoryTest::class.java, JvmSideTest::class.java, TransportTest::class.java, WatchdogTest::class.java)
         // LOCUS_KT_FILTER=name: only the tests whose method name contains it (a developer's
         // loop; the suite runs them all).
         val only = System.getenv("LOCUS_KT_FILTER").orEmpty()
