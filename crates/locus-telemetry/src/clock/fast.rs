@@ -5,6 +5,8 @@
 //! Everywhere else, and until calibrated, it is plain `clock_gettime(CLOCK_REALTIME)`.
 //! All of it is async-signal-safe (no locks, no allocation, const thread-locals).
 
+// Ordering is used by the TSC path only outside the tests (x86_64).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Nanoseconds since the Unix epoch from the system clock, clamped (see [`super`]).
