@@ -5,6 +5,8 @@
 //! Everywhere else, and until calibrated, it is plain `clock_gettime(CLOCK_REALTIME)`.
 //! All of it is async-signal-safe (no locks, no allocation, const thread-locals).
 
+// The TSC path (x86_64 only) is all that uses these.
+#[cfg(target_arch = "x86_64")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Nanoseconds since the Unix epoch from the system clock, clamped (see [`super`]).
@@ -36,8 +38,10 @@ fn monotonic_nanos() -> i64 {
 }
 
 /// Nanoseconds per TSC tick in 32.32 fixed point; 0 = not usable.
+#[cfg(target_arch = "x86_64")]
 static NS_PER_TICK_Q32: AtomicU64 = AtomicU64::new(0);
 /// Ticks after which a thread re-reads the system clock (10 ms).
+#[cfg(target_arch = "x86_64")]
 static REBASE_TICKS: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(target_arch = "x86_64")]

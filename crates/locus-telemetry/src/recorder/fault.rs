@@ -125,6 +125,9 @@ pub(crate) fn recover(addr: usize) -> bool {
         }
         // SAFETY: [start, start + len) is a mapping we own (registered until unmapped);
         // MAP_FIXED replaces it atomically with zeroed anonymous memory of the same size.
+        // Page size: `start` is where mmap put the ring, a page boundary at any page size,
+        // and the kernel rounds `len` up to a whole page exactly as it did for the ring's
+        // own mapping, so this covers that mapping and nothing beyond it.
         let p = unsafe {
             libc::mmap(
                 start as *mut libc::c_void,

@@ -258,6 +258,11 @@ fn map_guarded(file: &File, path: &Path) -> Result<(fault::Guard, MmapMut), Reco
     // SAFETY: the file is locked for our exclusive use as a writer; other processes only
     // read it, and every access through the mapping is an atomic word access. A file
     // shortened under the mapping by someone else is survived (see `fault`).
+    // Page size: the whole file is mapped from offset 0, so the offset is page-aligned on
+    // every kernel. Its length (4 KiB header + whole 1 KiB chunks) need not be a multiple
+    // of the page: the kernel maps the last page whole, and the ring only ever touches
+    // bytes before `map.len()` (the file's length), all of them reserved on disk; the
+    // tail of that last page past the end of the file is never read or written.
     let map = unsafe { MmapMut::map_mut(file) }.map_err(io(path, "map"))?;
     if map.len() < HEADER_BYTES + layout::MIN_RING_BYTES {
         return Err(RecorderError::Geometry {

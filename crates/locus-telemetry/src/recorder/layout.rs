@@ -1,9 +1,9 @@
-//! The on-disk (and in-memory) layout of the ring: a one-page file header, then slots of
+//! The on-disk (and in-memory) layout of the ring: a 4 KiB file header, then slots of
 //! 64 bytes grouped in chunks. This module is the single source of truth for offsets,
 //! magic numbers and the checksum, shared by the writer and every reader.
 //!
 //! ```text
-//! file:   [ header page (4096) ][ chunk 0 ][ chunk 1 ] ... [ chunk n-1 ]
+//! file:   [ header (4096) ][ chunk 0 ][ chunk 1 ] ... [ chunk n-1 ]
 //! chunk:  16 slots of 64 bytes; a thread fills one chunk privately, so two writers
 //!         never share a cache line
 //! record: [ commit u64 | len u32 | kind u8 | level u8 | flags u16 | seq u64 | ts i64 ]
@@ -18,6 +18,15 @@ pub const FILE_MAGIC: [u8; 8] = *b"LOCUSRB1";
 /// Layout version written in the header.
 pub const FILE_VERSION: u32 = 1;
 /// Bytes before the first slot.
+///
+/// A file-format constant, not the page size: the same file is read on 4 KiB-page
+/// desktops and 16 KiB-page phones, so it stays 4096 everywhere. On a kernel with larger
+/// pages the first slot starts mid-page (the header shares its page with the first
+/// slots) and the file's end may fall mid-page. Both are harmless because the ring never
+/// asks the kernel for anything at these offsets: the file is mapped whole from offset 0
+/// (`file::map_guarded`), never `msync`ed or `mprotect`ed, and the only ranged calls
+/// (`madvise`, the pretouch stride) are rounded to the runtime page size
+/// (`ring::page_size`).
 pub const HEADER_BYTES: usize = 4096;
 /// Bytes per slot: one cache line.
 pub const SLOT: usize = 64;

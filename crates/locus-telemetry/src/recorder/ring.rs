@@ -414,10 +414,42 @@ impl Ring {
     }
 }
 
+/// The smallest page any supported kernel uses, and the stride used if `sysconf` has
+/// no answer: touching more often than once per page is merely redundant.
+const MIN_PAGE: usize = 4096;
+
+/// The memory page size the kernel runs with, asked once (`sysconf(_SC_PAGESIZE)`): 4 KiB
+/// on most desktops, 16 KiB on Android 15+ devices that opt in and on Apple silicon, up
+/// to 64 KiB on some ARM64 servers. Nothing in the ring may assume 4 KiB.
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no preconditions.
+            let asked = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let page = usize::try_from(asked)
+                .ok()
+                .filter(|p| p.is_power_of_two() && *p >= MIN_PAGE)
+                .unwrap_or(MIN_PAGE);
+            PAGE.store(page, Ordering::Relaxed);
+            page
+        }
+        page => page,
+    }
+}
+
 /// Prefaults `len` bytes at `offset` of the mapping for writing: `MADV_POPULATE_WRITE`
 /// (Linux 5.14+) does it without touching the data; older kernels (and targets memmap2
 /// does not offer it on) get one atomic no-op write per page (`fetch_add(0)` cannot lose
 /// a concurrent writer's store).
+///
+/// Page size: `offset` (the 4 KiB header plus whole 1 KiB chunks) is in general not a
+/// multiple of the page, which `madvise` requires of its start on every page size
+/// (EINVAL otherwise). memmap2's `advise_range` rounds the start down to its own
+/// `sysconf(_SC_PAGESIZE)` page and lengthens the range to match, and the kernel rounds
+/// the end up: the call covers every page the range touches, and only pages of this
+/// mapping (the mapping starts on a page boundary and its length rounds up to one).
+/// An EINVAL could still only send us to `touch_pages`, which is correct, merely slower.
 fn populate_write(
     map: &MmapMut,
     refused: &AtomicBool,
@@ -439,23 +471,34 @@ fn populate_write(
         }
     }
     let _ = (map, refused);
-    touch_pages(base, offset, len);
+    touch_pages(base, offset, len, page_size());
 }
 
-/// One atomic no-op write per page of the range (`offset` counted from the file start).
-fn touch_pages(base: *const AtomicU64, offset: usize, len: usize) {
-    const PAGE: usize = 4096;
+/// One atomic no-op write per `page` bytes of the range (`offset` counted from the file
+/// start), on the last word of each page's part of it; returns the words touched.
+///
+/// `page` must be the kernel's page size (or a power of two dividing it, which only
+/// touches more often): file offsets map to memory offsets from the mapping's start, a
+/// page boundary, so a multiple of `page` in the file is a page boundary in memory and
+/// each step lands in the next page. A stride larger than the real page would skip pages,
+/// hence `page_size()`, never a constant.
+fn touch_pages(base: *const AtomicU64, offset: usize, len: usize, page: usize) -> usize {
     let end = offset + len;
     let mut at = offset;
+    let mut touched = 0;
     while at < end {
-        let page_end = (at / PAGE + 1) * PAGE;
-        // The last word of the page's part of the range: the tail of a slot, never a
-        // record's commit word.
+        let page_end = (at / page + 1) * page;
+        // The last word of the page's part of the range: the tail of a slot (pages and
+        // the header are multiples of SLOT), never a record's commit word. At least one
+        // word past `at`: both are multiples of 8 and page_end > at.
         let word = (page_end.min(end) - 8 - layout::HEADER_BYTES) / 8;
-        // SAFETY: `word` indexes slot memory: the range lies inside the ring (caller).
+        // SAFETY: `word` indexes slot memory: the range lies inside the ring (caller),
+        // and the word lies in [at, end).
         unsafe { &*base.add(word) }.fetch_add(0, Ordering::Relaxed);
+        touched += 1;
         at = page_end;
     }
+    touched
 }
 
 #[cfg(test)]
@@ -560,12 +603,74 @@ mod tests {
         assert!(before.len() > 1_000);
         assert!(ring.pretouch(200 * 1024) > 0);
         // The old-kernel fallback over every page, records included.
-        touch_pages(ring.base, layout::HEADER_BYTES, ring.capacity_bytes());
+        touch_pages(ring.base, layout::HEADER_BYTES, ring.capacity_bytes(), page_size());
         let after = ring.scan();
         assert_eq!(before.len(), after.len());
         assert!(before
             .iter()
             .zip(&after)
             .all(|(a, b)| a.record.seq == b.record.seq && a.slot == b.slot));
+    }
+
+    #[test]
+    fn pages_are_those_of_the_kernel_and_touched_once_each_at_any_page_size() {
+        // SAFETY: sysconf has no preconditions.
+        let asked = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        assert_eq!(page_size() as libc::c_long, asked, "the kernel's page, not 4 KiB");
+        assert!(page_size().is_power_of_two() && page_size() >= MIN_PAGE);
+        // scripts/test-arm64 runs this under qemu-aarch64 at 16 KiB pages and says so
+        // here, so that a qemu ignoring its `-p` cannot pass for a 16 KiB run.
+        if let Some(want) = std::env::var_os("LOCUS_TEST_PAGE_SIZE") {
+            assert_eq!(Some(page_size()), want.to_str().and_then(|w| w.parse().ok()));
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ring = file_ring(dir.path());
+        write(&ring, 5_000);
+        let before = ring.scan();
+        let (offset, len) = (layout::HEADER_BYTES, ring.capacity_bytes());
+        for page in [4096, 16 * 1024, 64 * 1024] {
+            // Every page the slots overlap, the one the header shares included when pages
+            // are larger than the header (the first slot then starts mid-page).
+            let pages = (offset + len).div_ceil(page) - offset / page;
+            assert_eq!(touch_pages(ring.base, offset, len, page), pages, "page {page}");
+            assert_eq!(touch_pages(ring.base, offset + 1024, 1024, page), 1);
+        }
+        let after = ring.scan();
+        assert_eq!(before.len(), after.len());
+        assert!(before
+            .iter()
+            .zip(&after)
+            .all(|(a, b)| a.record.seq == b.record.seq && a.slot == b.slot));
+    }
+
+    #[test]
+    fn a_ring_file_ending_mid_page_keeps_its_last_slots_across_a_reopen() {
+        // 4 KiB header + 65 KiB of slots = 69 KiB: a multiple of no page size (4, 16 or
+        // 64 KiB), so the mapping's last page runs past the end of the file.
+        let ring_bytes = 65 * 1024;
+        assert_ne!((layout::HEADER_BYTES + ring_bytes) % page_size(), 0);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ring");
+        let opened = file::open(&path, ring_bytes).expect("open ring file");
+        let ring = Ring::new(opened.backing, &opened.recovered);
+        assert_eq!(ring.capacity_bytes(), ring_bytes);
+        assert!(ring.pretouch(ring_bytes) > 0);
+        let last_page = touch_pages(ring.base, layout::HEADER_BYTES, ring_bytes, page_size());
+        assert!(last_page > 0);
+        write(&ring, 600); // about two laps of 3-slot records
+        let before = ring.scan();
+        let last_chunk = (ring.n_chunks() as usize - 1) * CHUNK_SLOTS;
+        assert!(before.iter().any(|f| f.slot >= last_chunk), "the last chunk was written");
+        let next_seq = ring.next_seq();
+        drop(ring);
+        let len = std::fs::metadata(&path).expect("stat").len();
+        assert_eq!(len, (layout::HEADER_BYTES + ring_bytes) as u64);
+        let opened = file::open(&path, ring_bytes).expect("reopen ring file");
+        assert!(opened.moved_aside.is_none(), "the file was usable as it was");
+        let ring = Ring::new(opened.backing, &opened.recovered);
+        assert_eq!(ring.next_seq(), next_seq);
+        let after = ring.scan();
+        let seqs = |f: &[Found]| f.iter().map(|f| (f.slot, f.record.seq)).collect::<Vec<_>>();
+        assert_eq!(seqs(&before), seqs(&after));
     }
 }
