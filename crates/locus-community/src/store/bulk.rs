@@ -67,23 +67,6 @@ pub(super) fn upsert_version_hours(rows: usize) -> String {
     )
 }
 
-pub(super) fn upsert_version_devices(rows: usize) -> String {
-    format!(
-        "INSERT INTO version_devices (day, version, pseudonym, network, last_end, \
-         last_crash_end) \
-         SELECT column1, column2, column3, column4, MAX(column5), MAX(column6) \
-         FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2, column3, column4 \
-         ORDER BY column1, column2, column3, column4 \
-         ON CONFLICT (day, version, pseudonym, network) DO UPDATE SET \
-         last_end = CASE WHEN excluded.last_end > version_devices.last_end \
-         THEN excluded.last_end ELSE version_devices.last_end END, \
-         last_crash_end = CASE WHEN version_devices.last_crash_end IS NULL \
-         OR excluded.last_crash_end > version_devices.last_crash_end \
-         THEN excluded.last_crash_end ELSE version_devices.last_crash_end END",
-        values(rows, 6)
-    )
-}
-
 pub(super) fn upsert_crash_hours(rows: usize) -> String {
     format!(
         "INSERT INTO crash_hours (hour, version, signature, kind, location, count) \
@@ -97,21 +80,6 @@ pub(super) fn upsert_crash_hours(rows: usize) -> String {
          THEN excluded.location ELSE crash_hours.location END, \
          count = crash_hours.count + excluded.count",
         values(rows, 6)
-    )
-}
-
-pub(super) fn upsert_crash_devices(rows: usize) -> String {
-    format!(
-        "INSERT INTO crash_devices (day, version, signature, template, pseudonym, network, \
-         last_end) \
-         SELECT column1, column2, column3, column4, column5, column6, MAX(column7) \
-         FROM (VALUES {}) AS v WHERE true \
-         GROUP BY column1, column2, column3, column4, column5, column6 \
-         ORDER BY column1, column2, column3, column4, column5, column6 \
-         ON CONFLICT (day, version, signature, template, pseudonym, network) DO UPDATE SET \
-         last_end = CASE WHEN excluded.last_end > crash_devices.last_end \
-         THEN excluded.last_end ELSE crash_devices.last_end END",
-        values(rows, 7)
     )
 }
 
@@ -203,20 +171,6 @@ macro_rules! write_batch_in_tx {
                         .bind(a);
                 }
                 q.execute(&mut *$tx).await?;
-                let sql = bulk::upsert_version_devices(chunk.len());
-                let mut q = sqlx::query(&sql);
-                for j in chunk {
-                    let r = &j.report;
-                    let end = r.period_end.timestamp();
-                    q = q
-                        .bind(end.div_euclid(86_400))
-                        .bind(&r.app_version)
-                        .bind(&r.pseudonym)
-                        .bind(&j.network)
-                        .bind(end)
-                        .bind((r.sessions.crashed > 0).then_some(end));
-                }
-                q.execute(&mut *$tx).await?;
             }
             for chunk in crash_rows.chunks(bulk::ROWS_PER_STATEMENT) {
                 let sql = bulk::upsert_crash_hours(chunk.len());
@@ -231,20 +185,35 @@ macro_rules! write_batch_in_tx {
                         .bind(*count);
                 }
                 q.execute(&mut *$tx).await?;
-                let sql = bulk::upsert_crash_devices(chunk.len());
-                let mut q = sqlx::query(&sql);
-                for (j, end, sig, _, message, _, _) in chunk {
-                    q = q
-                        .bind(end.div_euclid(86_400))
-                        .bind(&j.report.app_version)
-                        .bind(*sig)
-                        .bind(*message)
-                        .bind(&j.report.pseudonym)
-                        .bind(&j.network)
-                        .bind(*end);
-                }
-                q.execute(&mut *$tx).await?;
             }
+
+            // Distinct counts: the members each stored report shows, by kind.
+            let mut seen: Vec<Vec<$crate::store::distinct::Seen>> =
+                vec![Vec::new(); $crate::store::distinct::KINDS.len()];
+            {
+                use $crate::store::distinct::{self, seen as at};
+                for j in &stored {
+                    let r = &j.report;
+                    let (v, p, n) = (r.app_version.as_str(), r.pseudonym.as_str(), j.network.as_str());
+                    let end = r.period_end.timestamp();
+                    let day = end.div_euclid(86_400);
+                    seen[distinct::DEV].push(at(v, "", "", 0, p, end));
+                    if r.sessions.crashed > 0 {
+                        seen[distinct::CRASH].push(at(v, "", "", 0, p, end));
+                    }
+                    seen[distinct::NET].push(at(v, "", "", 0, n, end));
+                    seen[distinct::DAYDEV].push(at(v, "", "", day, p, end));
+                    seen[distinct::DAYNET].push(at(v, "", "", day, n, end));
+                }
+                for (j, end, sig, _, message, _, _) in &crash_rows {
+                    let r = &j.report;
+                    let (v, p, n) = (r.app_version.as_str(), r.pseudonym.as_str(), j.network.as_str());
+                    seen[distinct::SIG].push(at(v, sig, "", 0, p, *end));
+                    seen[distinct::TPL].push(at(v, sig, message, 0, p, *end));
+                    seen[distinct::TPLNET].push(at(v, sig, message, 0, n, *end));
+                }
+            }
+            distinct_upsert_in_tx!($tx, &seen)?;
 
             // Outcomes in order; an unwritten report is a retry, or refused (rare: one
             // look-up each).

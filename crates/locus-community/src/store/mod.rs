@@ -4,11 +4,14 @@
 //! backend so each copy is type-checked against its own driver.
 //!
 //! Reports are written through `batch` (group commit), which also maintains the rollups
-//! (migrations/0003_rollups.sql): per-hour sums and per-day device sets, so reads cost
-//! O(hours × versions) plus the device sets, never O(reports). Deletions and reads go to
+//! (migrations/0003_rollups.sql, 0006_distinct_counts.sql): per-hour sums and exact
+//! distinct counts per bucket (`distinct`), so reads cost O(hours × versions), never
+//! O(reports) or O(devices). Deletions and reads go to
 //! the pools directly. Everything here is plain data in, plain rows out; the rules about what
 //! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
+#[macro_use]
+mod distinct;
 #[macro_use]
 mod bulk;
 mod batch;
@@ -295,13 +298,13 @@ const RECOMPUTE_CRASH_HOURS: &str = "INSERT INTO crash_hours \
      AND r.period_end < (k.h + 1) * 3600 \
      JOIN crashes c ON c.report_id = r.report_id AND c.signature = k.s \
      WHERE r.pseudonym <> $1 GROUP BY k.h, k.v, k.s";
-const DELETE_VERSION_DEVICES: &str = "DELETE FROM version_devices WHERE pseudonym = $1";
-const DELETE_CRASH_DEVICES: &str = "DELETE FROM crash_devices WHERE pseudonym = $1";
 
 // Reads. `$1` = window start (Unix s), `$2` = the hour it falls in, `$3` = its day, `$4` =
 // one version or NULL for all. Sums come from the rollups for the hours after `$2` plus
 // the reports of hour `$2` itself from `$1` on (exact at any window start); distinct
-// counts come from the device sets, whose `last_end` places each device exactly.
+// counts from `distinct_counts` for the buckets after the one `$1` falls in plus the
+// members whose latest report is in that bucket from `$1` on (see `distinct`): exact, and
+// O(buckets × groups).
 const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
      s.crashed AS crashed, s.abnormal AS abnormal, d.devices AS devices, \
      d.crashed_devices AS crashed_devices, d.networks AS networks FROM \
@@ -312,10 +315,15 @@ const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
      UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal \
      FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600 \
      AND ($4 IS NULL OR app_version = $4)) u GROUP BY version) s \
-     JOIN (SELECT version, COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT CASE WHEN last_crash_end >= $1 THEN pseudonym END) AS crashed_devices, \
-     COUNT(DISTINCT network) AS networks FROM version_devices \
-     WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     JOIN (SELECT version, \
+     CAST(SUM(CASE WHEN kind = 'dev' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'crash' THEN n ELSE 0 END) AS BIGINT) AS crashed_devices, \
+     CAST(SUM(CASE WHEN kind = 'net' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, n FROM distinct_counts WHERE kind IN ('dev', 'crash', 'net') \
+     AND bucket > $3 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT kind, version, 1 FROM distinct_last \
+     WHERE kind IN ('dev', 'crash', 'net') AND last_end >= $1 \
+     AND last_end < (CAST($3 AS BIGINT) + 1) * 86400 AND ($4 IS NULL OR version = $4)) u \
      GROUP BY version) d ON d.version = s.version";
 
 const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature, \
@@ -328,16 +336,28 @@ const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature,
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
      WHERE r.period_end >= $1 AND r.period_end < ($2 + 1) * 3600 \
      AND ($4 IS NULL OR r.app_version = $4)) u GROUP BY version, signature) s \
-     JOIN (SELECT version, signature, COUNT(DISTINCT pseudonym) AS devices \
-     FROM crash_devices WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     JOIN (SELECT version, signature, CAST(SUM(n) AS BIGINT) AS devices FROM \
+     (SELECT version, signature, n FROM distinct_counts WHERE kind = 'sig' \
+     AND bucket > $3 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT version, signature, 1 FROM distinct_last WHERE kind = 'sig' \
+     AND last_end >= $1 AND last_end < (CAST($3 AS BIGINT) + 1) * 86400 \
+     AND ($4 IS NULL OR version = $4)) u \
      GROUP BY version, signature) d ON d.version = s.version AND d.signature = s.signature";
 
+// `$1` = window start, `$2` = its day, `$3` = one version or NULL, `$4` = k.
 const TEMPLATES: &str = "SELECT version, signature, template, \
-     COUNT(DISTINCT pseudonym) AS devices, COUNT(DISTINCT network) AS networks \
-     FROM crash_devices WHERE day >= $2 AND last_end >= $1 AND ($3 IS NULL OR version = $3) \
+     CAST(SUM(CASE WHEN kind = 'tpl' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'tplnet' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, signature, template, n FROM distinct_counts \
+     WHERE kind IN ('tpl', 'tplnet') AND bucket > $2 AND ($3 IS NULL OR version = $3) \
+     UNION ALL SELECT kind, version, signature, template, 1 FROM distinct_last \
+     WHERE kind IN ('tpl', 'tplnet') AND last_end >= $1 \
+     AND last_end < (CAST($2 AS BIGINT) + 1) * 86400 AND ($3 IS NULL OR version = $3)) u \
      GROUP BY version, signature, template \
-     HAVING COUNT(DISTINCT pseudonym) >= $4 AND COUNT(DISTINCT network) >= $4";
+     HAVING SUM(CASE WHEN kind = 'tpl' THEN n ELSE 0 END) >= $4 \
+     AND SUM(CASE WHEN kind = 'tplnet' THEN n ELSE 0 END) >= $4";
 
+// `$1` = window start, `$2` = its hour (the chart kinds count in hour buckets).
 const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS sessions, \
      s.crashed AS crashed, d.devices AS devices, d.networks AS networks FROM \
      (SELECT version, day, CAST(SUM(sessions) AS BIGINT) AS sessions, \
@@ -346,21 +366,27 @@ const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS ses
      UNION ALL SELECT app_version, period_end / 86400, exited + crashed + abnormal, crashed \
      FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600) u \
      GROUP BY version, day) s \
-     JOIN (SELECT version, day, COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT network) AS networks FROM version_devices \
-     WHERE day >= $3 AND last_end >= $1 GROUP BY version, day) d \
+     JOIN (SELECT version, day, \
+     CAST(SUM(CASE WHEN kind = 'daydev' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'daynet' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, day, n FROM distinct_counts \
+     WHERE kind IN ('daydev', 'daynet') AND bucket > $2 \
+     UNION ALL SELECT kind, version, day, 1 FROM distinct_last \
+     WHERE kind IN ('daydev', 'daynet') AND last_end >= $1 \
+     AND last_end < (CAST($2 AS BIGINT) + 1) * 3600) u GROUP BY version, day) d \
      ON d.version = s.version AND d.day = s.day";
 
 // Retention, in order: `$1` is the cutoff (Unix s) for the first three, its hour for the
-// next two, its day for the next two, and the cutoff of forgotten ids for the last.
+// next two, its day for the next two (whole days of distinct counts), and the cutoff of forgotten ids for the last.
 const PRUNE: [&str; 8] = [
     "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
     "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
     "DELETE FROM reports WHERE period_end < $1",
     "DELETE FROM version_hours WHERE hour < $1",
     "DELETE FROM crash_hours WHERE hour < $1",
-    "DELETE FROM version_devices WHERE day < $1",
-    "DELETE FROM crash_devices WHERE day < $1",
+    "DELETE FROM distinct_last WHERE last_end < CAST($1 AS BIGINT) * 86400",
+    "DELETE FROM distinct_counts WHERE bucket < CASE WHEN kind IN ('daydev', 'daynet') \
+     THEN CAST($1 AS BIGINT) * 24 ELSE CAST($1 AS BIGINT) END",
     "DELETE FROM forgotten WHERE forgotten_at < $1",
 ];
 
@@ -540,13 +566,12 @@ impl Store {
                 .bind(chrono::Utc::now().timestamp())
                 .execute(&mut *tx)
                 .await?;
+            distinct_delete_in_tx!(tx, pseudonym, if postgres { " FOR UPDATE" } else { "" })?;
             for sql in [
                 DELETE_VERSION_HOURS,
                 RECOMPUTE_VERSION_HOURS,
                 DELETE_CRASH_HOURS,
                 RECOMPUTE_CRASH_HOURS,
-                DELETE_VERSION_DEVICES,
-                DELETE_CRASH_DEVICES,
                 DELETE_CRASHES,
                 DELETE_METRICS,
             ] {
@@ -630,7 +655,6 @@ impl Store {
             sqlx::query_as::<Db, DayRow>(DAYS)
                 .bind(w.since)
                 .bind(w.hour)
-                .bind(w.day)
                 .fetch_all(pool)
                 .await
         })?;
