@@ -28,7 +28,7 @@ pub async fn page(
     headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers), true).await?;
     let days = api::window_days(&st, q)?;
     let loaded = api::load(&st, days, true, None).await?;
     let mut resp = Html(render(&loaded.0, &loaded.1)).into_response();

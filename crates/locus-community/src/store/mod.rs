@@ -15,6 +15,7 @@ mod distinct;
 #[macro_use]
 mod bulk;
 mod batch;
+mod limits;
 mod postgres;
 mod sqlite;
 
@@ -83,6 +84,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// Connections each PostgreSQL collector opens for the shared rate-limit buckets, beside
+/// its write and read pools.
+pub const LIMIT_CONNECTIONS: u32 = 1;
+
 /// The database: connection pools to one of the two backends.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -109,6 +114,11 @@ enum Inner {
         write: PgPool,
         /// Aggregate reads.
         read: PgPool,
+        /// The shared rate-limit buckets ([`LIMIT_CONNECTIONS`]): their statements are
+        /// short (an UNLOGGED table, no fsync) and must not queue behind commits or reads.
+        limits: PgPool,
+        /// Takes the buckets' tokens in groups.
+        taker: limits::Taker,
         /// Queues reports for the writer tasks, which commit them in batches.
         batcher: batch::Batcher,
     },
@@ -390,6 +400,11 @@ const PRUNE: [&str; 8] = [
     "DELETE FROM forgotten WHERE forgotten_at < $1",
 ];
 
+const PRUNE_RATE_BUCKETS: &str = "DELETE FROM rate_buckets WHERE last_ms < $1";
+/// PostgreSQL: whether the bucket table is still logged (made UNLOGGED at start).
+const RATE_BUCKETS_LOGGED: &str = "SELECT COUNT(*) FROM pg_class \
+     WHERE oid = to_regclass('rate_buckets') AND relpersistence = 'p'";
+
 /// A window start and the hour and day it falls in.
 struct Window {
     since: i64,
@@ -450,12 +465,16 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let write = postgres::connect(url, max_connections).await?;
             let read = postgres::connect(url, read_connections).await?;
+            let limits = postgres::connect(url, LIMIT_CONNECTIONS).await?;
+            let taker = limits::Taker::start(limits.clone());
             // Several writers, so one slow commit (fsync) does not stall the queue.
             let writers = writers.max(1) as usize;
             let batcher = batch::Batcher::start(batch::WritePool::Postgres(write.clone()), writers);
             Inner::Postgres {
                 write,
                 read,
+                limits,
+                taker,
                 batcher,
             }
         } else {
@@ -463,6 +482,16 @@ impl Store {
         };
         let store = Store { inner };
         on_pool!(store.writer(), |pool, _Db| MIGRATOR.run(pool).await)?;
+        if let Inner::Postgres { write, .. } = &store.inner {
+            let logged: i64 = sqlx::query_scalar(RATE_BUCKETS_LOGGED)
+                .fetch_one(write)
+                .await?;
+            if logged > 0 {
+                sqlx::query("ALTER TABLE rate_buckets SET UNLOGGED")
+                    .execute(write)
+                    .await?;
+            }
+        }
         Ok(store)
     }
 
@@ -689,6 +718,42 @@ impl Store {
         .map_err(StoreError::from)
     }
 
+    /// Whether rate limits are kept in this database ([`Store::take_token`]): on
+    /// PostgreSQL, which N collectors share. A SQLite database serves one host; its
+    /// collector keeps the limits in memory.
+    pub fn shares_limits(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// Takes one token of the shared bucket `key` (capacity `per_minute`, refilled at
+    /// `per_minute` a minute) at `now_ms` (Unix ms). `Ok(None)`: taken; `Ok(Some(wait))`:
+    /// refused, a token is there after `wait`. On PostgreSQL through a pool of its own,
+    /// concurrent checks taken together (`limits`); SQLite keeps no shared buckets.
+    pub async fn take_token(
+        &self,
+        key: &str,
+        per_minute: u32,
+        now_ms: i64,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        match &self.inner {
+            Inner::Postgres { taker, .. } => taker.take(key, per_minute, now_ms).await,
+            // Never asked: see `shares_limits`.
+            Inner::Sqlite { .. } => Ok(None),
+        }
+    }
+
+    /// Deletes shared rate-limit buckets last used before `before_ms` (Unix ms).
+    pub async fn prune_rate_buckets(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = on_pool!(self.writer(), |pool, _Db| {
+            sqlx::query(PRUNE_RATE_BUCKETS)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected())
+        })?;
+        Ok(done)
+    }
+
     /// How many reports are stored (all time); for tests and `/healthz`.
     pub async fn report_count(&self) -> Result<i64, StoreError> {
         let n: i64 = on_pool!(self.reader(), |pool, _Db| {
@@ -706,7 +771,13 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Inner::Postgres { write, read, .. } => {
+            Inner::Postgres {
+                write,
+                read,
+                limits,
+                ..
+            } => {
+                limits.close().await;
                 read.close().await;
                 write.close().await;
             }

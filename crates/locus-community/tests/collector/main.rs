@@ -7,6 +7,7 @@ mod common;
 mod dashboard_browser;
 mod deletion;
 mod ingest;
+mod instances;
 mod outage;
 mod proxy;
 mod retention;
