@@ -156,6 +156,12 @@ async fn ingest_report(
     {
         return Err(ApiError::NotATemplate);
     }
+    if report.hangs > MAX_HANGS {
+        return Err(ApiError::Invalid(locus_report::ReportError::Field {
+            field: "hangs",
+            why: "is more than a report may count",
+        }));
+    }
     let now = chrono::Utc::now();
     // A period in the future (beyond an hour of clock skew) or older than the retention
     // would be stored for nothing, or pruned at once (issue 20).
@@ -217,6 +223,10 @@ pub fn hidden_field(r: &HealthReport) -> Option<&'static str> {
     }
     None
 }
+
+/// Most hangs one report may count (like the other counts of a report): more is refused
+/// with 422.
+pub const MAX_HANGS: u32 = 10_000;
 
 /// Takes a token of the per-client limit (ingest, deletions and reads alike; `read`
 /// for reads, whose shared bucket is reached through the read pool).

@@ -61,6 +61,11 @@ pub struct HealthReport {
     pub crashes: Vec<CrashSignature>,
     /// Summaries of metrics the app registered as community-safe.
     pub metrics: Vec<MetricSummary>,
+    /// Hangs of watched loops (a gap between beats longer than the loop's `max_gap`, app
+    /// in the foreground) that started in the period: "hangs per session" per version.
+    /// Absent in reports from older devices: 0.
+    #[serde(default)]
+    pub hangs: u32,
 }
 
 /// How many sessions ended which way.
@@ -260,6 +265,7 @@ impl HealthReport {
                 min: 4.0,
                 max: 30.0,
             }],
+            hangs: 0,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! for each other briefly instead of deadlocking (measured before: 1 s deadlock timeouts).
 
 /// Most rows in one statement: far below SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters at the widest table (13 columns). A valid batch (64 reports of at most 32
+/// parameters at the widest table (14 columns). A valid batch (64 reports of at most 32
 /// crashes) always fits in one statement per table.
 pub(super) const ROWS_PER_STATEMENT: usize = 2048;
 
@@ -34,14 +34,14 @@ pub(super) fn values(rows: usize, cols: usize) -> String {
 pub(super) fn insert_reports(rows: usize) -> String {
     format!(
         "INSERT INTO reports (report_id, pseudonym, app_version, platform, os_family, \
-         period_start, period_end, received_at, exited, crashed, abnormal, network) \
+         period_start, period_end, received_at, exited, crashed, abnormal, network, hangs) \
          SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
-         column9, column10, column11, column12 FROM (VALUES {}) AS v \
+         column9, column10, column11, column12, column14 FROM (VALUES {}) AS v \
          WHERE NOT EXISTS (SELECT 1 FROM forgotten f WHERE f.report_id = v.column1) \
          AND NOT EXISTS (SELECT 1 FROM deleted_pseudonyms d \
          WHERE d.pseudonym_hash = v.column13) \
          ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-        values(rows, 13)
+        values(rows, 14)
     )
 }
 
@@ -55,15 +55,18 @@ pub(super) fn insert_crashes(rows: usize) -> String {
 
 pub(super) fn upsert_version_hours(rows: usize) -> String {
     format!(
-        "INSERT INTO version_hours (hour, version, reports, sessions, crashed, abnormal) \
-         SELECT column1, column2, COUNT(*), SUM(column3), SUM(column4), SUM(column5) \
+        "INSERT INTO version_hours (hour, version, reports, sessions, crashed, abnormal, \
+         hangs) \
+         SELECT column1, column2, COUNT(*), SUM(column3), SUM(column4), SUM(column5), \
+         SUM(column6) \
          FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2 \
          ORDER BY column1, column2 ON CONFLICT (hour, version) DO UPDATE SET \
          reports = version_hours.reports + excluded.reports, \
          sessions = version_hours.sessions + excluded.sessions, \
          crashed = version_hours.crashed + excluded.crashed, \
-         abnormal = version_hours.abnormal + excluded.abnormal",
-        values(rows, 5)
+         abnormal = version_hours.abnormal + excluded.abnormal, \
+         hangs = version_hours.hangs + excluded.hangs",
+        values(rows, 6)
     )
 }
 
@@ -118,7 +121,8 @@ macro_rules! write_batch_in_tx {
                         .bind(i64::from(r.sessions.crashed))
                         .bind(i64::from(r.sessions.abnormal))
                         .bind(&j.network)
-                        .bind($crate::store::pseudonym_hash(&r.pseudonym).0);
+                        .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
+                        .bind(i64::from(r.hangs));
                 }
                 stored_ids.extend(q.fetch_all(&mut *$tx).await?);
             }
@@ -168,7 +172,8 @@ macro_rules! write_batch_in_tx {
                         .bind(&r.app_version)
                         .bind(e + c + a)
                         .bind(c)
-                        .bind(a);
+                        .bind(a)
+                        .bind(i64::from(r.hangs));
                 }
                 q.execute(&mut *$tx).await?;
             }

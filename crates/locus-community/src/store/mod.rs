@@ -196,6 +196,8 @@ pub struct VersionRow {
     pub crashed: i64,
     /// Abnormal sessions.
     pub abnormal: i64,
+    /// Hangs of watched loops.
+    pub hangs: i64,
     /// Distinct pseudonyms.
     pub devices: i64,
     /// Distinct pseudonyms with at least one crashed session.
@@ -288,9 +290,10 @@ const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
 const DELETE_VERSION_HOURS: &str = "DELETE FROM version_hours WHERE (hour, version) IN \
      (SELECT period_end / 3600, app_version FROM reports WHERE pseudonym = $1)";
 const RECOMPUTE_VERSION_HOURS: &str = "INSERT INTO version_hours \
-     (hour, version, reports, sessions, crashed, abnormal) \
+     (hour, version, reports, sessions, crashed, abnormal, hangs) \
      SELECT k.h, k.v, COUNT(*), CAST(SUM(r.exited + r.crashed + r.abnormal) AS BIGINT), \
-     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT) \
+     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT), \
+     CAST(SUM(r.hangs) AS BIGINT) \
      FROM (SELECT DISTINCT period_end / 3600 AS h, app_version AS v \
      FROM reports WHERE pseudonym = $1) k \
      JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
@@ -316,13 +319,14 @@ const RECOMPUTE_CRASH_HOURS: &str = "INSERT INTO crash_hours \
 // members whose latest report is in that bucket from `$1` on (see `distinct`): exact, and
 // O(buckets × groups).
 const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
-     s.crashed AS crashed, s.abnormal AS abnormal, d.devices AS devices, \
+     s.crashed AS crashed, s.abnormal AS abnormal, s.hangs AS hangs, d.devices AS devices, \
      d.crashed_devices AS crashed_devices, d.networks AS networks FROM \
      (SELECT version, CAST(SUM(sessions) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal FROM \
-     (SELECT version, sessions, crashed, abnormal FROM version_hours \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
+     CAST(SUM(hangs) AS BIGINT) AS hangs FROM \
+     (SELECT version, sessions, crashed, abnormal, hangs FROM version_hours \
      WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
-     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal \
+     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal, hangs \
      FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600 \
      AND ($4 IS NULL OR app_version = $4)) u GROUP BY version) s \
      JOIN (SELECT version, \

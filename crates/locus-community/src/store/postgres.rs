@@ -14,9 +14,6 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
-        // Connections are opened ahead (and reopened in the background), so the first
-        // burst of requests after a start does not wait for connection setup.
-        .min_connections(max_connections.clamp(1, 4))
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url)
         .await

@@ -6,6 +6,7 @@
 mod common;
 mod dashboard_browser;
 mod deletion;
+mod hangs;
 mod ingest;
 mod instances;
 mod outage;

@@ -13,6 +13,7 @@ const VERSIONS: &str = "SELECT app_version AS version, \
      CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
      CAST(SUM(crashed) AS BIGINT) AS crashed, \
      CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
+     CAST(SUM(hangs) AS BIGINT) AS hangs, \
      COUNT(DISTINCT pseudonym) AS devices, \
      COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices, \
      COUNT(DISTINCT network) AS networks \
@@ -133,6 +134,7 @@ fn random_report(g: &mut Lcg, now: i64) -> (HealthReport, String) {
         },
         crashes,
         metrics: vec![],
+        hangs: g.next(4) as u32,
     };
     // Devices mostly keep their network, sometimes roam.
     let network = format!("net{}", (device + g.next(2)) % 6);
