@@ -16,7 +16,8 @@
 --   tpl    (version, signature, template) → pseudonym
 --   tplnet (version, signature, template) → network
 --   daydev (version, day) → pseudonym     daynet (version, day) → network   (hour buckets)
--- Unused group columns hold '' (text) or 0 (day).
+-- Unused group columns hold '' (text) or 0 (day). The chart kinds also keep the day's
+-- total in bucket -1, so only the window's first day is summed over hours.
 CREATE TABLE distinct_last (
     kind      TEXT NOT NULL,
     version   TEXT NOT NULL,
@@ -43,6 +44,7 @@ CREATE TABLE distinct_counts (
     n         BIGINT NOT NULL,
     PRIMARY KEY (kind, version, signature, template, day, bucket)
 );
+CREATE INDEX distinct_counts_by_bucket ON distinct_counts (kind, bucket);
 
 -- Backfill from the reports stored before this migration.
 INSERT INTO distinct_last (kind, version, signature, template, day, member, last_end)
@@ -80,6 +82,9 @@ SELECT kind, version, signature, template, day,
 FROM distinct_last
 GROUP BY kind, version, signature, template, day,
          CASE WHEN kind IN ('daydev', 'daynet') THEN last_end / 3600 ELSE last_end / 86400 END;
+INSERT INTO distinct_counts (kind, version, signature, template, day, bucket, n)
+SELECT kind, version, signature, template, day, -1, COUNT(*) FROM distinct_last
+WHERE kind IN ('daydev', 'daynet') GROUP BY kind, version, signature, template, day;
 
 -- The per-day device sets of 0003 are replaced by the above (no read uses them).
 DROP TABLE version_devices;

@@ -109,7 +109,18 @@ pub(super) fn record(
     if let Some(b) = to {
         *deltas.entry(key(b)).or_insert(0) += 1;
     }
+    // The chart kinds' day totals change only when a member joins or leaves.
+    if kind == DAYDEV || kind == DAYNET {
+        match (from, to) {
+            (None, Some(_)) => *deltas.entry(key(DAY_TOTAL)).or_insert(0) += 1,
+            (Some(_), None) => *deltas.entry(key(DAY_TOTAL)).or_insert(0) -= 1,
+            _ => {}
+        }
+    }
 }
+
+/// The bucket of a chart kind's day total (every member of the group, whatever its hour).
+pub(super) const DAY_TOTAL: i64 = -1;
 
 /// Upserts `rows` members of one kind; returns each row's group, previous latest end
 /// (NULL: inserted now) and latest end.

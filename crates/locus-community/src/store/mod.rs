@@ -371,7 +371,9 @@ const TEMPLATES: &str = "SELECT version, signature, template, \
      HAVING SUM(CASE WHEN kind = 'tpl' THEN n ELSE 0 END) >= $4 \
      AND SUM(CASE WHEN kind = 'tplnet' THEN n ELSE 0 END) >= $4";
 
-// `$1` = window start, `$2` = its hour (the chart kinds count in hour buckets).
+// `$1` = window start, `$2` = its hour, `$3` = its day: days after the first from their
+// totals (bucket -1), the first day from its hour buckets after `$2` and the members of
+// hour `$2` itself from `$1` on.
 const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS sessions, \
      s.crashed AS crashed, d.devices AS devices, d.networks AS networks FROM \
      (SELECT version, day, CAST(SUM(sessions) AS BIGINT) AS sessions, \
@@ -384,7 +386,10 @@ const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS ses
      CAST(SUM(CASE WHEN kind = 'daydev' THEN n ELSE 0 END) AS BIGINT) AS devices, \
      CAST(SUM(CASE WHEN kind = 'daynet' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
      (SELECT kind, version, day, n FROM distinct_counts \
+     WHERE kind IN ('daydev', 'daynet') AND bucket = -1 AND day > $3 \
+     UNION ALL SELECT kind, version, day, n FROM distinct_counts \
      WHERE kind IN ('daydev', 'daynet') AND bucket > $2 \
+     AND bucket < (CAST($3 AS BIGINT) + 1) * 24 \
      UNION ALL SELECT kind, version, day, 1 FROM distinct_last \
      WHERE kind IN ('daydev', 'daynet') AND last_end >= $1 \
      AND last_end < (CAST($2 AS BIGINT) + 1) * 3600) u GROUP BY version, day) d \
@@ -399,8 +404,8 @@ const PRUNE: [&str; 8] = [
     "DELETE FROM version_hours WHERE hour < $1",
     "DELETE FROM crash_hours WHERE hour < $1",
     "DELETE FROM distinct_last WHERE last_end < CAST($1 AS BIGINT) * 86400",
-    "DELETE FROM distinct_counts WHERE bucket < CASE WHEN kind IN ('daydev', 'daynet') \
-     THEN CAST($1 AS BIGINT) * 24 ELSE CAST($1 AS BIGINT) END",
+    "DELETE FROM distinct_counts WHERE CASE WHEN kind IN ('daydev', 'daynet') \
+     THEN day < $1 ELSE bucket < $1 END",
     "DELETE FROM forgotten WHERE forgotten_at < $1",
 ];
 
@@ -688,6 +693,7 @@ impl Store {
             sqlx::query_as::<Db, DayRow>(DAYS)
                 .bind(w.since)
                 .bind(w.hour)
+                .bind(w.day)
                 .fetch_all(pool)
                 .await
         })?;

@@ -296,6 +296,10 @@ fn recompute(raw: &[RawRow]) -> Vec<CountRow> {
     let mut counts: BTreeMap<(String, String, String, String, i64, i64), i64> = BTreeMap::new();
     for ((kind, v, s, t, day, _), end) in last {
         let bucket = if kind.starts_with("day") {
+            // The chart kinds also count every member in the day's total (bucket -1).
+            *counts
+                .entry((kind.to_string(), v.clone(), s.clone(), t.clone(), day, -1))
+                .or_insert(0) += 1;
             end.div_euclid(3600)
         } else {
             end.div_euclid(86_400)
