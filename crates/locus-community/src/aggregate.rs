@@ -2,6 +2,7 @@
 //! applying k-anonymity and ordering versions by semver.
 //!
 //! Definitions (also shown on the dashboard):
+//! - hangs per session = hangs of watched loops / sessions (from the report's `hangs`);
 //! - crash-free session rate = (sessions − crashed sessions) / sessions; abnormal
 //!   sessions (killed, no tombstone) are counted apart and do not lower it;
 //! - crash-free device rate = devices with no crashed session in the window / devices;
@@ -57,6 +58,11 @@ pub struct VersionHealth {
     pub crashed: i64,
     /// Sessions that ended abnormally (no clean exit, no tombstone).
     pub abnormal: i64,
+    /// Hangs of watched loops (a beat gap longer than the loop's limit, app in the
+    /// foreground) reported for the version.
+    pub hangs: i64,
+    /// hangs / sessions; null without sessions.
+    pub hangs_per_session: Option<f64>,
     /// (sessions − crashed) / sessions; null without sessions.
     pub crash_free_session_rate: Option<f64>,
     /// Devices without a crash / devices.
@@ -209,6 +215,8 @@ pub fn build(
             sessions: v.sessions,
             crashed: v.crashed,
             abnormal: v.abnormal,
+            hangs: v.hangs,
+            hangs_per_session: (v.sessions > 0).then(|| v.hangs as f64 / v.sessions as f64),
             crash_free_session_rate: session_rate,
             crash_free_device_rate: device_rate,
             top_crashes: top,
@@ -265,6 +273,7 @@ mod tests {
             sessions,
             crashed,
             abnormal: 0,
+            hangs: 0,
             devices,
             crashed_devices,
             networks: devices,

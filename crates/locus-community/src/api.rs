@@ -96,7 +96,7 @@ pub async fn list_versions(
     headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionsReport>, ApiError> {
-    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers), true).await?;
     let days = window_days(&st, q)?;
     Ok(Json(load(&st, days, false, None).await?.0.clone()))
 }
@@ -123,7 +123,7 @@ pub async fn get_version(
     Path(version): Path<String>,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Json<VersionAnswer>, ApiError> {
-    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers), true).await?;
     let days = window_days(&st, q)?;
     let loaded = load(&st, days, false, Some(&version)).await?;
     let report = &loaded.0;

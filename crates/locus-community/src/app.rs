@@ -16,7 +16,7 @@ use crate::aggregate::{Series, VersionsReport};
 use crate::cache::ReadCache;
 use crate::config::Config;
 use crate::network::{NetworkKeys, QuotaLocks};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::Limit;
 use crate::stats::Counters;
 use crate::store::{Store, StoreError};
 use crate::{api, dashboard, ingest};
@@ -30,10 +30,10 @@ pub struct AppState {
     pub store: Store,
     /// Accept/refuse counters.
     pub counters: Counters,
-    /// Per-client-address limit (memory only).
-    pub client_limiter: RateLimiter<IpAddr>,
-    /// Per-pseudonym limit (memory only).
-    pub pseudonym_limiter: RateLimiter<String>,
+    /// Per-client-address limit (shared on PostgreSQL; see `ratelimit`).
+    pub client_limiter: Limit<IpAddr>,
+    /// Per-pseudonym limit (shared on PostgreSQL).
+    pub pseudonym_limiter: Limit<String>,
     /// Today's key for hashing client networks.
     pub network_keys: NetworkKeys,
     /// Serialise the quota check and the insert of new pseudonyms per network.
@@ -53,10 +53,13 @@ impl AppState {
         )
         .await?;
         tokio::spawn(prune_loop(store.clone(), config.retention_days()));
+        if store.shares_limits() {
+            tokio::spawn(prune_buckets_loop(store.clone()));
+        }
         let read_cache = ReadCache::new(std::time::Duration::from_millis(config.read_cache_ms));
         Ok(Arc::new(AppState {
-            client_limiter: RateLimiter::new(config.rate_limit_per_client),
-            pseudonym_limiter: RateLimiter::new(config.rate_limit_per_pseudonym),
+            client_limiter: Limit::new(config.rate_limit_per_client, b'c'),
+            pseudonym_limiter: Limit::new(config.rate_limit_per_pseudonym, b'p'),
             config,
             store,
             counters: Counters::default(),
@@ -90,6 +93,24 @@ async fn prune_loop(store: Store, retention_days: u32) {
             Ok(n) => tracing::info!(deleted = n, "retention: old reports pruned"),
             Err(StoreError::Db(sqlx::Error::PoolClosed)) => return,
             Err(e) => tracing::warn!(error = %e, "retention: pruning failed; will retry"),
+        }
+    }
+}
+
+/// How often idle shared rate-limit buckets are deleted.
+const PRUNE_BUCKETS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes shared rate-limit buckets idle for two minutes (a bucket is full again after
+/// one). Ends when the store closes.
+async fn prune_buckets_loop(store: Store) {
+    let mut tick = tokio::time::interval(PRUNE_BUCKETS_EVERY);
+    loop {
+        tick.tick().await;
+        let before = chrono::Utc::now().timestamp_millis() - 120_000;
+        match store.prune_rate_buckets(before).await {
+            Ok(_) => {}
+            Err(StoreError::Db(sqlx::Error::PoolClosed)) => return,
+            Err(e) => tracing::debug!(error = %e, "rate buckets: pruning failed; will retry"),
         }
     }
 }

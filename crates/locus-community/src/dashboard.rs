@@ -28,7 +28,7 @@ pub async fn page(
     headers: HeaderMap,
     q: Result<Query<WindowParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    crate::ingest::limit_client(&st, st.client_ip(peer, &headers))?;
+    crate::ingest::limit_client(&st, st.client_ip(peer, &headers), true).await?;
     let days = api::window_days(&st, q)?;
     let loaded = api::load(&st, days, true, None).await?;
     let mut resp = Html(render(&loaded.0, &loaded.1)).into_response();
@@ -93,11 +93,12 @@ th{{background:#f3f3f3}} td.num{{text-align:right;font-variant-numeric:tabular-n
 
     s.push_str(
         "\n<h2>Versions</h2>\n<table id=\"versions\"><thead><tr><th>Version</th><th>Devices</th>\
-         <th>Sessions</th><th>Crashed</th><th>Abnormal</th><th>Crash-free sessions</th>\
+         <th>Sessions</th><th>Crashed</th><th>Abnormal</th><th>Hangs per session</th>\
+         <th>Crash-free sessions</th>\
          <th>Crash-free devices</th><th>Change</th></tr></thead><tbody>\n",
     );
     if report.versions.is_empty() {
-        s.push_str("<tr><td colspan=\"8\">No version has enough devices to show.</td></tr>\n");
+        s.push_str("<tr><td colspan=\"9\">No version has enough devices to show.</td></tr>\n");
     }
     for v in &report.versions {
         let worse = v.previous.as_ref().is_some_and(|p| p.crashing_more);
@@ -105,11 +106,12 @@ th{{background:#f3f3f3}} td.num{{text-align:right;font-variant-numeric:tabular-n
             s,
             "<tr data-version=\"{ver}\"><td>{ver}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td{}>{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td{}>{}</td></tr>",
             v.devices,
             v.sessions,
             v.crashed,
             v.abnormal,
+            per_session(v.hangs_per_session),
             percent(v.crash_free_session_rate),
             percent(Some(v.crash_free_device_rate)),
             if worse { " class=\"worse\"" } else { "" },
@@ -160,4 +162,9 @@ th{{background:#f3f3f3}} td.num{{text-align:right;font-variant-numeric:tabular-n
         report.generated_at.format("%Y-%m-%d %H:%M:%S")
     );
     s
+}
+
+/// A per-session rate to two decimals, or a dash without sessions.
+fn per_session(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"))
 }

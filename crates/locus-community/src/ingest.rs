@@ -14,7 +14,6 @@
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -91,7 +90,7 @@ pub async fn post_deletion(
 ) -> Response {
     let client = st.client_ip(peer, &headers);
     let result = async {
-        limit_client(&st, client)?;
+        limit_client(&st, client, false).await?;
         let bytes = read_json_body(&headers, body, st.config.max_body).await?;
         let req: DeletionRequest = parse(&bytes)?;
         req.validate()?;
@@ -130,13 +129,20 @@ async fn ingest_report(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Insert, ApiError> {
-    limit_client(st, client)?;
+    limit_client(st, client, false).await?;
     let bytes = read_json_body(headers, body, st.config.max_body).await?;
     let report: HealthReport = parse(&bytes)?;
     report.validate()?;
     st.pseudonym_limiter
-        .check(&report.pseudonym, Instant::now())
-        .map_err(rate_limited)?;
+        .check(
+            &st.store,
+            &st.network_keys,
+            &report.pseudonym,
+            report.pseudonym.as_bytes(),
+            false,
+        )
+        .await
+        .map_err(refused)?;
     if let Some(field) = pii_field(&report) {
         return Err(ApiError::Pii(field));
     }
@@ -149,6 +155,12 @@ async fn ingest_report(
         .all(|c| locus_privacy::template::is_template(&c.message, &c.location))
     {
         return Err(ApiError::NotATemplate);
+    }
+    if report.hangs > MAX_HANGS {
+        return Err(ApiError::Invalid(locus_report::ReportError::Field {
+            field: "hangs",
+            why: "is more than a report may count",
+        }));
     }
     let now = chrono::Utc::now();
     // A period in the future (beyond an hour of clock skew) or older than the retention
@@ -212,11 +224,32 @@ pub fn hidden_field(r: &HealthReport) -> Option<&'static str> {
     None
 }
 
-/// Takes a token of the per-client limit (ingest, deletions and reads alike).
-pub fn limit_client(st: &AppState, client: IpAddr) -> Result<(), ApiError> {
+/// Most hangs one report may count (like the other counts of a report): more is refused
+/// with 422.
+pub const MAX_HANGS: u32 = 10_000;
+
+/// Takes a token of the per-client limit (ingest, deletions and reads alike; `read`
+/// for reads, whose shared bucket is reached through the read pool).
+pub async fn limit_client(st: &AppState, client: IpAddr, read: bool) -> Result<(), ApiError> {
+    let key = client_key(client);
     st.client_limiter
-        .check(&client_key(client), Instant::now())
-        .map_err(rate_limited)
+        .check(
+            &st.store,
+            &st.network_keys,
+            &key,
+            key.to_string().as_bytes(),
+            read,
+        )
+        .await
+        .map_err(refused)
+}
+
+/// A limiter's refusal as the answer it becomes: 429, or the store's error.
+fn refused(r: crate::ratelimit::Refusal) -> ApiError {
+    match r {
+        crate::ratelimit::Refusal::Limited(wait) => rate_limited(wait),
+        crate::ratelimit::Refusal::Store(e) => ApiError::Store(e),
+    }
 }
 
 /// A limiter's wait as the 429 it becomes (`Retry-After` in whole seconds, at least 1).

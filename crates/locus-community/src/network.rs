@@ -86,6 +86,9 @@ pub enum NetworkError {
 #[derive(Debug, Default)]
 pub struct NetworkKeys {
     current: Mutex<Option<(i64, Vec<u8>)>>,
+    /// One fetch at a time: the first requests of a day (or after a start) would
+    /// otherwise all queue for the same key row, each holding a connection.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl NetworkKeys {
@@ -96,7 +99,42 @@ impl NetworkKeys {
         ip: IpAddr,
         now: DateTime<Utc>,
     ) -> Result<String, NetworkError> {
+        Ok(hash(&self.key(store, now).await?, ip))
+    }
+
+    /// `HMAC-SHA256(key of now's UTC day, data)`, cut to 128 bits (32 hex): names that
+    /// collectors sharing the database agree on and that are unlinkable once the day's key
+    /// is gone (the shared rate-limit buckets).
+    pub async fn keyed(
+        &self,
+        store: &Store,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<String, NetworkError> {
+        let key = self.key(store, now).await?;
+        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&key) {
+            Ok(m) => m,
+            Err(_) => return Ok(String::new()),
+        };
+        mac.update(data);
+        let digest = mac.finalize().into_bytes();
+        Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The key of `now`'s UTC day.
+    async fn key(&self, store: &Store, now: DateTime<Utc>) -> Result<Vec<u8>, NetworkError> {
         let day = day_of(now);
+        let cached = {
+            let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            guard
+                .as_ref()
+                .filter(|(d, _)| *d == day)
+                .map(|(_, k)| k.clone())
+        };
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let _one = self.fetching.lock().await;
         let cached = {
             let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
             guard
@@ -115,7 +153,7 @@ impl NetworkKeys {
                 key
             }
         };
-        Ok(hash(&key, ip))
+        Ok(key)
     }
 }
 

@@ -1,8 +1,17 @@
-//! In-memory token buckets for the per-client and per-pseudonym rate limits.
+//! Token buckets for the per-client and per-pseudonym rate limits (issue 20: limits that
+//! hold across instances).
 //!
-//! Keys live only in this process's memory (client addresses are never stored or logged)
-//! and the map is bounded: idle buckets are pruned, and when it is still full new keys are
-//! refused rather than letting memory grow under a flood of distinct keys.
+//! On PostgreSQL, which N collectors share, the buckets live in the database
+//! ([`crate::store::Store::take_token`]: one atomic upsert per check, in an UNLOGGED
+//! table), so a client gets its limit once in total, not once per instance. A bucket's
+//! key is a keyed hash under the network key of the day, never an address. When the
+//! shared bucket cannot be reached within [`SHARED_TIMEOUT`] (database down or slow), the
+//! collector falls back to its own in-memory buckets for [`SHARED_BACKOFF`]: limits then
+//! hold per instance only, and requests are still answered at once.
+//!
+//! On SQLite (one host) the buckets are only in memory. Memory keys are never stored or
+//! logged and the map is bounded: idle buckets are pruned, and when it is still full new
+//! keys are refused rather than letting memory grow under a flood of distinct keys.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -74,6 +83,94 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - b.tokens) / per_sec))
+        }
+    }
+}
+
+/// How long the in-memory buckets decide reads alone after the shared ones failed.
+pub const SHARED_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a request may not go on.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The limit is reached; a token is there after this long.
+    Limited(Duration),
+    /// A write could not reach the shared buckets (nor could it store anything).
+    Store(crate::store::StoreError),
+}
+
+/// A limit checked in the shared buckets when the store keeps them, else in memory.
+#[derive(Debug)]
+pub struct Limit<K> {
+    /// The in-memory buckets (and the rate).
+    pub local: RateLimiter<K>,
+    /// Tag of this limit's shared keys (`c` client, `p` pseudonym).
+    tag: u8,
+    /// Unix ms until which reads skip the shared buckets (after a failure).
+    skip_until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl<K: Hash + Eq + Clone> Limit<K> {
+    /// `per_minute` requests per key per minute (0 = unlimited); `tag` names the limit's
+    /// shared keys.
+    pub fn new(per_minute: u32, tag: u8) -> Self {
+        Limit {
+            local: RateLimiter::new(per_minute),
+            tag,
+            skip_until_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Takes one token for `key` (whose shared name is made of `name`). `read`: a read
+    /// request, which, when the shared buckets fail (the
+    /// database is down; reads may still be served from the cache), is limited in memory
+    /// for [`SHARED_BACKOFF`]. A write that cannot reach them is refused with the store's
+    /// error (503): it could not have been stored either, and falling back would let
+    /// each instance admit a full burst.
+    pub async fn check(
+        &self,
+        store: &crate::store::Store,
+        keys: &crate::network::NetworkKeys,
+        key: &K,
+        name: &[u8],
+        read: bool,
+    ) -> Result<(), Refusal> {
+        use std::sync::atomic::Ordering;
+        let per_minute = self.local.per_minute;
+        if per_minute == 0 {
+            return Ok(());
+        }
+        // The instance's own buckets first: what this instance alone saw is a lower
+        // bound of what all saw, so a key over the limit here is over it everywhere, and
+        // a flood is refused without a database round trip per request.
+        self.local
+            .check(key, Instant::now())
+            .map_err(Refusal::Limited)?;
+        let now = chrono::Utc::now();
+        let now_ms = now.timestamp_millis();
+        if !store.shares_limits() || (read && self.skip_until_ms.load(Ordering::Relaxed) > now_ms) {
+            return Ok(());
+        }
+        let mut data = vec![self.tag];
+        data.extend_from_slice(name);
+        let shared = match keys.keyed(store, &data, now).await {
+            Ok(key) => store.take_token(&key, per_minute, now_ms).await,
+            Err(crate::network::NetworkError::Store(e)) => Err(e),
+            Err(crate::network::NetworkError::Random(_)) => {
+                Err(crate::store::StoreError::Unavailable)
+            }
+        };
+        match shared {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(Refusal::Limited(wait)),
+            Err(e) if !read => Err(Refusal::Store(e)),
+            Err(e) => {
+                let backoff = i64::try_from(SHARED_BACKOFF.as_millis()).unwrap_or(5000);
+                self.skip_until_ms
+                    .store(now_ms + backoff, Ordering::Relaxed);
+                tracing::warn!(error = %e, "shared rate limits unreachable: limiting reads in memory");
+                Ok(())
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! for each other briefly instead of deadlocking (measured before: 1 s deadlock timeouts).
 
 /// Most rows in one statement: far below SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters at the widest table (13 columns). A valid batch (64 reports of at most 32
+/// parameters at the widest table (14 columns). A valid batch (64 reports of at most 32
 /// crashes) always fits in one statement per table.
 pub(super) const ROWS_PER_STATEMENT: usize = 2048;
 
@@ -34,14 +34,14 @@ pub(super) fn values(rows: usize, cols: usize) -> String {
 pub(super) fn insert_reports(rows: usize) -> String {
     format!(
         "INSERT INTO reports (report_id, pseudonym, app_version, platform, os_family, \
-         period_start, period_end, received_at, exited, crashed, abnormal, network) \
+         period_start, period_end, received_at, exited, crashed, abnormal, network, hangs) \
          SELECT column1, column2, column3, column4, column5, column6, column7, column8, \
-         column9, column10, column11, column12 FROM (VALUES {}) AS v \
+         column9, column10, column11, column12, column14 FROM (VALUES {}) AS v \
          WHERE NOT EXISTS (SELECT 1 FROM forgotten f WHERE f.report_id = v.column1) \
          AND NOT EXISTS (SELECT 1 FROM deleted_pseudonyms d \
          WHERE d.pseudonym_hash = v.column13) \
          ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
-        values(rows, 13)
+        values(rows, 14)
     )
 }
 
@@ -55,31 +55,17 @@ pub(super) fn insert_crashes(rows: usize) -> String {
 
 pub(super) fn upsert_version_hours(rows: usize) -> String {
     format!(
-        "INSERT INTO version_hours (hour, version, reports, sessions, crashed, abnormal) \
-         SELECT column1, column2, COUNT(*), SUM(column3), SUM(column4), SUM(column5) \
+        "INSERT INTO version_hours (hour, version, reports, sessions, crashed, abnormal, \
+         hangs) \
+         SELECT column1, column2, COUNT(*), SUM(column3), SUM(column4), SUM(column5), \
+         SUM(column6) \
          FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2 \
          ORDER BY column1, column2 ON CONFLICT (hour, version) DO UPDATE SET \
          reports = version_hours.reports + excluded.reports, \
          sessions = version_hours.sessions + excluded.sessions, \
          crashed = version_hours.crashed + excluded.crashed, \
-         abnormal = version_hours.abnormal + excluded.abnormal",
-        values(rows, 5)
-    )
-}
-
-pub(super) fn upsert_version_devices(rows: usize) -> String {
-    format!(
-        "INSERT INTO version_devices (day, version, pseudonym, network, last_end, \
-         last_crash_end) \
-         SELECT column1, column2, column3, column4, MAX(column5), MAX(column6) \
-         FROM (VALUES {}) AS v WHERE true GROUP BY column1, column2, column3, column4 \
-         ORDER BY column1, column2, column3, column4 \
-         ON CONFLICT (day, version, pseudonym, network) DO UPDATE SET \
-         last_end = CASE WHEN excluded.last_end > version_devices.last_end \
-         THEN excluded.last_end ELSE version_devices.last_end END, \
-         last_crash_end = CASE WHEN version_devices.last_crash_end IS NULL \
-         OR excluded.last_crash_end > version_devices.last_crash_end \
-         THEN excluded.last_crash_end ELSE version_devices.last_crash_end END",
+         abnormal = version_hours.abnormal + excluded.abnormal, \
+         hangs = version_hours.hangs + excluded.hangs",
         values(rows, 6)
     )
 }
@@ -97,21 +83,6 @@ pub(super) fn upsert_crash_hours(rows: usize) -> String {
          THEN excluded.location ELSE crash_hours.location END, \
          count = crash_hours.count + excluded.count",
         values(rows, 6)
-    )
-}
-
-pub(super) fn upsert_crash_devices(rows: usize) -> String {
-    format!(
-        "INSERT INTO crash_devices (day, version, signature, template, pseudonym, network, \
-         last_end) \
-         SELECT column1, column2, column3, column4, column5, column6, MAX(column7) \
-         FROM (VALUES {}) AS v WHERE true \
-         GROUP BY column1, column2, column3, column4, column5, column6 \
-         ORDER BY column1, column2, column3, column4, column5, column6 \
-         ON CONFLICT (day, version, signature, template, pseudonym, network) DO UPDATE SET \
-         last_end = CASE WHEN excluded.last_end > crash_devices.last_end \
-         THEN excluded.last_end ELSE crash_devices.last_end END",
-        values(rows, 7)
     )
 }
 
@@ -150,7 +121,8 @@ macro_rules! write_batch_in_tx {
                         .bind(i64::from(r.sessions.crashed))
                         .bind(i64::from(r.sessions.abnormal))
                         .bind(&j.network)
-                        .bind($crate::store::pseudonym_hash(&r.pseudonym).0);
+                        .bind($crate::store::pseudonym_hash(&r.pseudonym).0)
+                        .bind(i64::from(r.hangs));
                 }
                 stored_ids.extend(q.fetch_all(&mut *$tx).await?);
             }
@@ -200,21 +172,8 @@ macro_rules! write_batch_in_tx {
                         .bind(&r.app_version)
                         .bind(e + c + a)
                         .bind(c)
-                        .bind(a);
-                }
-                q.execute(&mut *$tx).await?;
-                let sql = bulk::upsert_version_devices(chunk.len());
-                let mut q = sqlx::query(&sql);
-                for j in chunk {
-                    let r = &j.report;
-                    let end = r.period_end.timestamp();
-                    q = q
-                        .bind(end.div_euclid(86_400))
-                        .bind(&r.app_version)
-                        .bind(&r.pseudonym)
-                        .bind(&j.network)
-                        .bind(end)
-                        .bind((r.sessions.crashed > 0).then_some(end));
+                        .bind(a)
+                        .bind(i64::from(r.hangs));
                 }
                 q.execute(&mut *$tx).await?;
             }
@@ -231,20 +190,35 @@ macro_rules! write_batch_in_tx {
                         .bind(*count);
                 }
                 q.execute(&mut *$tx).await?;
-                let sql = bulk::upsert_crash_devices(chunk.len());
-                let mut q = sqlx::query(&sql);
-                for (j, end, sig, _, message, _, _) in chunk {
-                    q = q
-                        .bind(end.div_euclid(86_400))
-                        .bind(&j.report.app_version)
-                        .bind(*sig)
-                        .bind(*message)
-                        .bind(&j.report.pseudonym)
-                        .bind(&j.network)
-                        .bind(*end);
-                }
-                q.execute(&mut *$tx).await?;
             }
+
+            // Distinct counts: the members each stored report shows, by kind.
+            let mut seen: Vec<Vec<$crate::store::distinct::Seen>> =
+                vec![Vec::new(); $crate::store::distinct::KINDS.len()];
+            {
+                use $crate::store::distinct::{self, seen as at};
+                for j in &stored {
+                    let r = &j.report;
+                    let (v, p, n) = (r.app_version.as_str(), r.pseudonym.as_str(), j.network.as_str());
+                    let end = r.period_end.timestamp();
+                    let day = end.div_euclid(86_400);
+                    seen[distinct::DEV].push(at(v, "", "", 0, p, end));
+                    if r.sessions.crashed > 0 {
+                        seen[distinct::CRASH].push(at(v, "", "", 0, p, end));
+                    }
+                    seen[distinct::NET].push(at(v, "", "", 0, n, end));
+                    seen[distinct::DAYDEV].push(at(v, "", "", day, p, end));
+                    seen[distinct::DAYNET].push(at(v, "", "", day, n, end));
+                }
+                for (j, end, sig, _, message, _, _) in &crash_rows {
+                    let r = &j.report;
+                    let (v, p, n) = (r.app_version.as_str(), r.pseudonym.as_str(), j.network.as_str());
+                    seen[distinct::SIG].push(at(v, sig, "", 0, p, *end));
+                    seen[distinct::TPL].push(at(v, sig, message, 0, p, *end));
+                    seen[distinct::TPLNET].push(at(v, sig, message, 0, n, *end));
+                }
+            }
+            distinct_upsert_in_tx!($tx, &seen)?;
 
             // Outcomes in order; an unwritten report is a retry, or refused (rare: one
             // look-up each).

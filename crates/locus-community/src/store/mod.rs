@@ -4,14 +4,18 @@
 //! backend so each copy is type-checked against its own driver.
 //!
 //! Reports are written through `batch` (group commit), which also maintains the rollups
-//! (migrations/0003_rollups.sql): per-hour sums and per-day device sets, so reads cost
-//! O(hours × versions) plus the device sets, never O(reports). Deletions and reads go to
+//! (migrations/0003_rollups.sql, 0006_distinct_counts.sql): per-hour sums and exact
+//! distinct counts per bucket (`distinct`), so reads cost O(hours × versions), never
+//! O(reports) or O(devices). Deletions and reads go to
 //! the pools directly. Everything here is plain data in, plain rows out; the rules about what
 //! may be shown (k-anonymity, rates, comparisons) live in `aggregate`.
 
 #[macro_use]
+mod distinct;
+#[macro_use]
 mod bulk;
 mod batch;
+mod limits;
 mod postgres;
 mod sqlite;
 
@@ -80,6 +84,10 @@ pub enum Backend {
     Postgres,
 }
 
+/// Connections each PostgreSQL collector opens for the shared rate-limit buckets, beside
+/// its write and read pools.
+pub const LIMIT_CONNECTIONS: u32 = 1;
+
 /// The database: connection pools to one of the two backends.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -106,6 +114,11 @@ enum Inner {
         write: PgPool,
         /// Aggregate reads.
         read: PgPool,
+        /// The shared rate-limit buckets ([`LIMIT_CONNECTIONS`]): their statements are
+        /// short (an UNLOGGED table, no fsync) and must not queue behind commits or reads.
+        limits: PgPool,
+        /// Takes the buckets' tokens in groups.
+        taker: limits::Taker,
         /// Queues reports for the writer tasks, which commit them in batches.
         batcher: batch::Batcher,
     },
@@ -183,6 +196,8 @@ pub struct VersionRow {
     pub crashed: i64,
     /// Abnormal sessions.
     pub abnormal: i64,
+    /// Hangs of watched loops.
+    pub hangs: i64,
     /// Distinct pseudonyms.
     pub devices: i64,
     /// Distinct pseudonyms with at least one crashed session.
@@ -275,9 +290,10 @@ const DELETE_REPORTS: &str = "DELETE FROM reports WHERE pseudonym = $1";
 const DELETE_VERSION_HOURS: &str = "DELETE FROM version_hours WHERE (hour, version) IN \
      (SELECT period_end / 3600, app_version FROM reports WHERE pseudonym = $1)";
 const RECOMPUTE_VERSION_HOURS: &str = "INSERT INTO version_hours \
-     (hour, version, reports, sessions, crashed, abnormal) \
+     (hour, version, reports, sessions, crashed, abnormal, hangs) \
      SELECT k.h, k.v, COUNT(*), CAST(SUM(r.exited + r.crashed + r.abnormal) AS BIGINT), \
-     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT) \
+     CAST(SUM(r.crashed) AS BIGINT), CAST(SUM(r.abnormal) AS BIGINT), \
+     CAST(SUM(r.hangs) AS BIGINT) \
      FROM (SELECT DISTINCT period_end / 3600 AS h, app_version AS v \
      FROM reports WHERE pseudonym = $1) k \
      JOIN reports r ON r.app_version = k.v AND r.period_end >= k.h * 3600 \
@@ -295,27 +311,33 @@ const RECOMPUTE_CRASH_HOURS: &str = "INSERT INTO crash_hours \
      AND r.period_end < (k.h + 1) * 3600 \
      JOIN crashes c ON c.report_id = r.report_id AND c.signature = k.s \
      WHERE r.pseudonym <> $1 GROUP BY k.h, k.v, k.s";
-const DELETE_VERSION_DEVICES: &str = "DELETE FROM version_devices WHERE pseudonym = $1";
-const DELETE_CRASH_DEVICES: &str = "DELETE FROM crash_devices WHERE pseudonym = $1";
 
 // Reads. `$1` = window start (Unix s), `$2` = the hour it falls in, `$3` = its day, `$4` =
 // one version or NULL for all. Sums come from the rollups for the hours after `$2` plus
 // the reports of hour `$2` itself from `$1` on (exact at any window start); distinct
-// counts come from the device sets, whose `last_end` places each device exactly.
+// counts from `distinct_counts` for the buckets after the one `$1` falls in plus the
+// members whose latest report is in that bucket from `$1` on (see `distinct`): exact, and
+// O(buckets × groups).
 const VERSIONS: &str = "SELECT s.version AS version, s.sessions AS sessions, \
-     s.crashed AS crashed, s.abnormal AS abnormal, d.devices AS devices, \
+     s.crashed AS crashed, s.abnormal AS abnormal, s.hangs AS hangs, d.devices AS devices, \
      d.crashed_devices AS crashed_devices, d.networks AS networks FROM \
      (SELECT version, CAST(SUM(sessions) AS BIGINT) AS sessions, \
-     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal FROM \
-     (SELECT version, sessions, crashed, abnormal FROM version_hours \
+     CAST(SUM(crashed) AS BIGINT) AS crashed, CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
+     CAST(SUM(hangs) AS BIGINT) AS hangs FROM \
+     (SELECT version, sessions, crashed, abnormal, hangs FROM version_hours \
      WHERE hour > $2 AND ($4 IS NULL OR version = $4) \
-     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal \
+     UNION ALL SELECT app_version, exited + crashed + abnormal, crashed, abnormal, hangs \
      FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600 \
      AND ($4 IS NULL OR app_version = $4)) u GROUP BY version) s \
-     JOIN (SELECT version, COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT CASE WHEN last_crash_end >= $1 THEN pseudonym END) AS crashed_devices, \
-     COUNT(DISTINCT network) AS networks FROM version_devices \
-     WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     JOIN (SELECT version, \
+     CAST(SUM(CASE WHEN kind = 'dev' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'crash' THEN n ELSE 0 END) AS BIGINT) AS crashed_devices, \
+     CAST(SUM(CASE WHEN kind = 'net' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, n FROM distinct_counts WHERE kind IN ('dev', 'crash', 'net') \
+     AND bucket > $3 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT kind, version, 1 FROM distinct_last \
+     WHERE kind IN ('dev', 'crash', 'net') AND last_end >= $1 \
+     AND last_end < (CAST($3 AS BIGINT) + 1) * 86400 AND ($4 IS NULL OR version = $4)) u \
      GROUP BY version) d ON d.version = s.version";
 
 const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature, \
@@ -328,16 +350,30 @@ const SIGNATURES: &str = "SELECT s.version AS version, s.signature AS signature,
      FROM crashes c JOIN reports r ON r.report_id = c.report_id \
      WHERE r.period_end >= $1 AND r.period_end < ($2 + 1) * 3600 \
      AND ($4 IS NULL OR r.app_version = $4)) u GROUP BY version, signature) s \
-     JOIN (SELECT version, signature, COUNT(DISTINCT pseudonym) AS devices \
-     FROM crash_devices WHERE day >= $3 AND last_end >= $1 AND ($4 IS NULL OR version = $4) \
+     JOIN (SELECT version, signature, CAST(SUM(n) AS BIGINT) AS devices FROM \
+     (SELECT version, signature, n FROM distinct_counts WHERE kind = 'sig' \
+     AND bucket > $3 AND ($4 IS NULL OR version = $4) \
+     UNION ALL SELECT version, signature, 1 FROM distinct_last WHERE kind = 'sig' \
+     AND last_end >= $1 AND last_end < (CAST($3 AS BIGINT) + 1) * 86400 \
+     AND ($4 IS NULL OR version = $4)) u \
      GROUP BY version, signature) d ON d.version = s.version AND d.signature = s.signature";
 
+// `$1` = window start, `$2` = its day, `$3` = one version or NULL, `$4` = k.
 const TEMPLATES: &str = "SELECT version, signature, template, \
-     COUNT(DISTINCT pseudonym) AS devices, COUNT(DISTINCT network) AS networks \
-     FROM crash_devices WHERE day >= $2 AND last_end >= $1 AND ($3 IS NULL OR version = $3) \
+     CAST(SUM(CASE WHEN kind = 'tpl' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'tplnet' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, signature, template, n FROM distinct_counts \
+     WHERE kind IN ('tpl', 'tplnet') AND bucket > $2 AND ($3 IS NULL OR version = $3) \
+     UNION ALL SELECT kind, version, signature, template, 1 FROM distinct_last \
+     WHERE kind IN ('tpl', 'tplnet') AND last_end >= $1 \
+     AND last_end < (CAST($2 AS BIGINT) + 1) * 86400 AND ($3 IS NULL OR version = $3)) u \
      GROUP BY version, signature, template \
-     HAVING COUNT(DISTINCT pseudonym) >= $4 AND COUNT(DISTINCT network) >= $4";
+     HAVING SUM(CASE WHEN kind = 'tpl' THEN n ELSE 0 END) >= $4 \
+     AND SUM(CASE WHEN kind = 'tplnet' THEN n ELSE 0 END) >= $4";
 
+// `$1` = window start, `$2` = its hour, `$3` = its day: days after the first from their
+// totals (bucket -1), the first day from its hour buckets after `$2` and the members of
+// hour `$2` itself from `$1` on.
 const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS sessions, \
      s.crashed AS crashed, d.devices AS devices, d.networks AS networks FROM \
      (SELECT version, day, CAST(SUM(sessions) AS BIGINT) AS sessions, \
@@ -346,23 +382,37 @@ const DAYS: &str = "SELECT s.version AS version, s.day AS day, s.sessions AS ses
      UNION ALL SELECT app_version, period_end / 86400, exited + crashed + abnormal, crashed \
      FROM reports WHERE period_end >= $1 AND period_end < ($2 + 1) * 3600) u \
      GROUP BY version, day) s \
-     JOIN (SELECT version, day, COUNT(DISTINCT pseudonym) AS devices, \
-     COUNT(DISTINCT network) AS networks FROM version_devices \
-     WHERE day >= $3 AND last_end >= $1 GROUP BY version, day) d \
+     JOIN (SELECT version, day, \
+     CAST(SUM(CASE WHEN kind = 'daydev' THEN n ELSE 0 END) AS BIGINT) AS devices, \
+     CAST(SUM(CASE WHEN kind = 'daynet' THEN n ELSE 0 END) AS BIGINT) AS networks FROM \
+     (SELECT kind, version, day, n FROM distinct_counts \
+     WHERE kind IN ('daydev', 'daynet') AND bucket = -1 AND day > $3 \
+     UNION ALL SELECT kind, version, day, n FROM distinct_counts \
+     WHERE kind IN ('daydev', 'daynet') AND bucket > $2 \
+     AND bucket < (CAST($3 AS BIGINT) + 1) * 24 \
+     UNION ALL SELECT kind, version, day, 1 FROM distinct_last \
+     WHERE kind IN ('daydev', 'daynet') AND last_end >= $1 \
+     AND last_end < (CAST($2 AS BIGINT) + 1) * 3600) u GROUP BY version, day) d \
      ON d.version = s.version AND d.day = s.day";
 
 // Retention, in order: `$1` is the cutoff (Unix s) for the first three, its hour for the
-// next two, its day for the next two, and the cutoff of forgotten ids for the last.
+// next two, its day for the next two (whole days of distinct counts), and the cutoff of forgotten ids for the last.
 const PRUNE: [&str; 8] = [
     "DELETE FROM crashes WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
     "DELETE FROM metrics WHERE report_id IN (SELECT report_id FROM reports WHERE period_end < $1)",
     "DELETE FROM reports WHERE period_end < $1",
     "DELETE FROM version_hours WHERE hour < $1",
     "DELETE FROM crash_hours WHERE hour < $1",
-    "DELETE FROM version_devices WHERE day < $1",
-    "DELETE FROM crash_devices WHERE day < $1",
+    "DELETE FROM distinct_last WHERE last_end < CAST($1 AS BIGINT) * 86400",
+    "DELETE FROM distinct_counts WHERE CASE WHEN kind IN ('daydev', 'daynet') \
+     THEN day < $1 ELSE bucket < $1 END",
     "DELETE FROM forgotten WHERE forgotten_at < $1",
 ];
+
+const PRUNE_RATE_BUCKETS: &str = "DELETE FROM rate_buckets WHERE last_ms < $1";
+/// PostgreSQL: whether the bucket table is still logged (made UNLOGGED at start).
+const RATE_BUCKETS_LOGGED: &str = "SELECT COUNT(*) FROM pg_class \
+     WHERE oid = to_regclass('rate_buckets') AND relpersistence = 'p'";
 
 /// A window start and the hour and day it falls in.
 struct Window {
@@ -424,12 +474,16 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let write = postgres::connect(url, max_connections).await?;
             let read = postgres::connect(url, read_connections).await?;
+            let limits = postgres::connect(url, LIMIT_CONNECTIONS).await?;
+            let taker = limits::Taker::start(limits.clone());
             // Several writers, so one slow commit (fsync) does not stall the queue.
             let writers = writers.max(1) as usize;
             let batcher = batch::Batcher::start(batch::WritePool::Postgres(write.clone()), writers);
             Inner::Postgres {
                 write,
                 read,
+                limits,
+                taker,
                 batcher,
             }
         } else {
@@ -437,6 +491,16 @@ impl Store {
         };
         let store = Store { inner };
         on_pool!(store.writer(), |pool, _Db| MIGRATOR.run(pool).await)?;
+        if let Inner::Postgres { write, .. } = &store.inner {
+            let logged: i64 = sqlx::query_scalar(RATE_BUCKETS_LOGGED)
+                .fetch_one(write)
+                .await?;
+            if logged > 0 {
+                sqlx::query("ALTER TABLE rate_buckets SET UNLOGGED")
+                    .execute(write)
+                    .await?;
+            }
+        }
         Ok(store)
     }
 
@@ -540,13 +604,12 @@ impl Store {
                 .bind(chrono::Utc::now().timestamp())
                 .execute(&mut *tx)
                 .await?;
+            distinct_delete_in_tx!(tx, pseudonym, if postgres { " FOR UPDATE" } else { "" })?;
             for sql in [
                 DELETE_VERSION_HOURS,
                 RECOMPUTE_VERSION_HOURS,
                 DELETE_CRASH_HOURS,
                 RECOMPUTE_CRASH_HOURS,
-                DELETE_VERSION_DEVICES,
-                DELETE_CRASH_DEVICES,
                 DELETE_CRASHES,
                 DELETE_METRICS,
             ] {
@@ -665,6 +728,42 @@ impl Store {
         .map_err(StoreError::from)
     }
 
+    /// Whether rate limits are kept in this database ([`Store::take_token`]): on
+    /// PostgreSQL, which N collectors share. A SQLite database serves one host; its
+    /// collector keeps the limits in memory.
+    pub fn shares_limits(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// Takes one token of the shared bucket `key` (capacity `per_minute`, refilled at
+    /// `per_minute` a minute) at `now_ms` (Unix ms). `Ok(None)`: taken; `Ok(Some(wait))`:
+    /// refused, a token is there after `wait`. On PostgreSQL through a pool of its own,
+    /// concurrent checks taken together (`limits`); SQLite keeps no shared buckets.
+    pub async fn take_token(
+        &self,
+        key: &str,
+        per_minute: u32,
+        now_ms: i64,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        match &self.inner {
+            Inner::Postgres { taker, .. } => taker.take(key, per_minute, now_ms).await,
+            // Never asked: see `shares_limits`.
+            Inner::Sqlite { .. } => Ok(None),
+        }
+    }
+
+    /// Deletes shared rate-limit buckets last used before `before_ms` (Unix ms).
+    pub async fn prune_rate_buckets(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = on_pool!(self.writer(), |pool, _Db| {
+            sqlx::query(PRUNE_RATE_BUCKETS)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected())
+        })?;
+        Ok(done)
+    }
+
     /// How many reports are stored (all time); for tests and `/healthz`.
     pub async fn report_count(&self) -> Result<i64, StoreError> {
         let n: i64 = on_pool!(self.reader(), |pool, _Db| {
@@ -682,7 +781,13 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Inner::Postgres { write, read, .. } => {
+            Inner::Postgres {
+                write,
+                read,
+                limits,
+                ..
+            } => {
+                limits.close().await;
                 read.close().await;
                 write.close().await;
             }

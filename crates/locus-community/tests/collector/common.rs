@@ -268,6 +268,7 @@ pub fn report(
         },
         crashes,
         metrics: vec![],
+        hangs: 0,
     }
 }
 

@@ -6,7 +6,9 @@
 mod common;
 mod dashboard_browser;
 mod deletion;
+mod hangs;
 mod ingest;
+mod instances;
 mod outage;
 mod proxy;
 mod retention;

@@ -13,6 +13,7 @@ const VERSIONS: &str = "SELECT app_version AS version, \
      CAST(SUM(exited + crashed + abnormal) AS BIGINT) AS sessions, \
      CAST(SUM(crashed) AS BIGINT) AS crashed, \
      CAST(SUM(abnormal) AS BIGINT) AS abnormal, \
+     CAST(SUM(hangs) AS BIGINT) AS hangs, \
      COUNT(DISTINCT pseudonym) AS devices, \
      COUNT(DISTINCT CASE WHEN crashed > 0 THEN pseudonym END) AS crashed_devices, \
      COUNT(DISTINCT network) AS networks \
@@ -133,6 +134,7 @@ fn random_report(g: &mut Lcg, now: i64) -> (HealthReport, String) {
         },
         crashes,
         metrics: vec![],
+        hangs: g.next(4) as u32,
     };
     // Devices mostly keep their network, sometimes roam.
     let network = format!("net{}", (device + g.next(2)) % 6);
@@ -241,3 +243,138 @@ async fn rollups_equal_the_raw_aggregates(b: Backend) {
 }
 
 both_backends!(rollups_equal_the_raw_aggregates);
+
+/// The raw rows the distinct counts are recomputed from: one per report and crash
+/// signature (signature and template NULL for a report without crashes).
+type RawRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+const RAW: &str = "SELECT r.pseudonym, r.network, r.app_version, r.period_end, r.crashed, \
+     c.signature, c.message FROM reports r LEFT JOIN crashes c ON c.report_id = r.report_id";
+const COUNTS: &str = "SELECT kind, version, signature, template, day, bucket, n \
+     FROM distinct_counts WHERE n <> 0";
+type CountRow = (String, String, String, String, i64, i64, i64);
+
+/// `distinct_counts` recomputed from the raw reports, independently of the store's code:
+/// per kind and group, each member's latest period end, counted in its bucket.
+fn recompute(raw: &[RawRow]) -> Vec<CountRow> {
+    use std::collections::BTreeMap;
+    let mut last: BTreeMap<(&str, String, String, String, i64, String), i64> = BTreeMap::new();
+    let mut see = |kind: &'static str, g: (&str, &str, &str, i64), member: &str, end: i64| {
+        let key = (
+            kind,
+            g.0.to_string(),
+            g.1.to_string(),
+            g.2.to_string(),
+            g.3,
+            member.to_string(),
+        );
+        let e = last.entry(key).or_insert(end);
+        *e = (*e).max(end);
+    };
+    for (p, net, v, end, crashed, sig, tpl) in raw {
+        let day = end.div_euclid(86_400);
+        see("dev", (v, "", "", 0), p, *end);
+        if *crashed > 0 {
+            see("crash", (v, "", "", 0), p, *end);
+        }
+        see("net", (v, "", "", 0), net, *end);
+        see("daydev", (v, "", "", day), p, *end);
+        see("daynet", (v, "", "", day), net, *end);
+        if let (Some(sig), Some(tpl)) = (sig, tpl) {
+            see("sig", (v, sig, "", 0), p, *end);
+            see("tpl", (v, sig, tpl, 0), p, *end);
+            see("tplnet", (v, sig, tpl, 0), net, *end);
+        }
+    }
+    let mut counts: BTreeMap<(String, String, String, String, i64, i64), i64> = BTreeMap::new();
+    for ((kind, v, s, t, day, _), end) in last {
+        let bucket = if kind.starts_with("day") {
+            // The chart kinds also count every member in the day's total (bucket -1).
+            *counts
+                .entry((kind.to_string(), v.clone(), s.clone(), t.clone(), day, -1))
+                .or_insert(0) += 1;
+            end.div_euclid(3600)
+        } else {
+            end.div_euclid(86_400)
+        };
+        *counts
+            .entry((kind.to_string(), v, s, t, day, bucket))
+            .or_insert(0) += 1;
+    }
+    counts
+        .into_iter()
+        .map(|((k, v, s, t, d, b), n)| (k, v, s, t, d, b, n))
+        .collect()
+}
+
+async fn counts_and_raw(db: &TestDb, b: Backend) -> (Vec<CountRow>, Vec<RawRow>) {
+    match b {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let counts = sqlx::query_as(COUNTS).fetch_all(&mut c).await.unwrap();
+            (counts, sqlx::query_as(RAW).fetch_all(&mut c).await.unwrap())
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let counts = sqlx::query_as(COUNTS).fetch_all(&mut c).await.unwrap();
+            (counts, sqlx::query_as(RAW).fetch_all(&mut c).await.unwrap())
+        }
+    }
+}
+
+async fn assert_counts_recomputed(db: &TestDb, b: Backend, what: &str) {
+    let (counts, raw) = counts_and_raw(db, b).await;
+    assert!(!raw.is_empty(), "{what}: reports are stored");
+    assert_eq!(sorted(counts), recompute(&raw), "{what}: distinct_counts");
+}
+
+/// The distinct counts kept at ingest equal a recomputation from the raw rows: after
+/// concurrent batches with duplicates, after deletions (which recompute the rows of the
+/// deleted device's networks), and after retention prunes whole days.
+async fn distinct_counts_equal_a_recomputation_from_the_raw_rows(b: Backend) {
+    let db = TestDb::new(b).await;
+    let store = db.store().await;
+    let now = Utc::now().timestamp();
+    let mut g = Lcg(7);
+    let offered: Vec<_> = (0..400).map(|_| random_report(&mut g, now)).collect();
+    let mut tasks = Vec::new();
+    for (r, network) in offered.iter().chain(offered.iter().take(40)) {
+        let (store, r, network) = (store.clone(), r.clone(), network.clone());
+        tasks.push(tokio::spawn(async move {
+            store.insert(r, now, network).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_counts_recomputed(&db, b, "after ingest").await;
+    for device in [2u64, 5, 11] {
+        let gone = store
+            .delete_pseudonym(&format!("{:064x}", 0xbeef_0000 + device))
+            .await
+            .unwrap();
+        assert!(gone > 0, "device {device} had reports");
+    }
+    assert_counts_recomputed(&db, b, "after deletions").await;
+    let cutoff = (now - 20 * 86_400).div_euclid(86_400) * 86_400;
+    let pruned = store.prune(cutoff, 0).await.unwrap();
+    assert!(pruned > 0, "the prune removed reports");
+    assert_counts_recomputed(&db, b, "after pruning").await;
+    // Late reports after the prune still land in the right buckets.
+    let late: Vec<_> = (0..50).map(|_| random_report(&mut g, now)).collect();
+    for (r, network) in late {
+        if r.period_end.timestamp() >= cutoff {
+            store.insert(r, now, network).await.unwrap();
+        }
+    }
+    assert_counts_recomputed(&db, b, "after late reports").await;
+}
+
+both_backends!(distinct_counts_equal_a_recomputation_from_the_raw_rows);
