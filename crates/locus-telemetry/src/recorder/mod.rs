@@ -277,6 +277,18 @@ pub struct FlightRecorder {
     shared: Arc<Shared>,
 }
 
+/// The last handle's drop writes the pending metrics before it returns, even when the
+/// keeper holds the ring for a moment (its tick upgrades a weak reference): otherwise
+/// `Shared`'s own drop would write them a moment later on the keeper's thread, after the
+/// app (or a reader of the file) thought them written.
+impl Drop for FlightRecorder {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.shared) == 2 {
+            self.shared.flush_metrics();
+        }
+    }
+}
+
 impl std::fmt::Debug for FlightRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlightRecorder")
