@@ -159,7 +159,9 @@ pub(crate) fn now_nanos() -> i64 {
 
 /// The TSC reading and the monotonic time of the calibration's last pair: the origin
 /// of [`monotonic_stamp`]'s extrapolation.
+#[cfg(target_arch = "x86_64")]
 static MONO_TSC0: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_arch = "x86_64")]
 static MONO_NS0: AtomicU64 = AtomicU64::new(0);
 
 /// Nanoseconds of the monotonic clock, as cheaply as the platform allows: the hang
