@@ -473,22 +473,22 @@ pub struct UncaughtThrowable {
     pub stack: String,
 }
 
-#[uniffi::export]
 impl LocusTelemetry {
-    /// Starts telemetry. Fails only for settings the library refuses; any other problem
-    /// (an unusable data dir, a locked ring, a panic inside start) gives a degraded
-    /// handle that records in memory.
-    #[uniffi::constructor]
-    pub fn new(settings: TelemetrySettings) -> Result<Arc<LocusTelemetry>, SettingsError> {
+    /// What both constructors do: the settings checked (the one error), then `start`;
+    /// should it panic, a handle with uploads off, so the app always gets one.
+    pub(crate) fn started(
+        settings: TelemetrySettings,
+        start: impl Fn(CoreSettings) -> Telemetry,
+    ) -> Result<Arc<LocusTelemetry>, SettingsError> {
         let core = settings.to_core()?;
         core.validate().map_err(|e| SettingsError::Invalid {
             key: e.key().unwrap_or("settings").to_owned(),
             reason: settings_reason(&e),
         })?;
-        // `Telemetry::start` catches its own panics; this guard is for the conversion.
-        let inner = guarded(None, || Some(Telemetry::start(core.clone())));
+        // `start` catches its own panics; this guard is for the conversion.
+        let inner = guarded(None, || Some(start(core.clone())));
         let inner = inner.unwrap_or_else(|| {
-            Telemetry::start(CoreSettings {
+            start(CoreSettings {
                 enable_s3_diagnostics: false,
                 enable_community_telemetry: false,
                 ..core
@@ -501,6 +501,17 @@ impl LocusTelemetry {
             slot,
             deadline_ms,
         }))
+    }
+}
+
+#[uniffi::export]
+impl LocusTelemetry {
+    /// Starts telemetry. Fails only for settings the library refuses; any other problem
+    /// (an unusable data dir, a locked ring, a panic inside start) gives a degraded
+    /// handle that records in memory.
+    #[uniffi::constructor]
+    pub fn new(settings: TelemetrySettings) -> Result<Arc<LocusTelemetry>, SettingsError> {
+        LocusTelemetry::started(settings, Telemetry::start)
     }
 
     /// Records a log line; returns its sequence number (0 if telemetry failed).

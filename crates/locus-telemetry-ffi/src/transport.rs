@@ -9,13 +9,13 @@
 //! runs the transport on one thread of its own and starts no second call while one is
 //! stuck (see `locus_telemetry::transport::HttpClient`).
 
-use crate::{fast, guarded, settings_reason, LocusTelemetry, SettingsError, TelemetrySettings};
+use crate::{LocusTelemetry, SettingsError, TelemetrySettings};
 use locus_telemetry::transport::{
     HttpRequest as CoreRequest, HttpResponse as CoreResponse, Transport as CoreTransport,
     TransportError as CoreError,
 };
 use locus_telemetry::{Settings as CoreSettings, Telemetry};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// One header.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -149,29 +149,9 @@ impl LocusTelemetry {
         settings: TelemetrySettings,
         transport: Arc<dyn HttpTransport>,
     ) -> Result<Arc<LocusTelemetry>, SettingsError> {
-        let core = settings.to_core()?;
-        core.validate().map_err(|e| SettingsError::Invalid {
-            key: e.key().unwrap_or("settings").to_owned(),
-            reason: settings_reason(&e),
-        })?;
         let foreign: Arc<dyn CoreTransport> = Arc::new(Foreign(transport));
-        let start =
-            |core: CoreSettings| Telemetry::builder(core).transport(foreign.clone()).start();
-        // `start` catches its own panics; this guard is for the conversion.
-        let inner = guarded(None, || Some(start(core.clone())));
-        let inner = inner.unwrap_or_else(|| {
-            start(CoreSettings {
-                enable_s3_diagnostics: false,
-                enable_community_telemetry: false,
-                ..core
-            })
-        });
-        let deadline_ms = inner.settings().shutdown_deadline_ms;
-        let slot = fast::register(inner.clone());
-        Ok(Arc::new(LocusTelemetry {
-            inner: RwLock::new(Some(inner)),
-            slot,
-            deadline_ms,
-        }))
+        LocusTelemetry::started(settings, |core: CoreSettings| {
+            Telemetry::builder(core).transport(foreign.clone()).start()
+        })
     }
 }
