@@ -121,28 +121,23 @@ impl NetworkKeys {
         Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    /// The key of `day` if this instance holds it already.
+    fn cached(&self, day: i64) -> Option<Vec<u8>> {
+        let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .filter(|(d, _)| *d == day)
+            .map(|(_, k)| k.clone())
+    }
+
     /// The key of `now`'s UTC day.
     async fn key(&self, store: &Store, now: DateTime<Utc>) -> Result<Vec<u8>, NetworkError> {
         let day = day_of(now);
-        let cached = {
-            let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
-            guard
-                .as_ref()
-                .filter(|(d, _)| *d == day)
-                .map(|(_, k)| k.clone())
-        };
-        if let Some(k) = cached {
+        if let Some(k) = self.cached(day) {
             return Ok(k);
         }
         let _one = self.fetching.lock().await;
-        let cached = {
-            let guard = self.current.lock().unwrap_or_else(|e| e.into_inner());
-            guard
-                .as_ref()
-                .filter(|(d, _)| *d == day)
-                .map(|(_, k)| k.clone())
-        };
-        let key = match cached {
+        let key = match self.cached(day) {
             Some(k) => k,
             None => {
                 let mut fresh = [0u8; KEY_BYTES];
