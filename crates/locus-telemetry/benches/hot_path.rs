@@ -8,7 +8,7 @@
 //! - and our direct API with two threads recording at once (time per record per thread);
 //!
 //! - and, beside them, `watch_beat`: the hang watchdog's `Watch::beat()` (issue 22:
-//!   one relaxed atomic store of a monotonic stamp; target ≤ 5 ns);
+//!   one relaxed atomic store of a flag, no clock read; target ≤ 5 ns);
 //!
 //! and, in the group `verbosity`, what a level the recorder filters out costs against one
 //! it records (issue 14: filtering must cost less than recording): a `debug` line at the

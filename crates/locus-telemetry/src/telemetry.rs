@@ -690,7 +690,8 @@ impl Telemetry {
     /// Watches the loop `name` for hangs: beat the returned [`Watch`] once per iteration
     /// of the loop, and telemetry's own thread records a `hang` record when the gap
     /// between beats passes `max_gap` (phase `start`, seen within 250 ms) and another
-    /// when the loop beats again (phase `end`, the gap measured between the two beats),
+    /// when the loop beats again (phase `end`, the gap measured to within one look of
+    /// 250 ms),
     /// never touching the loop's thread. While the app is in the background or the
     /// device dozes ([`Telemetry::set_in_foreground`], [`Conditions`]) gaps are not hangs.
     /// The community report counts the hangs that started in its period.

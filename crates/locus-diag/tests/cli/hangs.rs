@@ -56,7 +56,8 @@ fn a_stalled_tracking_loop_is_one_hang_of_about_the_stall() {
     assert_eq!(end["start_seq"], start["seq"]);
     assert_eq!(end["level"], "warn");
     let measured = end["measured_ms"].as_u64().unwrap();
-    assert!((1400..=5000).contains(&measured), "{end}");
+    // Measured between the keeper's looks: within one look (250 ms) of the stall.
+    assert!((1250..=5000).contains(&measured), "{end}");
     assert!(
         summary.contains(&format!(
             "hangs:             1 (tracking loop stalled {measured} ms)"

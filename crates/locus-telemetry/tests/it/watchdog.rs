@@ -41,7 +41,7 @@ fn wait_for(t: &Telemetry, until: impl Fn(&[(u64, HangRecord)]) -> bool) -> Vec<
 }
 
 #[test]
-fn a_stall_of_a_watched_loop_is_one_hang_measured_between_its_beats() {
+fn a_stall_of_a_watched_loop_is_one_hang_of_about_its_length() {
     let dir = tempfile::tempdir().unwrap();
     let t = start(dir.path());
     let watch = t.watch("tracking", Duration::from_millis(500)).unwrap();
@@ -68,9 +68,10 @@ fn a_stall_of_a_watched_loop_is_one_hang_measured_between_its_beats() {
     let (_, end) = ends[0];
     assert_eq!(start.loop_name, "tracking");
     assert_eq!(start.expected_gap_ms, 500);
-    assert!(start.measured_ms > 500, "{start:?}");
+    assert!(start.measured_ms >= 500, "{start:?}");
     assert_eq!(end.start_seq, Some(*start_seq));
-    assert!((1400..=5000).contains(&end.measured_ms), "{end:?}");
+    // Measured between the keeper's looks: within one look (250 ms) of the stall.
+    assert!((1250..=5000).contains(&end.measured_ms), "{end:?}");
     // Dropping the last clone stops watching: the name is free again.
     drop(watch);
     assert!(t.watch("tracking", Duration::from_millis(500)).is_ok());
