@@ -49,6 +49,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::engine::compile;
+use crate::template::split_wrappers;
 
 /// What a field of a record is, for redaction: the app declares it per field key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -535,31 +536,6 @@ fn chunk_bounds(s: &str) -> Vec<(usize, usize)> {
     v
 }
 
-/// Punctuation a chunk may be wrapped in (kept verbatim around its core).
-fn is_wrapper(c: char) -> bool {
-    matches!(
-        c,
-        '`' | '\'' | '"' | '(' | ')' | '[' | ']' | '{' | '}' | ',' | ';' | ':' | '.' | '!' | '?'
-    )
-}
-
-fn split_wrappers(chunk: &str) -> (&str, &str, &str) {
-    let core_start = chunk
-        .char_indices()
-        .find(|&(_, c)| !is_wrapper(c))
-        .map_or(chunk.len(), |(i, _)| i);
-    let core_end = chunk[core_start..]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !is_wrapper(c))
-        .map_or(core_start, |(i, c)| core_start + i + c.len_utf8());
-    (
-        &chunk[..core_start],
-        &chunk[core_start..core_end],
-        &chunk[core_end..],
-    )
-}
-
 fn lower_word(s: &str) -> String {
     s.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
         .to_ascii_lowercase()
@@ -567,9 +543,10 @@ fn lower_word(s: &str) -> String {
 
 fn push_chunk(chunk: &str, next: &str, ctx: &mut Context, out: &mut String) {
     let (prefix, core, suffix) = split_wrappers(chunk);
+    let next_core = split_wrappers(next).1;
     let next = Next {
-        raw: split_wrappers(next).1,
-        word: lower_word(split_wrappers(next).1),
+        raw: next_core,
+        word: lower_word(next_core),
     };
     out.push_str(prefix);
     let word = core.to_ascii_lowercase();
@@ -793,10 +770,9 @@ fn is_code(core: &str) -> bool {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '<' | '>'))
         })
     {
-        let jvm_root = CODE_ROOTS_JVM
-            .iter()
-            .chain(APP_ROOTS)
-            .any(|root| name.starts_with(&format!("{root}.")) && (*root != "locus"));
+        let jvm_root = CODE_ROOTS_JVM.iter().chain(APP_ROOTS).any(|root| {
+            *root != "locus" && name.strip_prefix(*root).is_some_and(|r| r.starts_with('.'))
+        });
         let loc_ok = loc.is_none_or(|l| {
             l == "Native Method"
                 || l == "Unknown Source"

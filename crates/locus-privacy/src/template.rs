@@ -197,7 +197,9 @@ fn is_wrapper(c: char) -> bool {
     )
 }
 
-fn push_chunk(chunk: &str, own: &[String], out: &mut String) {
+/// A chunk cut into its leading wrapper punctuation, its core and its trailing wrapper
+/// punctuation (the redactor cuts its chunks the same way).
+pub(crate) fn split_wrappers(chunk: &str) -> (&str, &str, &str) {
     let core_start = chunk
         .char_indices()
         .find(|&(_, c)| !is_wrapper(c))
@@ -207,11 +209,15 @@ fn push_chunk(chunk: &str, own: &[String], out: &mut String) {
         .rev()
         .find(|&(_, c)| !is_wrapper(c))
         .map_or(core_start, |(i, c)| core_start + i + c.len_utf8());
-    let (prefix, core, suffix) = (
+    (
         &chunk[..core_start],
         &chunk[core_start..core_end],
         &chunk[core_end..],
-    );
+    )
+}
+
+fn push_chunk(chunk: &str, own: &[String], out: &mut String) {
+    let (prefix, core, suffix) = split_wrappers(chunk);
     push_tokens(prefix, own, out);
     if core.contains("://") {
         out.push_str("<url>");
