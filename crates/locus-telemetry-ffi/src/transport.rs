@@ -117,7 +117,7 @@ impl CoreTransport for Foreign {
                 .map(|(name, value)| HttpHeader { name, value })
                 .collect(),
             body: req.body,
-            timeout_ms: u64::try_from(req.timeout.as_millis()).unwrap_or(u64::MAX),
+            timeout_ms: crate::millis(req.timeout),
         };
         let timeout_ms = request.timeout_ms;
         match self.0.send(request) {

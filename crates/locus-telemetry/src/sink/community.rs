@@ -44,24 +44,11 @@ impl CommunityClient {
         timeout: Duration,
         ca_file: Option<&std::path::Path>,
     ) -> Result<CommunityClient, SinkError> {
-        #[cfg(feature = "default-transport")]
-        {
-            let http = HttpClient::default_transport(ca_file).map_err(|e| {
-                SinkError::InvalidDestination {
-                    url: url.to_owned(),
-                    why: e.to_string(),
-                }
-            })?;
-            CommunityClient::with_transport(url, timeout, http)
-        }
-        #[cfg(not(feature = "default-transport"))]
-        {
-            let _ = (timeout, ca_file);
-            Err(SinkError::InvalidDestination {
-                url: url.to_owned(),
-                why: "this build has no built-in HTTP transport: the app must install one".into(),
-            })
-        }
+        let http = HttpClient::built_in(ca_file).map_err(|why| SinkError::InvalidDestination {
+            url: url.to_owned(),
+            why,
+        })?;
+        CommunityClient::with_transport(url, timeout, http)
     }
 
     /// A client for `url` sending through `http`, each call bounded by `timeout`.

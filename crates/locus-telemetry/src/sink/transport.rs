@@ -240,6 +240,24 @@ impl HttpClient {
         Ok(HttpClient::new(Arc::new(t)))
     }
 
+    /// The built-in transport ([`HttpClient::default_transport`]), or why there is none
+    /// in this build (feature `default-transport` off: the app must install one).
+    pub(crate) fn built_in(ca_file: Option<&std::path::Path>) -> Result<HttpClient, String> {
+        #[cfg(feature = "default-transport")]
+        {
+            HttpClient::default_transport(ca_file).map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "default-transport"))]
+        {
+            let _ = ca_file;
+            Err(
+                "this build has no built-in HTTP transport (feature `default-transport` is off): \
+                 the app must install one"
+                    .into(),
+            )
+        }
+    }
+
     /// How many calls were handed to the transport so far (tests: a stuck transport is
     /// called once, however many rounds follow).
     pub fn calls_started(&self) -> u64 {

@@ -123,8 +123,8 @@ impl RawRule {
 }
 
 /// The text inside the first `<tag>…</tag>` of `xml` (no attributes expected: S3's
-/// lifecycle elements have none).
-fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+/// lifecycle and error elements have none).
+pub(super) fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let start = xml.find(&open)? + open.len();
@@ -132,7 +132,8 @@ fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-fn unescape(s: &str) -> String {
+/// XML's five entities back to their characters.
+pub(super) fn unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")

@@ -91,7 +91,7 @@ impl S3Store {
         };
         let http = match &opts.transport {
             Some(http) => http.clone(),
-            None => default_client(opts).map_err(invalid)?,
+            None => HttpClient::built_in(opts.ca_file.as_deref()).map_err(invalid)?,
         };
         let mut secrets = vec![secret.expose().to_owned()];
         if let Some(t) = &opts.session_token {
@@ -135,7 +135,7 @@ impl S3Store {
             return Ok(resp);
         }
         let text = String::from_utf8_lossy(&resp.body);
-        let code = xml_text(&text, "Code").unwrap_or_else(|| match resp.status {
+        let code = lifecycle::element(&text, "Code").map(lifecycle::unescape).unwrap_or_else(|| match resp.status {
             404 => "NotFound".to_owned(),
             403 => "Forbidden".to_owned(),
             _ => "UnknownError".to_owned(),
@@ -145,7 +145,7 @@ impl S3Store {
             operation: op,
             code,
             status: resp.status,
-            message: self.scrub(&xml_text(&text, "Message").unwrap_or_default()),
+            message: self.scrub(&lifecycle::element(&text, "Message").map(lifecycle::unescape).unwrap_or_default()),
         })
     }
 
@@ -343,35 +343,6 @@ impl S3Store {
             }),
         }
     }
-}
-
-/// The built-in transport, or why there is none in this build.
-#[cfg(feature = "default-transport")]
-fn default_client(opts: &S3Options) -> Result<HttpClient, String> {
-    HttpClient::default_transport(opts.ca_file.as_deref()).map_err(|e| e.to_string())
-}
-
-/// The built-in transport, or why there is none in this build.
-#[cfg(not(feature = "default-transport"))]
-fn default_client(_opts: &S3Options) -> Result<HttpClient, String> {
-    Err("this build has no built-in HTTP transport (feature `default-transport` is off): \
-         the app must install one"
-        .into())
-}
-
-/// The text of the first `<tag>` element of an S3 XML document, unescaped.
-fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{tag}>"))? + start;
-    Some(
-        xml[start..end]
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
 }
 
 /// S3 keys: non-empty, at most 1024 bytes, no leading `/`.
