@@ -397,11 +397,8 @@ impl Settings {
     /// X25519 public key (`age1…`). A private key given by mistake is named by position,
     /// never shown.
     pub fn check_diagnostics_recipients(&self) -> Result<(), SettingsError> {
-        if self.diagnostics_recipients.is_empty() {
-            return Ok(());
-        }
-        crate::sink::s3::Recipients::parse(&self.diagnostics_recipients)
-            .map(|_| ())
+        crate::sink::s3::Recipients::parse_optional(&self.diagnostics_recipients)
+            .map(drop)
             .map_err(|e| SettingsError::Value {
                 key: "diagnostics_recipients",
                 why: e.to_string(),
@@ -641,7 +638,12 @@ const CHECKS: &[Check] = &[
                     None => Err(SettingsError::Value {
                         key: "field_categories",
                         why: format!(
-                            "{key} = {name:?}: must be one of technical, location, personal, free_text"
+                            "{key} = {name:?}: must be one of {}",
+                            locus_privacy::redact::CATEGORY_NAMES
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     }),
                 }

@@ -3,7 +3,7 @@
 //! [`Transport`](super::transport::Transport) seam (the built-in one by default). HTTPS
 //! only; plain HTTP is accepted only for loopback addresses (tests and local collectors).
 
-use super::transport::{HttpClient, HttpRequest, Method, TransportError};
+use super::transport::{HttpClient, HttpRequest, Method};
 use super::{SinkError, SinkFuture};
 use locus_report::{DeletionRequest, HealthReport};
 use std::io::Write;
@@ -111,16 +111,11 @@ impl CommunityClient {
                     concat!("locus-telemetry/", env!("CARGO_PKG_VERSION")),
                 )
                 .body(body);
-            let resp = self.http.call(req).await.map_err(|e| match e {
-                TransportError::Timeout { after_ms } => SinkError::Timeout {
-                    destination: dest.clone(),
-                    after_ms,
-                },
-                other => SinkError::Transport {
-                    destination: dest.clone(),
-                    message: other.to_string(),
-                },
-            })?;
+            let resp = self
+                .http
+                .call(req)
+                .await
+                .map_err(|e| SinkError::from_transport(dest.clone(), e, |other| other.to_string()))?;
             if (200..300).contains(&resp.status) {
                 Ok(())
             } else {

@@ -84,6 +84,28 @@ pub enum SinkError {
     },
 }
 
+impl SinkError {
+    /// A transport's failure as a destination's: a timeout stays a timeout, anything
+    /// else is a transport failure whose text `message` makes (S3 scrubs it and names
+    /// the operation).
+    pub(crate) fn from_transport(
+        destination: String,
+        e: super::transport::TransportError,
+        message: impl FnOnce(super::transport::TransportError) -> String,
+    ) -> SinkError {
+        match e {
+            super::transport::TransportError::Timeout { after_ms } => SinkError::Timeout {
+                destination,
+                after_ms,
+            },
+            other => SinkError::Transport {
+                destination,
+                message: message(other),
+            },
+        }
+    }
+}
+
 fn fmt_message(message: &str) -> String {
     if message.is_empty() {
         String::new()

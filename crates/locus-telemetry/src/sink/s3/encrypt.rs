@@ -102,6 +102,15 @@ impl std::fmt::Debug for Recipients {
 }
 
 impl Recipients {
+    /// [`Recipients::parse`] for the setting: an empty list means no encryption.
+    pub(crate) fn parse_optional(list: &[String]) -> Result<Option<Recipients>, AgeError> {
+        if list.is_empty() {
+            Ok(None)
+        } else {
+            Recipients::parse(list).map(Some)
+        }
+    }
+
     /// Parses `age1…` public keys; every entry must be one, and there must be at least
     /// one. Surrounding whitespace is ignored.
     pub fn parse(list: &[String]) -> Result<Recipients, AgeError> {

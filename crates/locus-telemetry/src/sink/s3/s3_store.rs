@@ -12,7 +12,7 @@
 
 use super::lifecycle::{self, LifecycleChange, LifecycleOutcome, RetentionRule, RULE_ID};
 use super::{Destination, ObjectInfo, S3Options, SinkError};
-use crate::sink::transport::{HttpClient, HttpRequest, HttpResponse, Method, TransportError};
+use crate::sink::transport::{HttpClient, HttpRequest, HttpResponse, Method};
 use chrono::{DateTime, Utc};
 use rusty_s3::actions::{GetObject, ListObjectsV2, PutObject, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
@@ -121,15 +121,10 @@ impl S3Store {
 
     /// Performs `req`: a 2xx answer is `Ok`, anything else a typed error naming `op`.
     async fn call(&self, op: &'static str, req: HttpRequest) -> Result<HttpResponse, SinkError> {
-        let resp = self.http.call(req).await.map_err(|e| match e {
-            TransportError::Timeout { after_ms } => SinkError::Timeout {
-                destination: self.label.clone(),
-                after_ms,
-            },
-            other => SinkError::Transport {
-                destination: self.label.clone(),
-                message: self.scrub(&format!("{op}: {other}")),
-            },
+        let resp = self.http.call(req).await.map_err(|e| {
+            SinkError::from_transport(self.label.clone(), e, |other| {
+                self.scrub(&format!("{op}: {other}"))
+            })
         })?;
         if (200..300).contains(&resp.status) {
             return Ok(resp);

@@ -75,11 +75,7 @@ impl S3Worker {
         let device_id = device_id.to_owned();
         let clock = clock.clone();
         let worker_status = status.clone();
-        let recipients = if settings.diagnostics_recipients.is_empty() {
-            Ok(None)
-        } else {
-            Recipients::parse(&settings.diagnostics_recipients).map(Some)
-        };
+        let recipients = Recipients::parse_optional(&settings.diagnostics_recipients);
         let open = Box::pin(async move {
             let recipients = match recipients {
                 Ok(r) => r,
