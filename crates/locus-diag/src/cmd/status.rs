@@ -247,8 +247,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The damaged ring copies salvage kept aside, the newest [`MAX_LISTED_DAMAGED`] by name
-/// (they sort by time), and how many more there are.
 /// The hangs of watched loops in the ring: how many started, and the latest one's end.
 fn hangs_words(records: &[locus_telemetry::Record]) -> String {
     use locus_telemetry::record::{Body, HangPhase};
@@ -269,6 +267,8 @@ fn hangs_words(records: &[locus_telemetry::Record]) -> String {
     }
 }
 
+/// The damaged ring copies salvage kept aside, the newest [`MAX_LISTED_DAMAGED`] by name
+/// (they sort by time), and how many more there are.
 fn damaged_copies(data: &DataDir) -> (Vec<Damaged>, usize) {
     let all = data.damaged_rings();
     let more = all.len().saturating_sub(MAX_LISTED_DAMAGED);
