@@ -96,6 +96,10 @@ impl Conditions {
         }
     }
 
+    /// The bit of [`Conditions::background`] in the packed byte (pack, unpack and
+    /// [`UploadGate::set_background`] share it).
+    const BACKGROUND: u8 = 1 << 5;
+
     fn pack(self) -> u8 {
         let net = match self.network {
             Network::None => 0,
@@ -105,7 +109,7 @@ impl Conditions {
         net | (u8::from(self.charging) << 2)
             | (u8::from(self.battery_low) << 3)
             | (u8::from(self.power_save) << 4)
-            | (u8::from(self.background) << 5)
+            | if self.background { Self::BACKGROUND } else { 0 }
             | (u8::from(self.doze) << 6)
     }
 
@@ -119,7 +123,7 @@ impl Conditions {
             charging: bits & (1 << 2) != 0,
             battery_low: bits & (1 << 3) != 0,
             power_save: bits & (1 << 4) != 0,
-            background: bits & (1 << 5) != 0,
+            background: bits & Self::BACKGROUND != 0,
             doze: bits & (1 << 6) != 0,
         }
     }
@@ -154,7 +158,7 @@ impl UploadGate {
     /// Sets whether the app is in the background, leaving the other conditions as they
     /// are; returns the conditions now in effect.
     pub fn set_background(&self, background: bool) -> Conditions {
-        let bit = 1u8 << 5;
+        let bit = Conditions::BACKGROUND;
         let old = if background {
             self.bits.fetch_or(bit, Ordering::AcqRel)
         } else {
