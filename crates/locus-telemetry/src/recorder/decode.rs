@@ -338,16 +338,11 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
         }
         kind::HISTOGRAM => {
             let name = r.str()?;
-            let mut f = || {
-                r.take(8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes)
-            };
-            let count = f()?;
+            let count = r.u64()?;
             let (sum, min, max) = (
-                f64::from_bits(f()?),
-                f64::from_bits(f()?),
-                f64::from_bits(f()?),
+                f64::from_bits(r.u64()?),
+                f64::from_bits(r.u64()?),
+                f64::from_bits(r.u64()?),
             );
             Some(Body::Histogram(HistogramSummary {
                 name,
@@ -375,7 +370,7 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
                 _ => CrashKind::Signal,
             };
             let signal = i32::from_le_bytes(r.take(4)?.try_into().ok()?);
-            let uptime_ms = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+            let uptime_ms = r.u64()?;
             Some(Body::Crash(Tombstone {
                 crash,
                 signal: (signal != 0).then_some(signal),
@@ -394,12 +389,7 @@ pub(crate) fn decode_body(kind_byte: u8, level: u8, payload: &[u8]) -> Option<Bo
                 1 => HangPhase::Stack,
                 _ => HangPhase::End,
             };
-            let mut n = || {
-                r.take(8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes)
-            };
-            let (expected_gap_ms, measured_ms, start_seq) = (n()?, n()?, n()?);
+            let (expected_gap_ms, measured_ms, start_seq) = (r.u64()?, r.u64()?, r.u64()?);
             let loop_name = r.str()?;
             let stack = r.str()?;
             Some(Body::Hang(HangRecord {
@@ -430,6 +420,9 @@ impl<'a> Reader<'a> {
     }
     fn u8(&mut self) -> Option<u8> {
         Some(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)?.try_into().ok().map(u64::from_le_bytes)
     }
     fn str(&mut self) -> Option<String> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
