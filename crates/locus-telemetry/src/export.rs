@@ -522,15 +522,22 @@ struct Tally {
 }
 
 impl Tally {
-    /// `s` through `redact_text`, in place; counted under `what` if it changed.
-    fn text(&mut self, what: &str, s: &mut String) {
+    /// `s` through `redact_text`, in place; counted under `what` if it changed (the
+    /// label is only rendered then).
+    fn text(&mut self, what: impl std::fmt::Display, s: &mut String) {
         let (out, counts) = redact_text(s);
         if out != *s {
             *s = out;
             self.changed += 1;
-            *self.rewritten.entry(what.to_owned()).or_default() += 1;
+            *self.rewritten.entry(what.to_string()).or_default() += 1;
             self.placeholders.add(&counts);
         }
+    }
+
+    /// A field removed from the bundle, counted by key and category.
+    fn remove(&mut self, key: String, category: &'static str) {
+        self.changed += 1;
+        *self.removed.entry((key, category)).or_default() += 1;
     }
 }
 
@@ -575,16 +582,13 @@ fn redact(r: &mut Record, options: &ExportOptions, sessions: &mut Vec<String>, t
                                 *tally.coarsened.entry(key.clone()).or_default() += 1;
                                 l.fields.push((key, value));
                             }
-                            None => {
-                                tally.changed += 1;
-                                *tally.removed.entry((key, category.as_str())).or_default() += 1;
-                            }
+                            None => tally.remove(key, category.as_str()),
                         }
                         continue;
                     }
                     DataCategory::FreeText => match &mut value {
                         Value::Str(s) => {
-                            tally.text(&format!("field.{key}"), s);
+                            tally.text(format_args!("field.{key}"), s);
                             l.fields.push((key, value));
                             continue;
                         }
@@ -595,11 +599,7 @@ fn redact(r: &mut Record, options: &ExportOptions, sessions: &mut Vec<String>, t
                     *tally.kept.entry(key.clone()).or_default() += 1;
                     l.fields.push((key, value));
                 } else {
-                    tally.changed += 1;
-                    *tally
-                        .removed
-                        .entry((key, DataCategory::FreeText.as_str()))
-                        .or_default() += 1;
+                    tally.remove(key, DataCategory::FreeText.as_str());
                 }
             }
         }
