@@ -50,14 +50,28 @@ pub fn prefix(ip: IpAddr) -> Vec<u8> {
 
 /// The keyed hash of `ip`'s network under `key`: 32 lowercase hex characters.
 pub fn hash(key: &[u8], ip: IpAddr) -> String {
+    mac_hex(key, &prefix(ip))
+}
+
+/// `HMAC-SHA256(key, data)` cut to 128 bits, as 32 lowercase hex characters.
+fn mac_hex(key: &[u8], data: &[u8]) -> String {
     // HMAC takes a key of any length; this cannot fail.
     let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
         Ok(m) => m,
         Err(_) => return String::new(),
     };
-    mac.update(&prefix(ip));
-    let digest = mac.finalize().into_bytes();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    mac.update(data);
+    hex(&mac.finalize().into_bytes()[..16])
+}
+
+/// `bytes` as lowercase hex (the collector's one spelling of a digest).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// The UTC day (days since the Unix epoch) of `t`.
@@ -111,14 +125,7 @@ impl NetworkKeys {
         data: &[u8],
         now: DateTime<Utc>,
     ) -> Result<String, NetworkError> {
-        let key = self.key(store, now).await?;
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&key) {
-            Ok(m) => m,
-            Err(_) => return Ok(String::new()),
-        };
-        mac.update(data);
-        let digest = mac.finalize().into_bytes();
-        Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+        Ok(mac_hex(&self.key(store, now).await?, data))
     }
 
     /// The key of `day` if this instance holds it already.

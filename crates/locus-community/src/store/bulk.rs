@@ -92,7 +92,7 @@ pub(super) fn upsert_crash_hours(rows: usize) -> String {
 macro_rules! write_batch_in_tx {
     ($tx:ident, $jobs:expr) => {
         async {
-            use ::std::collections::{HashMap, HashSet};
+            use ::std::collections::HashSet;
             use $crate::store::bulk;
             use $crate::store::Insert;
             let jobs: &[Job] = $jobs;
@@ -222,12 +222,11 @@ macro_rules! write_batch_in_tx {
 
             // Outcomes in order; an unwritten report is a retry, or refused (rare: one
             // look-up each).
-            let mut first_done: HashMap<&str, bool> = HashMap::new();
+            let mut first_done: HashSet<&str> = HashSet::new();
             let mut outcomes = Vec::with_capacity(jobs.len());
             for j in jobs {
                 let id = j.report.report_id.as_str();
-                let first = !first_done.contains_key(id);
-                first_done.insert(id, true);
+                let first = first_done.insert(id);
                 if first && stored_ids.contains(id) {
                     outcomes.push(Insert::Stored);
                     continue;

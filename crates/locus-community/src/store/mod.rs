@@ -45,10 +45,9 @@ fn merged_crashes(r: &HealthReport) -> BTreeMap<&str, (&str, &str, &str, i64)> {
 pub(crate) fn pseudonym_hash(pseudonym: &str) -> (String, i64) {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(pseudonym.as_bytes());
-    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
-    (hex, i64::from_be_bytes(key))
+    (crate::network::hex(&digest), i64::from_be_bytes(key))
 }
 
 /// The schema, built into the binary and applied on start (idempotent).
@@ -540,7 +539,7 @@ impl Store {
     /// The network key of UTC `day`: the one stored, or `fresh` stored now if there is
     /// none. Keys of earlier days are deleted.
     pub async fn network_key(&self, day: i64, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let fresh_hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let fresh_hex = crate::network::hex(fresh);
         let secret: String = on_pool!(self.writer(), |pool, _Db| {
             let mut tx = pool.begin().await?;
             sqlx::query(NEW_NETWORK_KEY)
@@ -594,14 +593,15 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            let now = chrono::Utc::now().timestamp();
             sqlx::query(MARK_DELETED)
                 .bind(&hash)
-                .bind(chrono::Utc::now().timestamp())
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(FORGET_IDS)
                 .bind(pseudonym)
-                .bind(chrono::Utc::now().timestamp())
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             distinct_delete_in_tx!(tx, pseudonym, if postgres { " FOR UPDATE" } else { "" })?;
