@@ -30,10 +30,7 @@ pub const KEY_BYTES: usize = 32;
 /// The network an address belongs to, as bytes tagged with the address family: the
 /// first three octets of IPv4, the first six bytes of IPv6.
 pub fn prefix(ip: IpAddr) -> Vec<u8> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = ip.to_canonical(); // IPv4-mapped IPv6 as IPv4
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
